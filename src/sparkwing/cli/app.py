@@ -1,0 +1,103 @@
+"""The click application: global options, lazy subcommands and the error contract
+(``error: <one line>`` on stderr, exit 2 for usage/config, never a traceback)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from sparkwing.__about__ import __version__
+from sparkwing.errors import SparkwingError
+
+# name -> (module, attribute, short help). Modules are imported only when the command runs.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("sparkwing.cli.run", "run_cmd", "Run a pipeline."),
+    "runs": ("sparkwing.cli.runs", "runs_group", "Inspect past and running runs."),
+    "pipeline": ("sparkwing.cli.pipeline", "pipeline_group", "Create, list and describe pipelines."),
+    "secrets": ("sparkwing.cli.secrets", "secrets_group", "Manage secrets and config values."),
+    "doctor": ("sparkwing.cli.doctor", "doctor_cmd", "Check the setup; mark runs whose process died."),
+    "profile": ("sparkwing.cli.profile", "profile_group", "Show how the profile resolves."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        try:
+            module = importlib.import_module(entry[0])
+        except ModuleNotFoundError as exc:
+            if exc.name == entry[0]:
+                return None
+            raise
+        cmd = getattr(module, entry[1])
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", "-V", prog_name="sparkwing",
+                      message="%(prog)s %(version)s")
+@click.option("-C", "directory", type=click.Path(file_okay=False), default=None,
+              help="Run as if started in DIR (where .sparkwing/ is looked up from).")
+@click.pass_context
+def cli(ctx: click.Context, directory: str | None) -> None:
+    """Sparkwing: pipelines as code. Write pipelines in Python under .sparkwing/, run them
+    with `sparkwing run NAME`, and inspect every run afterwards with `sparkwing runs`."""
+    ctx.ensure_object(dict)
+    ctx.obj["directory"] = directory
+
+
+def run_cli(args: list[str]) -> int:
+    try:
+        result = cli.main(args=args, prog_name="sparkwing", standalone_mode=False)
+    except SparkwingError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        return 2
+    except click.UsageError as exc:
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        _error(exc.format_message().replace("\n", " ") + where)
+        return 2
+    except click.exceptions.Abort:
+        _error("aborted")
+        return 130
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        _error(exc.format_message())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed: not an error worth a traceback.
+        return 0
+    return int(result) if isinstance(result, int) else 0
+
+
+def _error(message: str) -> None:
+    sys.stdout.flush()
+    click.echo(f"error: {message}", err=True)
+
+
+def obj(ctx: click.Context) -> dict[str, Any]:
+    root = ctx.find_root()
+    return root.obj if isinstance(root.obj, dict) else {}

@@ -1,0 +1,23 @@
+"""The ``sparkwing`` entry point: a fast path for ``--version``, then a lazily loaded click
+group whose subcommands import only when invoked."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["--version"], ["-V"], ["version"]):
+        # Answer before importing click: `sparkwing --version` must cost ~ one interpreter start.
+        from sparkwing.__about__ import __version__
+
+        sys.stdout.write(f"sparkwing {__version__}\n")
+        return
+    from sparkwing.cli.app import run_cli
+
+    sys.exit(run_cli(args))
+
+
+if __name__ == "__main__":
+    main()

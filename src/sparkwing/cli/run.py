@@ -1,0 +1,155 @@
+"""``sparkwing run``: resolve the project and profile, then execute the pipeline in a runner
+child process and record what happens to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import click
+
+from sparkwing.cli.common import PROFILE_OPTION, load_project, resolve
+
+
+@click.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                      "allow_interspersed_args": False},
+)
+@click.argument("pipeline")
+@PROFILE_OPTION
+@click.option("--sw-parallel", "parallel", type=click.IntRange(min=1), default=None,
+              metavar="N", help="Run at most N jobs at once (default: CPU count).")
+@click.option("-o", "--output", "output", type=click.Choice(["auto", "plain", "json", "quiet"]),
+              default="auto", show_default=True,
+              help="Progress: live on a terminal, plain lines otherwise; json prints one "
+                   "document with the run and its jobs at the end.")
+@click.option("--sw-trigger", "trigger", default="cli", hidden=True)
+@click.argument("pipeline_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run_cmd(ctx: click.Context, pipeline: str, profile: str | None, parallel: int | None,
+            output: str, trigger: str, pipeline_args: tuple[str, ...]) -> int:
+    """Run PIPELINE. Flags after the name that sparkwing does not own are the pipeline's
+    inputs (for example `sparkwing run deploy --env prod`).
+
+    Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 130 interrupted.
+    """
+    from sparkwing.config.interpolate import interpolate_spec
+    from sparkwing.config.resolved import ResolvedProfile
+    from sparkwing.engine.runspec import RunSpec
+    from sparkwing.ids import new_run_id
+
+    # Engine flags may also follow the pipeline name: pick them out of the pass-through args.
+    rest: list[str] = []
+    args = list(pipeline_args)
+    i = 0
+    while i < len(args):
+        a = args[i]
+        name, eq, value = a.partition("=")
+        if name in ("--sw-parallel", "--profile", "-o", "--output"):
+            if not eq:
+                if i + 1 >= len(args):
+                    raise click.UsageError(f"option {name} requires a value")
+                value = args[i + 1]
+                i += 1
+            if name == "--sw-parallel":
+                if not value.isdigit() or int(value) < 1:
+                    raise click.UsageError(f"--sw-parallel: {value!r} is not a positive integer")
+                parallel = int(value)
+            elif name == "--profile":
+                profile = value
+            elif value not in ("auto", "plain", "json", "quiet"):
+                raise click.UsageError(f"{name}: {value!r} is not one of auto, plain, json, quiet")
+            else:
+                output = value
+        elif name.startswith("--sw-"):
+            raise click.UsageError(f"unknown engine flag {name} (engine flags: --sw-parallel)")
+        else:
+            rest.append(a)
+        i += 1
+
+    project = load_project(ctx, required=True)
+    assert project is not None
+    entry = project.pipeline(pipeline)
+    resolved = resolve(ctx, profile, pipeline, project)
+    run_id = new_run_id()
+    surfaces = {}
+    for surface in ("state", "cache", "logs", "secrets"):
+        surfaces[surface] = interpolate_spec(resolved.spec(surface), run_id=run_id,
+                                             pipeline=pipeline, profile=resolved.name)
+    final = ResolvedProfile(resolved.name, resolved.source, **surfaces)
+    if output == "auto":
+        output = "tty" if sys.stdout.isatty() and os.environ.get("TERM") != "dumb" else "plain"
+    spec = RunSpec(
+        run_id=run_id, pipeline=pipeline, root=str(project.root), sparkwing_dir=str(project.dir),
+        entrypoint=entry.entrypoint if entry else None,
+        yaml_names=[p.name for p in project.pipelines], cli_args=rest,
+        yaml_args=dict(entry.args) if entry else {},
+        default_args=dict(project.defaults.args), profile_name=resolved.name,
+        profile_source=resolved.source, surfaces=RunSpec.surfaces_of(final),
+        parallel=parallel or os.cpu_count() or 2, trigger=trigger, output=output,
+    )
+    return _supervise(spec)
+
+
+def _supervise(spec: Any) -> int:
+    """Start the runner and wait for it; if it dies without finishing the run, record that."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    proc = subprocess.Popen([sys.executable, "-m", "sparkwing.engine.runner"],
+                            stdin=subprocess.PIPE, env=env)
+
+    def forward(signum: int, _frame: Any) -> None:
+        # Ctrl-C reaches the whole foreground group; a SIGTERM sent to us alone is passed on.
+        if signum != signal.SIGINT:
+            try:
+                proc.send_signal(signum)
+            except OSError:
+                pass
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM,
+                                                        signal.SIGHUP)}
+    try:
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(json.dumps(spec.to_dict()).encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        code = proc.wait()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if code in (0, 1, 2, 130):
+        return code
+    return _runner_died(spec, code)
+
+
+def _runner_died(spec: Any, code: int) -> int:
+    from sparkwing.engine.clock import now_iso
+    from sparkwing.engine.runspec import spec_from_dict
+    from sparkwing.surfaces.open import open_state
+
+    how = (f"killed by signal {signal.Signals(-code).name}" if code < 0
+           else f"exited with code {code}")
+    reason = f"runner process {how}"
+    try:
+        state = open_state(spec_from_dict(spec.surfaces["state"]))
+        run = state.get_run(spec.run_id)
+        if run is not None and run.status not in ("success", "failed", "cancelled"):
+            now = now_iso()
+            nodes = state.list_nodes(spec.run_id)
+            for node in nodes:
+                if node.status in ("pending", "running"):
+                    node.status, node.reason, node.finished_at = "cancelled", reason, now
+            state.upsert_nodes(nodes)
+            state.update_run(spec.run_id, status="failed", reason=reason, finished_at=now)
+        state.close()
+    except Exception as exc:  # recording is best effort; the user still gets the cause
+        click.echo(f"warning: could not record the failure of {spec.run_id}: {exc}", err=True)
+    click.echo(f"error: run {spec.run_id} failed: {reason}", err=True)
+    return 1

@@ -1,0 +1,166 @@
+"""Finding ``.sparkwing/`` and strictly parsing its ``sparkwing.yaml`` (SPEC section 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yaml.nodes import Node
+
+from sparkwing.config.model import Defaults, PipelineEntry, ProfileDef
+from sparkwing.config.specs import parse_profiles
+from sparkwing.config.yamlload import Entry, Reader, compose_text, line_of, read_text
+from sparkwing.errors import ConfigError, InvalidKeyError, UsageError
+from sparkwing.ids import check_segment
+
+PROJECT_DIR = ".sparkwing"
+PROJECT_FILE = "sparkwing.yaml"
+LEGACY_FILES: tuple[str, ...] = ("backends.yaml", "pipelines.yaml", "runners.yaml", "sources.yaml")
+TOP_KEYS: tuple[str, ...] = ("defaults", "profiles", "pipelines")
+DEFAULTS_KEYS: tuple[str, ...] = ("profile", "args")
+PIPELINE_KEYS: tuple[str, ...] = ("name", "entrypoint", "profile", "description", "args")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project: ``root`` holds ``.sparkwing/`` (``dir``); ``file`` may not exist."""
+
+    root: Path
+    dir: Path
+    file: Path
+    pipelines: list[PipelineEntry] = field(default_factory=list)
+    defaults: Defaults = field(default_factory=Defaults)
+    profiles: dict[str, ProfileDef] = field(default_factory=dict)
+
+    def pipeline(self, name: str) -> PipelineEntry | None:
+        return next((p for p in self.pipelines if p.name == name), None)
+
+
+def find_project_dir(cwd: Path, explicit_dir: Path | None = None) -> Path | None:
+    """The nearest ``.sparkwing/`` at or above ``cwd`` (or ``explicit_dir``, from ``-C``)."""
+    start = cwd
+    if explicit_dir is not None:
+        start = cwd / explicit_dir
+        if not start.is_dir():
+            raise UsageError(f"-C {explicit_dir}: no such directory")
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / PROJECT_DIR
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def legacy_files(project_dir: Path) -> list[Path]:
+    """Pre-0.5 config files still present in ``project_dir`` (``sparkwing profile migrate``)."""
+    return [project_dir / name for name in LEGACY_FILES if (project_dir / name).exists()]
+
+
+def find_project(cwd: Path, explicit_dir: Path | None = None) -> Project | None:
+    """The project around ``cwd``, parsed; None when there is no ``.sparkwing/`` above it."""
+    project_dir = find_project_dir(cwd, explicit_dir)
+    if project_dir is None:
+        return None
+    legacy = legacy_files(project_dir)
+    if legacy:
+        names = ", ".join(p.name for p in legacy)
+        raise ConfigError(
+            f"{legacy[0]}: legacy config file(s) {names} in {project_dir}: fold them into "
+            f"{PROJECT_FILE} (`sparkwing profile migrate` prints the converted config)"
+        )
+    return load_project(project_dir)
+
+
+def load_project(project_dir: Path) -> Project:
+    """Parse ``project_dir/sparkwing.yaml``; a missing file is an empty project."""
+    file = project_dir / PROJECT_FILE
+    text = read_text(file) if file.exists() else ""
+    return parse_project(text, file)
+
+
+def parse_project(text: str, file: Path) -> Project:
+    """Parse the text of a project file that lives (or would live) at ``file``."""
+    reader = Reader(file, strict=True)
+    root = compose_text(text, file)
+    entries = reader.fields(root, "the top level", TOP_KEYS)
+    defaults = Defaults()
+    if "defaults" in entries:
+        defaults = _defaults(reader, entries["defaults"].value)
+    profiles = {}
+    if "profiles" in entries:
+        profiles = parse_profiles(reader, entries["profiles"].value)
+    pipelines = []
+    if "pipelines" in entries:
+        pipelines = _pipelines(reader, entries["pipelines"].value)
+    return Project(
+        root=file.parent.parent,
+        dir=file.parent,
+        file=file,
+        pipelines=pipelines,
+        defaults=defaults,
+        profiles=profiles,
+    )
+
+
+def _defaults(reader: Reader, node: Node) -> Defaults:
+    fields = reader.fields(node, "defaults", DEFAULTS_KEYS)
+    profile, line = None, 0
+    if "profile" in fields:
+        profile = reader.string(fields["profile"].value, "defaults.profile") or None
+        line = line_of(fields["profile"].key_node)
+    args = _args(reader, fields["args"].value, "defaults.args") if "args" in fields else {}
+    return Defaults(profile=profile, args=args, profile_line=line)
+
+
+def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
+    out: list[PipelineEntry] = []
+    first_line: dict[str, int] = {}
+    for index, item in enumerate(reader.sequence(node, "pipelines")):
+        entries = reader.mapping(item, f"pipelines[{index}]")
+        by_key = {e.key: e for e in entries}
+        name = _required(reader, item, by_key, "name", f"pipelines[{index}]")
+        where = f'pipeline "{name}"'
+        try:
+            check_segment(name, "pipeline name")
+        except InvalidKeyError as exc:
+            raise reader.error(by_key["name"].value, str(exc)) from None
+        if name in first_line:
+            raise reader.error(
+                by_key["name"].value,
+                f'duplicate pipeline name "{name}" (first at line {first_line[name]})',
+            )
+        first_line[name] = line_of(item)
+        reader.check_keys(entries, where, PIPELINE_KEYS)
+        entrypoint = _required(reader, item, by_key, "entrypoint", where)
+        profile = description = None
+        if "profile" in by_key:
+            profile = reader.string(by_key["profile"].value, f"{where} profile") or None
+        if "description" in by_key:
+            description = reader.string(by_key["description"].value, f"{where} description")
+        args = _args(reader, by_key["args"].value, f"{where} args") if "args" in by_key else {}
+        out.append(
+            PipelineEntry(
+                name=name,
+                entrypoint=entrypoint,
+                profile=profile,
+                description=description,
+                args=args,
+                line=line_of(item),
+            )
+        )
+    return out
+
+
+def _required(reader: Reader, item: Node, by_key: dict[str, Entry], key: str, where: str) -> str:
+    entry = by_key.get(key)
+    if entry is None:
+        raise reader.error(item, f'{where} is missing required key "{key}"')
+    value = reader.string(entry.value, f"{where} {key}")
+    if not value:
+        raise reader.error(item, f'{where} has an empty "{key}"')
+    return value
+
+
+def _args(reader: Reader, node: Node, where: str) -> dict[str, Any]:
+    return {e.key: reader.value(e.value, where) for e in reader.mapping(node, where)}

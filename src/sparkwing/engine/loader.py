@@ -1,0 +1,70 @@
+"""Imports a project's pipeline modules from ``.sparkwing/`` and finds the pipeline to run."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from sparkwing.errors import UsageError
+from sparkwing.sdk.registry import PipelineDef, find_entrypoint, registered
+
+
+def import_project(sparkwing_dir: Path) -> dict[str, Any]:
+    """Import every top-level module of ``.sparkwing/`` (sorted); returns them by name.
+
+    The folder goes first on ``sys.path`` so pipeline modules can import each other and
+    their helper packages.
+    """
+    folder = str(sparkwing_dir)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    modules: dict[str, Any] = {}
+    for path in sorted(sparkwing_dir.glob("*.py")):
+        name = path.stem
+        if name.startswith(("_", "test_")) or name == "conftest":
+            continue
+        try:
+            modules[name] = importlib.import_module(name)
+        except Exception as exc:
+            raise UsageError(f"failed to import {_where(exc, path)}: "
+                             f"{type(exc).__name__}: {exc}") from None
+    return modules
+
+
+def _where(exc: BaseException, default: Path) -> str:
+    """The innermost frame inside the project, so the user sees their own line."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    root = str(default.parent)
+    for frame in reversed(frames):
+        if frame.filename.startswith(root):
+            return f"{frame.filename}:{frame.lineno}"
+    return str(default)
+
+
+def find_pipeline(
+    name: str, entrypoint: str | None, modules: dict[str, Any], yaml_names: list[str]
+) -> PipelineDef:
+    if entrypoint:
+        pdef = find_entrypoint(entrypoint)
+        if pdef is None:
+            for module in modules.values():
+                obj = getattr(module, entrypoint, None)
+                if obj is not None and (callable(obj) or hasattr(obj, "plan")):
+                    pdef = PipelineDef(name, obj)
+                    break
+        if pdef is None:
+            raise UsageError(
+                f'pipeline "{name}": entrypoint "{entrypoint}" was not found in .sparkwing/ '
+                f"(registered: {', '.join(sorted(p.entrypoint for p in registered().values())) or 'none'})"
+            )
+        return PipelineDef(name, pdef.obj, pdef.description)
+    pdef = registered().get(name)
+    if pdef is None:
+        available = sorted(set(registered()) | set(yaml_names))
+        raise UsageError(f'unknown pipeline "{name}" (available: {", ".join(available) or "none"})')
+    return pdef

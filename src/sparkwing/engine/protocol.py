@@ -1,0 +1,55 @@
+"""The line protocol between a job process and the engine.
+
+A job's stdout and stderr and its control messages share one pipe, so their order is kept
+(a secret's mask message always precedes any line that could print it). Control messages
+are single lines starting with ``\\x1e`` followed by JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+CONTROL = b"\x1e"
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return CONTROL + json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n"
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class LineSplitter:
+    """Turns pipe chunks into ('line', text) and ('control', dict) items."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[tuple[str, Any]]:
+        data = self._buf + chunk
+        *lines, self._buf = data.split(b"\n")
+        return [item for line in lines for item in _parse(line)]
+
+    def finish(self) -> list[tuple[str, Any]]:
+        rest, self._buf = self._buf, b""
+        return _parse(rest) if rest else []
+
+
+def _parse(line: bytes) -> list[tuple[str, Any]]:
+    idx = line.find(CONTROL + b"{")
+    if idx < 0:
+        return [("line", line.decode(errors="replace").rstrip("\r"))]
+    out: list[tuple[str, Any]] = []
+    if idx > 0:  # a partial line printed without a newline before the control message
+        out.append(("line", line[:idx].decode(errors="replace")))
+    try:
+        out.append(("control", json.loads(line[idx + 1 :])))
+    except ValueError:
+        out.append(("line", line[idx + 1 :].decode(errors="replace")))
+    return out

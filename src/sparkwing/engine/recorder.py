@@ -1,0 +1,91 @@
+"""Buffers a run's records (node changes, events, log lines) and writes them in batches.
+
+The scheduler flushes once per loop turn, so a burst of transitions costs one state
+transaction and one log append per stream instead of one per change. Everything passes
+the masker before it is buffered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sparkwing.engine.clock import now_iso
+from sparkwing.engine.masking import Masker
+from sparkwing.surfaces.logs.base import LogRecord, LogStore
+from sparkwing.surfaces.state.base import NewEvent, NodeRecord, StateStore
+
+Listener = Callable[[str, Any], None]
+
+
+class Recorder:
+    def __init__(
+        self,
+        run_id: str,
+        state: StateStore,
+        logs: LogStore,
+        masker: Masker,
+        listener: Listener | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.state = state
+        self.logs = logs
+        self.masker = masker
+        self._listener = listener
+        self._nodes: dict[str, NodeRecord] = {}
+        self._all: dict[str, NodeRecord] = {}
+        self._events: list[NewEvent] = []
+        self._logs: dict[str, list[LogRecord]] = {}
+        self.annotations: dict[str, list[str]] = {}
+
+    def _emit(self, kind: str, payload: Any) -> None:
+        if self._listener is not None:
+            self._listener(kind, payload)
+
+    def node_changed(self, record: NodeRecord) -> None:
+        self._nodes[record.node_id] = self._all[record.node_id] = record
+        self._emit("node", record)
+
+    def nodes_changed(self, records: list[NodeRecord]) -> None:
+        for record in records:
+            self._nodes[record.node_id] = self._all[record.node_id] = record
+
+    def event(self, kind: str, node_id: str | None, data: dict[str, Any] | None = None) -> None:
+        self._events.append(NewEvent(kind=kind, ts=now_iso(), node_id=node_id,
+                                     data=self.masker.data(data or {})))
+
+    def log(self, node_id: str, stream: str, msg: str) -> None:
+        """``msg`` must already be masked (callers mask at the boundary where text enters)."""
+        self._logs.setdefault(node_id, []).append(LogRecord(ts=now_iso(), msg=msg, stream=stream))
+        self._emit("log", (node_id, stream, msg))
+
+    def annotate(self, node_id: str, text: str) -> None:
+        self.annotations.setdefault(node_id, []).append(text)
+        record = self._all.get(node_id)
+        if record is not None:
+            record.extra["annotations"] = list(self.annotations[node_id])
+            self._nodes[node_id] = record
+        self.event("annotation", node_id, {"text": text})
+        self._emit("annotation", (node_id, text))
+
+    def heartbeat(self) -> None:
+        self.state.heartbeat(self.run_id, now_iso())
+
+    def flush(self) -> None:
+        # Logs first: a reader that sees a node finished should find its whole log.
+        if self._logs:
+            pending, self._logs = self._logs, {}
+            for node_id, records in pending.items():
+                self.logs.append(self.run_id, node_id, records)
+        if self._nodes:
+            nodes, self._nodes = list(self._nodes.values()), {}
+            for record in nodes:
+                record.output = self.masker.data(record.output)
+                if record.error:
+                    record.error = self.masker.text(record.error)
+                if record.reason:
+                    record.reason = self.masker.text(record.reason)
+            self.state.upsert_nodes(nodes)
+        if self._events:
+            events, self._events = self._events, []
+            self.state.append_events(self.run_id, events)

@@ -1,0 +1,167 @@
+"""The runner process: imports the pipeline's code, plans, and executes the run.
+
+Started by ``sparkwing run`` as ``python -m sparkwing.engine.runner`` with a RunSpec on
+stdin, so the pipeline's imports live in this process only and a crash here cannot take
+the CLI with it (the CLI records it instead).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from sparkwing.engine.runspec import RunSpec
+from sparkwing.errors import PlanError, SparkwingError
+
+
+def _call_plan(obj: Any, plan: Any, args: Any, rc: Any) -> None:
+    target = obj() if inspect.isclass(obj) else obj
+    fn = getattr(target, "plan", None) if inspect.isclass(obj) else target
+    if fn is None or not callable(fn):
+        raise PlanError(f"pipeline {plan.pipeline!r}: {obj!r} has no plan() method")
+    params = [
+        p for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    fn(*[plan, args, rc][: max(1, min(3, len(params)))])
+
+
+def _plan_location(exc: BaseException, root: Path) -> str:
+    import traceback
+
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith(str(root)):
+            return f" (at {frame.filename}:{frame.lineno})"
+    return ""
+
+
+def execute(spec: RunSpec) -> int:
+    from sparkwing.engine import gitinfo
+    from sparkwing.engine.loader import find_pipeline, import_project
+    from sparkwing.sdk.context import RunContext
+    from sparkwing.sdk.inputs import args_type_of, build_args
+    from sparkwing.sdk.plan import Plan
+    from sparkwing.sdk.runtime import planning
+
+    root = Path(spec.root)
+    git_proc = gitinfo.start(root)
+    modules = import_project(Path(spec.sparkwing_dir))
+    pdef = find_pipeline(spec.pipeline, spec.entrypoint, modules, spec.yaml_names)
+    args, plain_args = build_args(
+        args_type_of(pdef.obj), spec.pipeline, cli=spec.cli_args, yaml_args=spec.yaml_args,
+        default_args=spec.default_args,
+    )
+    rc = RunContext(run_id=spec.run_id, pipeline=spec.pipeline, git=gitinfo.finish(git_proc),
+                    trigger=spec.trigger, profile=spec.profile_name, workdir=root)
+    plan = Plan(spec.pipeline)
+    try:
+        with planning(spec.pipeline):
+            _call_plan(pdef.obj, plan, args, rc)
+    except SparkwingError:
+        raise
+    except Exception as exc:
+        raise PlanError(f'plan() of pipeline "{spec.pipeline}" raised '
+                        f"{type(exc).__name__}: {exc}{_plan_location(exc, root)}") from None
+    order = plan.order()
+    return _run(spec, plan, order, args, plain_args, rc)
+
+
+def _run(spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict[str, Any],
+         rc: Any) -> int:
+    from sparkwing.engine.clock import now_iso
+    from sparkwing.engine.display import make_display
+    from sparkwing.engine.masking import Masker
+    from sparkwing.engine.procutil import process_start_ticks
+    from sparkwing.engine.recorder import Recorder
+    from sparkwing.engine.scheduler import Scheduler
+    from sparkwing.surfaces.open import open_cache, open_logs, open_secrets, open_state
+    from sparkwing.surfaces.state.base import RunRecord
+
+    state = open_state(spec.surface("state"))
+    cache = open_cache(spec.surface("cache"))
+    logs = open_logs(spec.surface("logs"))
+    secrets_spec = spec.surface("secrets")
+    display = make_display(spec.output)
+    masker = Masker()
+    now = now_iso()
+    run = RunRecord(
+        run_id=spec.run_id, pipeline=spec.pipeline, status="running", created_at=now,
+        started_at=now, heartbeat_at=now, args=plain_args, git=rc.git.to_dict(),
+        trigger=spec.trigger, profile=spec.profile_name, profile_source=spec.profile_source,
+        surfaces={k: {f: v for f, v in d.items() if f in ("type", "path", "bucket", "prefix",
+                                                             "url_source") and v is not None}
+                  for k, d in spec.surfaces.items()},
+        host=socket.gethostname(), pid=os.getpid(),
+        extra={"start_ticks": process_start_ticks(os.getpid()), "parallel": spec.parallel,
+               "jobs": len(order)},
+    )
+    state.create_run(run)
+    recorder = Recorder(spec.run_id, state, logs, masker, listener=display.notify)
+    try:
+        state.save_plan(spec.run_id, plan.snapshot())
+        recorder.event("run_started", None, {"pipeline": spec.pipeline, "jobs": len(order)})
+        display.start(run, order)
+        scheduler = Scheduler(
+            plan=plan, order=order, args=args, rc=rc, recorder=recorder, cache=cache,
+            open_cache=lambda: open_cache(spec.surface("cache")),
+            open_secrets=lambda: open_secrets(secrets_spec), parallel=spec.parallel,
+            workdir=Path(spec.root), memo_lease=float(
+                os.environ.get("SPARKWING_MEMO_LEASE_SECONDS", "60")),
+        )
+        status = scheduler.execute()
+        reason = scheduler.interrupted if status == "cancelled" else None
+        if status == "failed":
+            failed = [n.job.id for n in scheduler.nodes.values() if n.record.status == "failed"
+                      and not n.job.is_optional]
+            reason = "failed jobs: " + ", ".join(failed)
+    except BaseException as exc:
+        status, reason = "failed", f"engine error: {type(exc).__name__}: {exc}"
+        recorder.event("run_finished", None, {"status": status, "reason": reason})
+        _safe(recorder.flush)
+        _safe(lambda: state.update_run(spec.run_id, status=status, reason=masker.text(reason),
+                                       finished_at=now_iso()))
+        raise
+    recorder.event("run_finished", None, {"status": status, "reason": reason})
+    recorder.flush()
+    logs.close()
+    state.update_run(spec.run_id, status=status, reason=reason, finished_at=now_iso())
+    final = state.get_run(spec.run_id) or run
+    display.finish(final, state.list_nodes(spec.run_id))
+    state.close()
+    return {"success": 0, "failed": 1, "cancelled": 130}[status]
+
+
+def _safe(fn: Any) -> None:
+    try:
+        fn()
+    except Exception:
+        pass
+
+
+def main() -> None:
+    from sparkwing.engine.procutil import die_with_parent
+
+    die_with_parent()
+    try:
+        spec = RunSpec.from_dict(json.loads(sys.stdin.read()))
+    except ValueError as exc:
+        print(f"error: runner received an invalid run spec: {exc}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        code = execute(spec)
+    except SparkwingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Validation of ids and key segments shared by every surface, and run id generation."""
+
+from __future__ import annotations
+
+import re
+import secrets as _secrets
+from datetime import UTC, datetime
+
+from sparkwing.errors import InvalidKeyError
+
+_RUN_ID_RE = re.compile(r"^run-\d{8}-\d{6}-[0-9a-z]{4,}$")
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``run-YYYYMMDD-HHMMSS-xxxx`` in UTC: lexical order is creation order to the second."""
+    ts = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    suffix = "".join(_secrets.choice(_ALPHABET) for _ in range(4))
+    return f"run-{ts}-{suffix}"
+
+
+def is_run_id(value: str) -> bool:
+    return bool(_RUN_ID_RE.match(value))
+
+
+def check_segment(value: str, what: str = "key segment") -> str:
+    """Reject what could escape a prefix or corrupt a path: ``..``, ``/``, ``\\``, NUL, controls."""
+    if not value:
+        raise InvalidKeyError(f"{what} must not be empty")
+    if value in (".", "..") or "/" in value or "\\" in value:
+        raise InvalidKeyError(f"{what} {value!r} must not contain '/', '\\\\' or be '.' / '..'")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidKeyError(f"{what} {value!r} must not contain NUL or control characters")
+    if len(value) > 255:
+        raise InvalidKeyError(f"{what} is longer than 255 characters")
+    return value
+
+
+def check_key(key: str, what: str = "key") -> str:
+    """A slash-separated key whose every segment passes :func:`check_segment`."""
+    if not key or key.startswith("/") or key.endswith("/"):
+        raise InvalidKeyError(f"{what} {key!r} must be a relative path without a trailing '/'")
+    for part in key.split("/"):
+        check_segment(part, what)
+    return key
+
+
+def check_prefix(prefix: str, what: str = "prefix") -> str:
+    """Like :func:`check_key` but allows the empty prefix and a trailing slash."""
+    stripped = prefix.rstrip("/")
+    if stripped:
+        check_key(stripped, what)
+    return prefix

@@ -1,0 +1,255 @@
+"""Typed pipeline inputs: CLI flags > pipeline ``args:`` > ``defaults.args`` > field default."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from sparkwing.errors import UsageError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclasses.dataclass(frozen=True)
+class InputField:
+    name: str
+    type: Any
+    default: Any
+    required: bool
+    help: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def args_type_of(obj: Any) -> type | None:
+    """The inputs class of a pipeline: the ``args`` annotation of ``plan``, or ``Args``."""
+    plan_fn = getattr(obj, "plan", None) if inspect.isclass(obj) else obj
+    if plan_fn is not None:
+        try:
+            hints = get_type_hints(plan_fn)
+        except Exception:  # unresolvable annotations: fall back to the attribute
+            hints = {}
+        hinted = hints.get("args")
+        if inspect.isclass(hinted) and hinted is not type(None):
+            return hinted
+    explicit = getattr(obj, "Args", None)
+    return explicit if inspect.isclass(explicit) else None
+
+
+def fields_of(args_type: type | None) -> list[InputField]:
+    if args_type is None:
+        return []
+    hints = get_type_hints(args_type)
+    out: list[InputField] = []
+    if dataclasses.is_dataclass(args_type):
+        for f in dataclasses.fields(args_type):
+            if f.default is not dataclasses.MISSING:
+                default, required = f.default, False
+            elif f.default_factory is not dataclasses.MISSING:
+                default, required = f.default_factory(), False
+            else:
+                default, required = None, True
+            out.append(InputField(f.name, hints.get(f.name, str), default, required,
+                                  f.metadata.get("help")))
+        return out
+    for name, tp in hints.items():
+        if name.startswith("_"):
+            continue
+        if hasattr(args_type, name):
+            out.append(InputField(name, tp, getattr(args_type, name), False))
+        else:
+            out.append(InputField(name, tp, None, True))
+    return out
+
+
+def parse_cli_flags(argv: Sequence[str], fields: list[InputField], pipeline: str) -> dict[str, Any]:
+    """``--name value`` / ``--name=value`` / ``--flag`` / ``--no-flag`` into raw values."""
+    by_flag = {f.flag: f for f in fields}
+    by_flag.update({"--" + f.name: f for f in fields})
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if not token.startswith("--"):
+            raise UsageError(f'pipeline "{pipeline}": unexpected argument {token!r} '
+                             f"(inputs are given as --name value){_available(fields)}")
+        name, eq, value = token.partition("=")
+        field = by_flag.get(name)
+        negated = False
+        if field is None and name.startswith("--no-"):
+            field = by_flag.get("--" + name[5:])
+            negated = field is not None and _is_bool(field.type)
+            if not negated:
+                field = None
+        if field is None:
+            raise UsageError(f'pipeline "{pipeline}": unknown flag {name}{_available(fields)}')
+        if negated:
+            out[field.name] = False
+        elif eq:
+            _add(out, field, value)
+        elif _is_bool(field.type):
+            nxt = argv[i + 1].lower() if i + 1 < len(argv) else ""
+            if nxt in _TRUE | _FALSE:
+                out[field.name] = nxt in _TRUE
+                i += 1
+            else:
+                out[field.name] = True
+        else:
+            if i + 1 >= len(argv):
+                raise UsageError(f'pipeline "{pipeline}": flag {name} needs a value')
+            _add(out, field, argv[i + 1])
+            i += 1
+        i += 1
+    return out
+
+
+def _add(out: dict[str, Any], field: InputField, value: str) -> None:
+    if _is_list(field.type):
+        out.setdefault(field.name, []).append(value)
+    else:
+        out[field.name] = value
+
+
+def _available(fields: list[InputField]) -> str:
+    if not fields:
+        return " (this pipeline takes no inputs)"
+    return " (inputs: " + ", ".join(f.flag for f in fields) + ")"
+
+
+def build_args(
+    args_type: type | None,
+    pipeline: str,
+    *,
+    cli: Sequence[str] = (),
+    yaml_args: Mapping[str, Any] | None = None,
+    default_args: Mapping[str, Any] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The inputs object and its values as plain data (for the run record)."""
+    fields = fields_of(args_type)
+    known = {f.name for f in fields}
+    from_cli = parse_cli_flags(list(cli), fields, pipeline)
+    pipeline_yaml = {k.replace("-", "_"): v for k, v in (yaml_args or {}).items()}
+    for name in pipeline_yaml:
+        if name not in known:
+            raise UsageError(f'pipeline "{pipeline}": args key "{name}" in sparkwing.yaml is not '
+                             f"an input of this pipeline{_available(fields)}")
+    # defaults.args is shared by every pipeline, so keys another pipeline uses are fine here.
+    shared = {k.replace("-", "_"): v for k, v in (default_args or {}).items()
+              if k.replace("-", "_") in known}
+    values: dict[str, Any] = {}
+    for field in fields:
+        for layer, label in ((from_cli, "flag"), (pipeline_yaml, "args"), (shared, "defaults.args")):
+            if field.name in layer:
+                values[field.name] = convert(layer[field.name], field.type,
+                                             f'pipeline "{pipeline}": {label} {field.flag}')
+                break
+        else:
+            if field.required:
+                raise UsageError(f'pipeline "{pipeline}": missing required input {field.flag}')
+            values[field.name] = field.default
+    if args_type is None:
+        return None, {}
+    return args_type(**values), {k: _plain(v) for k, v in values.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_bool(tp: Any) -> bool:
+    return _unoptional(tp) is bool
+
+
+def _is_list(tp: Any) -> bool:
+    return get_origin(_unoptional(tp)) in (list, Sequence, tuple)
+
+
+def _unoptional(tp: Any) -> Any:
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        rest = [a for a in get_args(tp) if a is not type(None)]
+        if len(rest) == 1:
+            return rest[0]
+    return tp
+
+
+def convert(value: Any, tp: Any, where: str) -> Any:
+    """Coerce a CLI string or YAML value to ``tp``; a clear UsageError when it does not fit."""
+    if value is None and _unoptional(tp) is not tp:
+        return None
+    tp = _unoptional(tp)
+    origin = get_origin(tp)
+    try:
+        if tp is Any or tp is object:
+            return value
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).lower()
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError("expected true or false")
+        if tp is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected an integer")
+            return int(value)
+        if tp is float:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            return float(value)
+        if tp is str:
+            if isinstance(value, dict | list):
+                raise ValueError("expected a string")
+            return str(value)
+        if origin is Literal:
+            choices = get_args(tp)
+            for choice in choices:
+                if value == choice or str(value) == str(choice):
+                    return choice
+            raise ValueError("expected one of " + ", ".join(map(str, choices)))
+        if inspect.isclass(tp) and issubclass(tp, enum.Enum):
+            for member in tp:
+                if value in (member.value, member.name) or str(value) == str(member.value):
+                    return member
+            raise ValueError("expected one of " + ", ".join(str(m.value) for m in tp))
+        if origin in (list, Sequence, tuple):
+            (inner,) = get_args(tp)[:1] or (str,)
+            items = value if isinstance(value, list | tuple) else [
+                part for v in ([value] if isinstance(value, str) else value)
+                for part in str(v).split(",") if part != ""
+            ]
+            return [convert(v, inner, where) for v in items]
+        if origin is dict or tp is dict:
+            if not isinstance(value, dict):
+                raise ValueError("expected a mapping")
+            return dict(value)
+    except ValueError as exc:
+        raise UsageError(f"{where}: invalid value {value!r}: {exc}") from None
+    except TypeError:
+        raise UsageError(f"{where}: invalid value {value!r}") from None
+    return value
+
+
+def describe_inputs(args_type: type | None) -> list[dict[str, Any]]:
+    """Inputs as plain data (for ``pipeline describe`` / ``--help``)."""
+    out = []
+    for f in fields_of(args_type):
+        out.append({"name": f.name, "flag": f.flag, "type": _type_name(f.type),
+                    "required": f.required,
+                    "default": None if f.required else _plain(f.default), "help": f.help})
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")

@@ -1,0 +1,1 @@
+"""Cache surface: content-addressed artifacts, memoized outputs and pipeline bundles."""

@@ -1,0 +1,102 @@
+"""The cache (artifact store) interface and the content-addressed helpers built on it.
+
+Keys are slash-separated and validated segment by segment (``sparkwing.ids.check_key``).
+Layout inside a cache: ``bin/<bundle-key>``, ``artifacts/blobs/<sha256>``,
+``artifacts/manifests/<sha256>``, ``memo/<key>``. A cache only ever reads, lists, prunes or
+deletes inside these prefixes, so a logs folder nested under its root is never touched.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_PREFIXES: tuple[str, ...] = ("bin/", "artifacts/", "memo/")
+BLOB_PREFIX = "artifacts/blobs/"
+MANIFEST_PREFIX = "artifacts/manifests/"
+MEMO_PREFIX = "memo/"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: float  # POSIX seconds
+    etag: str | None = None
+
+
+class Cache(abc.ABC):
+    """A key/value object store for immutable-by-convention blobs."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None when absent."""
+
+    @abc.abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Write atomically: a reader sees the old object, the new one, or nothing."""
+
+    @abc.abstractmethod
+    def get_file(self, key: str, dest: Path) -> bool:
+        """Stream the object into ``dest`` (atomically); False when absent."""
+
+    @abc.abstractmethod
+    def put_file(self, key: str, src: Path) -> None:
+        """Stream ``src`` into the object, atomically."""
+
+    @abc.abstractmethod
+    def has(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> ObjectInfo | None: ...
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> bool:
+        """True if something was deleted."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix`` (which must lie in a cache prefix)."""
+
+    # -- optional conditional-write capability ----------------------------------------
+    def supports_conditional_writes(self) -> bool:
+        """Whether put_if_absent / put_if_match are enforced by this store."""
+        return False
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        from sparkwing.errors import NotSupportedError
+
+        raise NotSupportedError(f"{type(self).__name__} does not support conditional writes")
+
+    def put_if_absent(self, key: str, data: bytes) -> str:
+        """Create the object only if absent; returns its etag or raises PreconditionFailed."""
+        from sparkwing.errors import NotSupportedError
+
+        raise NotSupportedError(f"{type(self).__name__} does not support conditional writes")
+
+    def put_if_match(self, key: str, data: bytes, etag: str) -> str:
+        """Replace the object only if its etag is ``etag``; returns the new etag."""
+        from sparkwing.errors import NotSupportedError
+
+        raise NotSupportedError(f"{type(self).__name__} does not support conditional writes")
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

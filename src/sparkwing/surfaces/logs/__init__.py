@@ -1,0 +1,1 @@
+"""Logs surface: one record stream per job of a run."""

@@ -1,0 +1,240 @@
+"""Filesystem logs: one NDJSON file per (run, node) at ``<root>/<run_id>/<node_id>.ndjson``.
+
+Each batch is one O_APPEND write, so readers in other processes never see half a record;
+a trailing line without its newline (a write in flight, or a crash) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sparkwing.errors import StorageError, UsageError
+from sparkwing.ids import check_segment
+from sparkwing.surfaces.logs.base import LogQuery, LogRecord, LogStore
+
+SUFFIX = ".ndjson"
+_BLOCK = 64 * 1024
+
+
+# -- encoding and filtering (backend-independent) -----------------------------------
+def encode_records(records: Iterable[LogRecord]) -> bytes:
+    """NDJSON bytes for ``records``: one line each, newline-terminated."""
+    return b"".join(
+        json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        for r in records
+    )
+
+
+def decode_line(line: bytes) -> LogRecord | None:
+    """The record of one NDJSON line, or None when it is not a valid record."""
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    ts, msg, stream = doc.get("ts"), doc.get("msg"), doc.get("stream", "stdout")
+    if not (isinstance(ts, str) and isinstance(msg, str) and isinstance(stream, str)):
+        return None
+    return LogRecord(ts=ts, msg=msg, stream=stream)
+
+
+def _instant(ts: str) -> float | None:
+    try:
+        parsed = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def record_filter(query: LogQuery | None) -> Callable[[LogRecord], bool]:
+    """The grep/since part of ``query`` as a predicate (head/tail are applied by the caller)."""
+    if query is None or (query.grep is None and query.since is None):
+        return lambda rec: True
+    pattern = None
+    if query.grep is not None:
+        try:
+            pattern = re.compile(query.grep)
+        except re.error as exc:
+            raise UsageError(f"invalid grep pattern {query.grep!r}: {exc}") from exc
+    since = query.since
+    since_instant = _instant(since) if since is not None else None
+
+    def keep(rec: LogRecord) -> bool:
+        if pattern is not None and not pattern.search(rec.msg):
+            return False
+        if since is not None:
+            at = _instant(rec.ts) if since_instant is not None else None
+            # Times compare as instants; unparseable ones fall back to text order.
+            if at is None or since_instant is None:
+                return rec.ts >= since
+            return at >= since_instant
+        return True
+
+    return keep
+
+
+def apply_query(records: Iterable[LogRecord], query: LogQuery | None) -> list[LogRecord]:
+    """Filter records in order: grep/since, then head, then tail."""
+    keep = record_filter(query)
+    out = [r for r in records if keep(r)]
+    if query is not None and query.head is not None:
+        out = out[: max(query.head, 0)]
+    if query is not None and query.tail is not None:
+        out = out[len(out) - max(query.tail, 0) :]
+    return out
+
+
+# -- line readers ----------------------------------------------------------------------
+def _forward_lines(fh: Iterable[bytes]) -> Iterator[bytes]:
+    for line in fh:
+        if line.endswith(b"\n"):  # a partial last line is still being written
+            yield line
+
+
+def _backward_lines(fd: int, size: int) -> Iterator[bytes]:
+    """Complete lines of the first ``size`` bytes of ``fd``, last first."""
+    end = size
+    pending = b""  # the start of a line whose beginning lies in an earlier block
+    in_partial = True  # still inside the unterminated text after the last newline
+    while end > 0:
+        start = max(0, end - _BLOCK)
+        parts = (os.pread(fd, end - start, start) + pending).split(b"\n")
+        end = start
+        pending = parts.pop(0)
+        if in_partial:
+            if not parts:
+                pending = b""
+                continue
+            parts.pop()
+            in_partial = False
+        for line in reversed(parts):
+            if line:
+                yield line
+    if pending and not in_partial:
+        yield pending
+
+
+class FilesystemLogs(LogStore):
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser()
+
+    def _path(self, run_id: str, node_id: str) -> Path:
+        check_segment(run_id, "run id")
+        check_segment(node_id, "node id")
+        return self.root / run_id / (node_id + SUFFIX)
+
+    def append(self, run_id: str, node_id: str, records: list[LogRecord]) -> None:
+        path = self._path(run_id, node_id)
+        data = encode_records(records)
+        if not data:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise self._error("open", path, exc) from exc
+        try:
+            view = memoryview(data)
+            # One write per batch; regular files only write short on ENOSPC or a signal.
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise self._error("append to", path, exc) from exc
+        finally:
+            os.close(fd)
+
+    def _error(self, action: str, path: Path, exc: OSError) -> StorageError:
+        return StorageError(f"logs {self.root}: cannot {action} {path.name}: {exc.strerror}")
+
+    def read(self, run_id: str, node_id: str, query: LogQuery | None = None) -> list[LogRecord]:
+        path = self._path(run_id, node_id)
+        keep = record_filter(query)
+        try:
+            fh = path.open("rb")
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        with fh:
+            if query is not None and query.tail is not None and query.head is None:
+                return self._tail(fh.fileno(), keep, query.tail)
+            out: list[LogRecord] = []
+            head = query.head if query is not None else None
+            for line in _forward_lines(fh):
+                if head is not None and len(out) >= head:
+                    break
+                rec = decode_line(line)
+                if rec is not None and keep(rec):
+                    out.append(rec)
+        return apply_query(out, LogQuery(tail=query.tail) if query is not None else None)
+
+    def _tail(self, fd: int, keep: Callable[[LogRecord], bool], count: int) -> list[LogRecord]:
+        # Read from the end so tailing a huge log costs only the lines returned.
+        out: list[LogRecord] = []
+        if count <= 0:
+            return out
+        for line in _backward_lines(fd, os.fstat(fd).st_size):
+            rec = decode_line(line)
+            if rec is not None and keep(rec):
+                out.append(rec)
+                if len(out) >= count:
+                    break
+        out.reverse()
+        return out
+
+    def nodes(self, run_id: str) -> list[str]:
+        check_segment(run_id, "run id")
+        try:
+            names = os.listdir(self.root / run_id)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(n[: -len(SUFFIX)] for n in names if n.endswith(SUFFIX) and n != SUFFIX)
+
+    def follow(
+        self,
+        run_id: str,
+        node_id: str,
+        is_done: Callable[[], bool],
+        poll_interval: float = 0.2,
+    ) -> Iterator[LogRecord]:
+        path = self._path(run_id, node_id)
+        offset = 0
+        buffer = b""
+        while True:
+            # Sample is_done before reading: a writer finishes appending before it reports
+            # done, so the read that follows a True sees everything.
+            done = is_done()
+            chunk = b""
+            try:
+                with path.open("rb") as fh:
+                    fh.seek(offset)
+                    chunk = fh.read()
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            offset += len(chunk)
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                rec = decode_line(line) if line else None
+                if rec is not None:
+                    yield rec
+            if done:
+                return
+            if not chunk:
+                time.sleep(poll_interval)
+
+    def delete_run(self, run_id: str) -> None:
+        check_segment(run_id, "run id")
+        shutil.rmtree(self.root / run_id, ignore_errors=True)
+
+    def describe(self) -> str:
+        return f"filesystem logs {self.root}"

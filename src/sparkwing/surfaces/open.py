@@ -1,0 +1,82 @@
+"""The single factory from a resolved spec to an opened surface.
+
+Backends are imported lazily here, so importing sparkwing never loads a database driver
+or cloud client that the chosen profile does not use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparkwing.errors import ConfigError
+from sparkwing.surfaces.cache.base import Cache
+from sparkwing.surfaces.logs.base import LogStore
+from sparkwing.surfaces.secrets.base import SecretStore
+from sparkwing.surfaces.spec import SurfaceSpec
+from sparkwing.surfaces.state.base import StateStore
+
+STATE_TYPES = ("sqlite", "postgres", "s3", "gcs", "azure-blob", "controller", "mysql")
+CACHE_TYPES = ("filesystem", "s3", "gcs", "azure-blob", "controller")
+LOGS_TYPES = ("filesystem", "s3", "gcs", "azure-blob", "controller", "stdout")
+SECRETS_TYPES = ("filesystem", "dotenv", "env", "controller", "none")
+
+
+def _not_implemented(surface: str, spec: SurfaceSpec) -> ConfigError:
+    return ConfigError(
+        f'{surface} backend type "{spec.type}" is recognized but not implemented in this build'
+    )
+
+
+def _require_path(surface: str, spec: SurfaceSpec) -> Path:
+    if not spec.path:
+        raise ConfigError(f"{surface} backend type={spec.type} requires path")
+    return Path(spec.path).expanduser()
+
+
+def open_state(spec: SurfaceSpec) -> StateStore:
+    if spec.type == "sqlite":
+        from sparkwing.paths import default_state_path
+        from sparkwing.surfaces.state.sqlite import SqliteState
+
+        path = Path(spec.path).expanduser() if spec.path else default_state_path()
+        return SqliteState(path)
+    raise _not_implemented("state", spec)
+
+
+def open_cache(spec: SurfaceSpec) -> Cache:
+    if spec.type == "filesystem":
+        from sparkwing.surfaces.cache.filesystem import FilesystemCache
+
+        return FilesystemCache(_require_path("cache", spec))
+    raise _not_implemented("cache", spec)
+
+
+def open_logs(spec: SurfaceSpec) -> LogStore:
+    if spec.type == "filesystem":
+        from sparkwing.surfaces.logs.filesystem import FilesystemLogs
+
+        return FilesystemLogs(_require_path("logs", spec))
+    if spec.type == "stdout":
+        from sparkwing.surfaces.logs.stdout import StdoutLogs
+
+        return StdoutLogs()
+    raise _not_implemented("logs", spec)
+
+
+def open_secrets(spec: SurfaceSpec) -> SecretStore:
+    if spec.type in ("filesystem", "dotenv"):
+        from sparkwing.surfaces.secrets.dotenv import DotenvSecrets
+
+        plain = spec.options.get("plain_path")
+        return DotenvSecrets(
+            _require_path("secrets", spec), plain_path=Path(plain).expanduser() if plain else None
+        )
+    if spec.type == "env":
+        from sparkwing.surfaces.secrets.env import EnvSecrets
+
+        return EnvSecrets(prefix=spec.prefix or "")
+    if spec.type == "none":
+        from sparkwing.surfaces.secrets.env import NoSecrets
+
+        return NoSecrets()
+    raise _not_implemented("secrets", spec)

@@ -1,0 +1,1 @@
+"""Secrets surface: where ``sparkwing.secret()`` and ``sparkwing.config()`` resolve from."""

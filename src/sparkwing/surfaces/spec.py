@@ -1,0 +1,55 @@
+"""The resolved description of one surface: what :mod:`sparkwing.surfaces.open` consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SurfaceSpec:
+    """One surface's backend after profile resolution, interpolation and ``~`` expansion.
+
+    ``type`` is one of the types SPEC section 3 lists for the surface. Fields a type does
+    not use are None. ``binaries`` is only meaningful on a cache spec.
+    """
+
+    type: str
+    path: str | None = None
+    bucket: str | None = None
+    prefix: str | None = None
+    url: str | None = None
+    url_source: str | None = None
+    token: str | None = None
+    token_env: str | None = None
+    binaries: SurfaceSpec | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """A location safe to print and to store in a run record: never a token or DSN."""
+        if self.type in ("postgres", "mysql"):
+            return f"{self.type}:{self.url_source}" if self.url_source else f"{self.type}:<redacted>"
+        if self.bucket:
+            return f"{self.type}://{self.bucket}/{self.prefix or ''}"
+        if self.path:
+            return f"{self.type}:{self.path}"
+        return self.type
+
+    def to_record(self) -> dict[str, Any]:
+        """The parts of the spec a run record keeps so readers can find data later (no secrets)."""
+        out: dict[str, Any] = {"type": self.type}
+        for name in ("path", "bucket", "prefix", "url_source"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> SurfaceSpec:
+        return cls(
+            type=str(data["type"]),
+            path=data.get("path"),
+            bucket=data.get("bucket"),
+            prefix=data.get("prefix"),
+            url_source=data.get("url_source"),
+        )

@@ -1,0 +1,1 @@
+"""State surface: run records, plan snapshots, node status, events, coordination."""

@@ -1,0 +1,213 @@
+"""The state interface every state backend implements, and the records it stores.
+
+Kept deliberately small (the original Go interface had 40 methods); coordination is
+limited to memo reservation, which every backend must provide.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+RunStatus = Literal["pending", "running", "success", "failed", "cancelled"]
+NodeStatus = Literal["pending", "running", "success", "failed", "cached", "skipped", "cancelled"]
+
+RUN_STATUSES: tuple[str, ...] = ("pending", "running", "success", "failed", "cancelled")
+NODE_STATUSES: tuple[str, ...] = (
+    "pending",
+    "running",
+    "success",
+    "failed",
+    "cached",
+    "skipped",
+    "cancelled",
+)
+FINAL_RUN_STATUSES = frozenset({"success", "failed", "cancelled"})
+FINAL_NODE_STATUSES = frozenset({"success", "failed", "cached", "skipped", "cancelled"})
+
+
+@dataclass
+class RunRecord:
+    """One pipeline run. Times are UTC ISO-8601 strings (``2026-11-27T03:26:17.123456Z``)."""
+
+    run_id: str
+    pipeline: str
+    status: str = "pending"
+    reason: str | None = None
+    created_at: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    heartbeat_at: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    git: dict[str, Any] = field(default_factory=dict)
+    trigger: str = "cli"
+    profile: str = "local"
+    profile_source: str = "built-in"
+    # Resolved location of each surface (SurfaceSpec.to_record()), so readers find the data.
+    surfaces: dict[str, Any] = field(default_factory=dict)
+    host: str = ""
+    pid: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class NodeRecord:
+    """One job (node) of a run and its latest attempt."""
+
+    run_id: str
+    node_id: str
+    status: str = "pending"
+    reason: str | None = None
+    attempt: int = 0
+    needs: list[str] = field(default_factory=list)
+    started_at: str | None = None
+    finished_at: str | None = None
+    output: Any = None
+    error: str | None = None
+    memo_key: str | None = None
+    artifacts: str | None = None  # manifest digest in the cache surface, when the job had outputs
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NodeRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class Event:
+    """An entry of a run's event sequence; ``seq`` is assigned by the store, from 1, gap-free."""
+
+    run_id: str
+    seq: int
+    ts: str
+    kind: str
+    node_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class NewEvent:
+    """An event to append; the store assigns ``seq``."""
+
+    kind: str
+    ts: str
+    node_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunPage:
+    runs: list[RunRecord]
+    next_cursor: str | None = None
+
+
+MemoState = Literal["leader", "held", "done"]
+
+
+@dataclass
+class MemoClaim:
+    """Answer to :meth:`StateStore.memo_acquire`.
+
+    ``leader``: the caller holds the key and must compute, then call ``memo_complete`` or
+    ``memo_release``. ``held``: another live holder is computing; poll again later.
+    ``done``: a holder completed; ``result`` is what it passed to ``memo_complete``.
+    """
+
+    state: MemoState
+    holder: str | None = None
+    result: str | None = None
+    expires_at: float | None = None
+
+
+class StateStore(abc.ABC):
+    """Durable run history plus coordination. Every method is safe across processes."""
+
+    # -- runs -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_run(self, run: RunRecord) -> None:
+        """Insert a new run; raises PreconditionFailedError if the id exists."""
+
+    @abc.abstractmethod
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set the given RunRecord fields; raises NotFoundError for an unknown run."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    @abc.abstractmethod
+    def list_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """Newest first (by run id, which sorts by creation time); ``since`` is an ISO time."""
+
+    @abc.abstractmethod
+    def heartbeat(self, run_id: str, at: str) -> None: ...
+
+    # -- plan, nodes, events ----------------------------------------------------------
+    @abc.abstractmethod
+    def save_plan(self, run_id: str, plan: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def get_plan(self, run_id: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    def upsert_nodes(self, nodes: list[NodeRecord]) -> None:
+        """Insert or replace node records (whole record), in one transaction."""
+
+    @abc.abstractmethod
+    def list_nodes(self, run_id: str) -> list[NodeRecord]:
+        """Nodes in insertion (plan) order."""
+
+    @abc.abstractmethod
+    def append_events(self, run_id: str, events: list[NewEvent]) -> list[int]:
+        """Append atomically; returns the assigned seqs (monotonic, gap-free, from 1)."""
+
+    @abc.abstractmethod
+    def list_events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        ...
+
+    # -- coordination -----------------------------------------------------------------
+    @abc.abstractmethod
+    def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
+        """Try to become the one computing ``key``; an expired lease may be taken over."""
+
+    @abc.abstractmethod
+    def memo_renew(self, key: str, holder: str, lease_seconds: float) -> bool:
+        """Extend the lease; False if ``holder`` no longer holds the key."""
+
+    @abc.abstractmethod
+    def memo_complete(self, key: str, holder: str, result: str) -> None:
+        """Mark the key done with ``result`` (a reference, e.g. a cache key)."""
+
+    @abc.abstractmethod
+    def memo_release(self, key: str, holder: str) -> None:
+        """Give up the key (the computation failed) so a waiter can take over."""
+
+    @abc.abstractmethod
+    def memo_forget(self, key: str) -> None:
+        """Drop a done entry (its result expired or went missing) so it can be recomputed."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the store is unusable afterwards."""

@@ -1,0 +1,85 @@
+"""The state database schema as versioned migrations, shared by the SQLite and Postgres backends.
+
+DDL sticks to types and syntax both engines accept (TEXT, BIGINT, DOUBLE PRECISION, IF NOT
+EXISTS); JSON is stored as TEXT so both read it back the same way.
+"""
+
+from __future__ import annotations
+
+from sparkwing.errors import SchemaVersionError
+
+# Created before the version is read, so it cannot itself be a migration.
+SCHEMA_VERSION_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY,"
+    " applied_at TEXT NOT NULL)"
+)
+READ_VERSION_SQL = "SELECT MAX(version) FROM schema_version"
+STAMP_VERSION_SQL = "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"
+
+# Append only: a released migration never changes, a new one gets the next version.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            "CREATE TABLE IF NOT EXISTS runs ("
+            " run_id TEXT PRIMARY KEY,"
+            " pipeline TEXT NOT NULL,"
+            " status TEXT NOT NULL,"
+            " created_at TEXT NOT NULL,"
+            " started_at TEXT,"
+            " finished_at TEXT,"
+            " heartbeat_at TEXT,"
+            " data TEXT NOT NULL)",
+            # list_runs filters, each ending in run_id so newest-first paging stays on the index.
+            "CREATE INDEX IF NOT EXISTS runs_pipeline_idx ON runs (pipeline, run_id)",
+            "CREATE INDEX IF NOT EXISTS runs_status_idx ON runs (status, run_id)",
+            "CREATE INDEX IF NOT EXISTS runs_pipeline_status_idx"
+            " ON runs (pipeline, status, run_id)",
+            "CREATE INDEX IF NOT EXISTS runs_created_idx ON runs (created_at)",
+            "CREATE TABLE IF NOT EXISTS plans (run_id TEXT PRIMARY KEY, data TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS nodes ("
+            " run_id TEXT NOT NULL,"
+            " node_id TEXT NOT NULL,"
+            " ord INTEGER NOT NULL,"
+            " status TEXT NOT NULL,"
+            " data TEXT NOT NULL,"
+            " PRIMARY KEY (run_id, node_id))",
+            "CREATE INDEX IF NOT EXISTS nodes_ord_idx ON nodes (run_id, ord)",
+            "CREATE TABLE IF NOT EXISTS events ("
+            " run_id TEXT NOT NULL,"
+            " seq BIGINT NOT NULL,"
+            " ts TEXT NOT NULL,"
+            " kind TEXT NOT NULL,"
+            " node_id TEXT,"
+            " data TEXT NOT NULL,"
+            " PRIMARY KEY (run_id, seq))",
+            "CREATE TABLE IF NOT EXISTS memo ("
+            " key TEXT PRIMARY KEY,"
+            " holder TEXT,"
+            " state TEXT NOT NULL,"
+            " result TEXT,"
+            " expires_at DOUBLE PRECISION)",
+        ],
+    ),
+]
+
+
+def latest_version() -> int:
+    """The schema version this sparkwing writes."""
+    return MIGRATIONS[-1][0] if MIGRATIONS else 0
+
+
+def newer_schema_error(location: str, found: int) -> SchemaVersionError:
+    return SchemaVersionError(
+        f"state database {location} has schema version {found}, newer than this sparkwing "
+        f"supports ({latest_version()}); upgrade sparkwing"
+    )
+
+
+def pending_migrations(found: int | None, location: str) -> list[tuple[int, list[str]]]:
+    """Migrations to apply to a database at version ``found`` (None: empty); refuses newer ones."""
+    current = found or 0
+    if current > latest_version():
+        raise newer_schema_error(location, current)
+    return [(version, ddl) for version, ddl in MIGRATIONS if version > current]

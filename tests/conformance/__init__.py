@@ -1,0 +1,1 @@
+"""Conformance suites: one test class per surface, subclassed unchanged by every backend."""
