@@ -11,12 +11,28 @@ from typing import TYPE_CHECKING, Any
 from sparkwing.__about__ import __version__
 
 if TYPE_CHECKING:
-    from sparkwing.errors import CommandError, PlanError, PlanPurityError, SparkwingError
-    from sparkwing.sdk.context import Context, Git, RunContext
-    from sparkwing.sdk.plan import Job, Plan
-    from sparkwing.sdk.registry import pipeline
-    from sparkwing.sdk.runtime import config, key, secret
-    from sparkwing.sdk.shell import ShellResult
+    from sparkwing.errors import (
+        CommandError as CommandError,
+    )
+    from sparkwing.errors import (
+        PlanError as PlanError,
+    )
+    from sparkwing.errors import (
+        PlanPurityError as PlanPurityError,
+    )
+    from sparkwing.errors import (
+        SparkwingError as SparkwingError,
+    )
+    from sparkwing.sdk.context import Context as Context
+    from sparkwing.sdk.context import Git as Git
+    from sparkwing.sdk.context import RunContext as RunContext
+    from sparkwing.sdk.plan import Job as Job
+    from sparkwing.sdk.plan import Plan as Plan
+    from sparkwing.sdk.registry import pipeline as pipeline
+    from sparkwing.sdk.runtime import config as config
+    from sparkwing.sdk.runtime import key as key
+    from sparkwing.sdk.runtime import secret as secret
+    from sparkwing.sdk.shell import ShellResult as ShellResult
 
 _EXPORTS = {
     "pipeline": "sparkwing.sdk.registry",

@@ -421,6 +421,20 @@ class CacheConformance:
         assert (dest / "dist/run.sh").stat().st_mode & 0o777 == 0o755
         assert (dest / "dist/sub/deep/data.bin").stat().st_mode & 0o777 == 0o600
 
+    def test_restore_twice_over_read_only_files(self, cache: Cache, tmp_path: Path) -> None:
+        src = tmp_path / "ws"
+        (src / "out").mkdir(parents=True)
+        (src / "out" / "ro.txt").write_text("read only")
+        os.chmod(src / "out" / "ro.txt", 0o444)
+        digest = upload_outputs(cache, src, ["out/*"])
+        assert digest is not None
+        dest = tmp_path / "restored"
+        assert restore_manifest(cache, digest, dest) == 1
+        assert restore_manifest(cache, digest, dest) == 1
+        assert (dest / "out" / "ro.txt").read_text() == "read only"
+        assert (dest / "out" / "ro.txt").stat().st_mode & 0o777 == 0o444
+        assert os.listdir(dest / "out") == ["ro.txt"]
+
     def test_upload_outputs_nothing_matched(self, cache: Cache, tmp_path: Path) -> None:
         (tmp_path / "a.txt").write_text("x")
         assert upload_outputs(cache, tmp_path, ["dist/**", "*.whl"]) is None
@@ -468,17 +482,24 @@ class CacheConformance:
         assert not (tmp_path / "escape").exists()
 
     def test_collect_outputs(self, tmp_path: Path) -> None:
-        for rel in ["dist/a.txt", "dist/x/b.txt", "dist/x/c.log", "top.txt", "other/d.txt"]:
-            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / rel).write_text(rel)
-        rel = [p.relative_to(tmp_path).as_posix() for p in collect_outputs(tmp_path, ["dist/**"])]
-        assert rel == ["dist/a.txt", "dist/x/b.txt", "dist/x/c.log"]
-        rel = [
-            p.relative_to(tmp_path).as_posix()
-            for p in collect_outputs(tmp_path, ["**/*.txt", "dist/**/*.txt"])
+        for name in ["dist/a.txt", "dist/x/b.txt", "dist/x/c.log", "top.txt", "other/d.txt"]:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(name)
+
+        def rel(globs: list[str]) -> list[str]:
+            return [p.relative_to(tmp_path).as_posix() for p in collect_outputs(tmp_path, globs)]
+
+        assert rel(["dist/**"]) == ["dist/a.txt", "dist/x/b.txt", "dist/x/c.log"]
+        assert rel(["**/*.txt", "dist/**/*.txt"]) == [
+            "dist/a.txt",
+            "dist/x/b.txt",
+            "other/d.txt",
+            "top.txt",
         ]
-        assert rel == ["dist/a.txt", "dist/x/b.txt", "other/d.txt", "top.txt"]
+        assert rel(["dist/x/*.log"]) == ["dist/x/c.log"]
+        assert rel(["top.txt", "dist"]) == ["top.txt"]  # a bare folder is not a file
         assert collect_outputs(tmp_path, ["nothing/**"]) == []
+        assert all(p.is_absolute() for p in collect_outputs(tmp_path, ["**"]))
 
     @pytest.mark.parametrize("pattern", ["/etc/*", "../*", "dist/../../x", ""])
     def test_collect_outputs_rejects_escaping_globs(self, tmp_path: Path, pattern: str) -> None:

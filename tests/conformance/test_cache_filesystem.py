@@ -45,6 +45,23 @@ def test_blobs_are_sharded_on_disk(root: Path) -> None:
     assert [i.key for i in cache.list("artifacts/")] == [BLOB_PREFIX + digest]
 
 
+def test_nested_keys_under_sharded_prefixes(root: Path) -> None:
+    cache = FilesystemCache(root)
+    keys = ["artifacts/blobs/ab/cd", "artifacts/blobs/abc", "artifacts/blobs/a", "artifacts/m"]
+    for key in keys:
+        cache.put(key, key.encode())
+    for key in keys:
+        assert cache.get(key) == key.encode()
+    assert [i.key for i in cache.list("artifacts/")] == sorted(keys)
+    assert [i.key for i in cache.list("artifacts/blobs/ab")] == [
+        "artifacts/blobs/ab/cd",
+        "artifacts/blobs/abc",
+    ]
+    assert [i.key for i in cache.list("artifacts/blobs/ab/")] == ["artifacts/blobs/ab/cd"]
+    assert [i.key for i in cache.list("artifacts/blobs/a")] == sorted(keys[:3])
+    assert (root / "artifacts" / "blobs" / "ab" / "ab" / "cd").exists()
+
+
 def test_nested_logs_folder_is_never_listed_or_deleted(root: Path) -> None:
     # The seed's laptop layout: logs under ~/.cache/sparkwing/logs, cache at ~/.cache/sparkwing.
     logs = root / "logs" / "run-1"

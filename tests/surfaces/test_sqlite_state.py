@@ -19,67 +19,37 @@ from sparkwing.surfaces.state.sqlite import SqliteState
 PROCESSES = 16
 NODES = 20
 EVENTS = 50
+# Several fresh databases per test: one collision-prone first use is not always a collision.
+ROUNDS = 3
 
-# Each child announces it is ready, waits for the start file, then hits the (absent) database.
+# Per round: announce readiness, wait for the start file, then hit that round's absent database.
 CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    db, start, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-    index, nodes, events = (int(a) for a in sys.argv[4:7])
+    root = Path(sys.argv[1])
+    index, rounds, nodes, events = (int(a) for a in sys.argv[2:6])
     from sparkwing.surfaces.state.base import NewEvent, NodeRecord, RunRecord
     from sparkwing.surfaces.state.sqlite import SqliteState
-    (ready / str(index)).touch()
-    while not start.exists():
-        time.sleep(0.001)
-    store = SqliteState(db)
-    run_id = f"run-20260301-120000-p{index:03d}"
-    store.create_run(RunRecord(run_id=run_id, pipeline="race", created_at="2026-03-01T12:00:00Z"))
-    for n in range(nodes):
-        store.upsert_nodes([NodeRecord(run_id=run_id, node_id=f"n{n}", attempt=n)])
-    for e in range(events):
-        store.append_events(run_id, [NewEvent(kind="tick", ts="t", data={"e": e})])
-    store.update_run(run_id, status="success")
-    store.close()
+    for r in range(rounds):
+        (root / f"ready-{r}-{index}").touch()
+        while not (root / f"start-{r}").exists():
+            time.sleep(0.0005)
+        store = SqliteState(root / f"db{r}" / "home" / "state.db")
+        run_id = f"run-20260301-120000-p{index:03d}"
+        run = RunRecord(run_id=run_id, pipeline="race", created_at="2026-03-01T12:00:00Z")
+        store.create_run(run)
+        for n in range(nodes):
+            store.upsert_nodes([NodeRecord(run_id=run_id, node_id=f"n{n}", attempt=n)])
+        for e in range(events):
+            store.append_events(run_id, [NewEvent(kind="tick", ts="t", data={"e": e})])
+        store.update_run(run_id, status="success")
+        store.close()
     """
 )
 
 
-def test_many_processes_first_use_of_missing_database(tmp_path: Path) -> None:
-    db = tmp_path / "fresh" / "home" / "state.db"
-    start, ready = tmp_path / "start", tmp_path / "ready"
-    ready.mkdir()
-    sizes = [str(NODES), str(EVENTS)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(db), str(start), str(ready), str(i), *sizes],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(PROCESSES)
-    ]
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(ready.iterdir())) < PROCESSES:
-            assert all(p.poll() is None for p in procs), "a child died before the start"
-            assert time.monotonic() < deadline, "children never became ready"
-            time.sleep(0.01)
-        assert not db.exists()
-        start.touch()
-        results = [(p.wait(timeout=240), p.stderr.read() if p.stderr else "") for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            for stream in (p.stdout, p.stderr):
-                if stream:
-                    stream.close()
-    failures = [err for code, err in results if code != 0]
-    assert failures == [], failures[0]
-    assert not any("locked" in err for _, err in results)
-
+def _check_race_database(db: Path) -> None:
     store = SqliteState(db)
     try:
         runs = store.list_runs(pipeline="race", limit=100).runs
@@ -95,6 +65,43 @@ def test_many_processes_first_use_of_missing_database(tmp_path: Path) -> None:
         assert store.integrity_check() == "ok"
     finally:
         store.close()
+
+
+def test_many_processes_first_use_of_missing_database(tmp_path: Path) -> None:
+    sizes = [str(ROUNDS), str(NODES), str(EVENTS)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(tmp_path), str(i), *sizes],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(PROCESSES)
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        for r in range(ROUNDS):
+            while sum(1 for _ in tmp_path.glob(f"ready-{r}-*")) < PROCESSES:
+                if any(p.poll() is not None for p in procs):
+                    break  # a child failed; collect its error below
+                assert time.monotonic() < deadline, "children never became ready"
+                time.sleep(0.005)
+            else:
+                assert not (tmp_path / f"db{r}").exists()
+                (tmp_path / f"start-{r}").touch()
+                continue
+            break
+        results = [(p.communicate(timeout=240)[1], p.returncode) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    failures = [err for err, code in results if code != 0]
+    assert failures == [], failures[0]
+    assert not any("locked" in err for err, _ in results)
+    for r in range(ROUNDS):
+        _check_race_database(tmp_path / f"db{r}" / "home" / "state.db")
 
 
 def _stamp(db: Path, version: int) -> None:

@@ -16,9 +16,17 @@ from sparkwing.errors import SparkwingError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("sparkwing.cli.run", "run_cmd", "Run a pipeline."),
     "runs": ("sparkwing.cli.runs", "runs_group", "Inspect past and running runs."),
-    "pipeline": ("sparkwing.cli.pipeline", "pipeline_group", "Create, list and describe pipelines."),
+    "pipeline": (
+        "sparkwing.cli.pipeline",
+        "pipeline_group",
+        "Create, list and describe pipelines.",
+    ),
     "secrets": ("sparkwing.cli.secrets", "secrets_group", "Manage secrets and config values."),
-    "doctor": ("sparkwing.cli.doctor", "doctor_cmd", "Check the setup; mark runs whose process died."),
+    "doctor": (
+        "sparkwing.cli.doctor",
+        "doctor_cmd",
+        "Check the setup; mark runs whose process died.",
+    ),
     "profile": ("sparkwing.cli.profile", "profile_group", "Show how the profile resolves."),
 }
 
@@ -51,10 +59,16 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
-@click.version_option(__version__, "--version", "-V", prog_name="sparkwing",
-                      message="%(prog)s %(version)s")
-@click.option("-C", "directory", type=click.Path(file_okay=False), default=None,
-              help="Run as if started in DIR (where .sparkwing/ is looked up from).")
+@click.version_option(
+    __version__, "--version", "-V", prog_name="sparkwing", message="%(prog)s %(version)s"
+)
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run as if started in DIR (where .sparkwing/ is looked up from).",
+)
 @click.pass_context
 def cli(ctx: click.Context, directory: str | None) -> None:
     """Sparkwing: pipelines as code. Write pipelines in Python under .sparkwing/, run them

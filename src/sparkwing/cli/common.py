@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +19,25 @@ from sparkwing.cli.app import obj
 if TYPE_CHECKING:
     from sparkwing.config.project import Project
     from sparkwing.config.resolved import ResolvedProfile
+    from sparkwing.surfaces.spec import SurfaceSpec
+    from sparkwing.surfaces.state.base import StateStore
 
 OUTPUT_OPTION = click.option(
-    "-o", "--output", "output", type=click.Choice(["table", "json"]), default="table",
-    show_default=True, help="Output format: a human table, or JSON (lists as NDJSON).",
+    "-o",
+    "--output",
+    "output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format: a human table, or JSON (lists as NDJSON).",
 )
 PROFILE_OPTION = click.option(
-    "--profile", "profile", default=None, metavar="NAME",
+    "--profile",
+    "profile",
+    default=None,
+    metavar="NAME",
     help="Profile to use (default: $SPARKWING_PROFILE, the project's defaults.profile, "
-         "else the built-in local profile).",
+    "else the built-in local profile).",
 )
 
 
@@ -39,8 +51,9 @@ def load_project(ctx: click.Context, required: bool = False) -> Project | None:
     from sparkwing.errors import UsageError
 
     start = workdir(ctx)
-    project = find_project(start, Path(obj(ctx)["directory"]) if obj(ctx).get("directory")
-                           else None)
+    project = find_project(
+        start, Path(obj(ctx)["directory"]) if obj(ctx).get("directory") else None
+    )
     if project is None and required:
         raise UsageError(
             f"no .sparkwing/ folder found in {start} or any parent "
@@ -49,8 +62,12 @@ def load_project(ctx: click.Context, required: bool = False) -> Project | None:
     return project
 
 
-def resolve(ctx: click.Context, profile: str | None, pipeline: str | None = None,
-            project: Project | None = None) -> ResolvedProfile:
+def resolve(
+    ctx: click.Context,
+    profile: str | None,
+    pipeline: str | None = None,
+    project: Project | None = None,
+) -> ResolvedProfile:
     from sparkwing.config.resolve import resolve_profile
 
     if project is None:
@@ -67,8 +84,11 @@ def emit_ndjson(docs: Iterable[Any]) -> None:
         click.echo(json.dumps(doc, default=str))
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
-          styles: dict[int, Callable[[Any], str]] | None = None) -> None:
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    styles: dict[int, Callable[[Any], str]] | None = None,
+) -> None:
     """A plain aligned table; colour only on a terminal."""
     if not rows:
         return
@@ -88,5 +108,83 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
 
 
 def status_colour(status: Any) -> str:
-    return {"success": "green", "failed": "red", "cancelled": "yellow", "running": "blue",
-            "cached": "cyan", "skipped": "white", "pending": "white"}.get(str(status), "white")
+    return {
+        "success": "green",
+        "failed": "red",
+        "cancelled": "yellow",
+        "running": "blue",
+        "cached": "cyan",
+        "skipped": "white",
+        "pending": "white",
+    }.get(str(status), "white")
+
+
+def surface_spec(
+    resolved: ResolvedProfile,
+    surface: str,
+    *,
+    run_id: str = "",
+    pipeline: str = "",
+    profile: str | None = None,
+) -> SurfaceSpec:
+    """``resolved``'s spec for ``surface`` ready to open: variables substituted (one with no
+    value here, such as ``${RUN_ID}`` outside a run, is a clear error) and ``~`` expanded."""
+    from sparkwing.config.interpolate import interpolate_spec
+
+    return interpolate_spec(
+        resolved.spec(surface), run_id=run_id, pipeline=pipeline, profile=profile or resolved.name
+    )
+
+
+def describe_store(store: object, spec: SurfaceSpec) -> str:
+    """Where a surface lives, for messages; never a token or DSN."""
+    describe = getattr(store, "describe", None)
+    return str(describe()) if callable(describe) else spec.describe()
+
+
+@dataclass
+class StateView:
+    """An opened state surface, where it lives (for messages) and the profile it came from."""
+
+    state: StateStore
+    where: str
+    resolved: ResolvedProfile
+
+
+@contextmanager
+def open_state_view(
+    ctx: click.Context, profile: str | None, pipeline: str | None = None
+) -> Iterator[StateView]:
+    """The resolved profile's state, closed on exit."""
+    from sparkwing.surfaces.open import open_state
+
+    resolved = resolve(ctx, profile, pipeline)
+    spec = surface_spec(resolved, "state")
+    state = open_state(spec)
+    try:
+        yield StateView(state, describe_store(state, spec), resolved)
+    finally:
+        state.close()
+
+
+def record_runner_death(state: StateStore, run_id: str, reason: str) -> int:
+    """Finish a run whose runner died: the run failed with ``reason``, its pending/running
+    jobs cancelled with the same reason, and a ``run_finished`` event. Returns how many
+    jobs it cancelled; does nothing to a run that is already final."""
+    from sparkwing.engine.clock import now_iso
+    from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES, NewEvent
+
+    run = state.get_run(run_id)
+    if run is None or run.status in FINAL_RUN_STATUSES:
+        return 0
+    now = now_iso()
+    open_nodes = [n for n in state.list_nodes(run_id) if n.status in ("pending", "running")]
+    for node in open_nodes:
+        node.status, node.reason, node.finished_at = "cancelled", reason, now
+    state.upsert_nodes(open_nodes)
+    state.append_events(
+        run_id, [NewEvent(kind="run_finished", ts=now, data={"status": "failed", "reason": reason})]
+    )
+    # The run last: a reader that sees it final finds its jobs and events final too.
+    state.update_run(run_id, status="failed", reason=reason, finished_at=now)
+    return len(open_nodes)

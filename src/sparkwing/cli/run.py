@@ -17,22 +17,44 @@ from sparkwing.cli.common import PROFILE_OPTION, load_project, resolve
 
 @click.command(
     "run",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                      "allow_interspersed_args": False},
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "allow_interspersed_args": False,
+    },
 )
 @click.argument("pipeline")
 @PROFILE_OPTION
-@click.option("--sw-parallel", "parallel", type=click.IntRange(min=1), default=None,
-              metavar="N", help="Run at most N jobs at once (default: CPU count).")
-@click.option("-o", "--output", "output", type=click.Choice(["auto", "plain", "json", "quiet"]),
-              default="auto", show_default=True,
-              help="Progress: live on a terminal, plain lines otherwise; json prints one "
-                   "document with the run and its jobs at the end.")
+@click.option(
+    "--sw-parallel",
+    "parallel",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Run at most N jobs at once (default: CPU count).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Choice(["auto", "plain", "json", "quiet"]),
+    default="auto",
+    show_default=True,
+    help="Progress: live on a terminal, plain lines otherwise; json prints one "
+    "document with the run and its jobs at the end.",
+)
 @click.option("--sw-trigger", "trigger", default="cli", hidden=True)
 @click.argument("pipeline_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def run_cmd(ctx: click.Context, pipeline: str, profile: str | None, parallel: int | None,
-            output: str, trigger: str, pipeline_args: tuple[str, ...]) -> int:
+def run_cmd(
+    ctx: click.Context,
+    pipeline: str,
+    profile: str | None,
+    parallel: int | None,
+    output: str,
+    trigger: str,
+    pipeline_args: tuple[str, ...],
+) -> int:
     """Run PIPELINE. Flags after the name that sparkwing does not own are the pipeline's
     inputs (for example `sparkwing run deploy --env prod`).
 
@@ -42,6 +64,7 @@ def run_cmd(ctx: click.Context, pipeline: str, profile: str | None, parallel: in
     from sparkwing.config.resolved import ResolvedProfile
     from sparkwing.engine.runspec import RunSpec
     from sparkwing.ids import new_run_id
+    from sparkwing.surfaces.spec import SurfaceSpec
 
     # Engine flags may also follow the pipeline name: pick them out of the pass-through args.
     rest: list[str] = []
@@ -77,21 +100,38 @@ def run_cmd(ctx: click.Context, pipeline: str, profile: str | None, parallel: in
     entry = project.pipeline(pipeline)
     resolved = resolve(ctx, profile, pipeline, project)
     run_id = new_run_id()
-    surfaces = {}
-    for surface in ("state", "cache", "logs", "secrets"):
-        surfaces[surface] = interpolate_spec(resolved.spec(surface), run_id=run_id,
-                                             pipeline=pipeline, profile=resolved.name)
-    final = ResolvedProfile(resolved.name, resolved.source, **surfaces)
+
+    def final_spec(surface: str) -> SurfaceSpec:
+        return interpolate_spec(
+            resolved.spec(surface), run_id=run_id, pipeline=pipeline, profile=resolved.name
+        )
+
+    final = ResolvedProfile(
+        resolved.name,
+        resolved.source,
+        state=final_spec("state"),
+        cache=final_spec("cache"),
+        logs=final_spec("logs"),
+        secrets=final_spec("secrets"),
+    )
     if output == "auto":
         output = "tty" if sys.stdout.isatty() and os.environ.get("TERM") != "dumb" else "plain"
     spec = RunSpec(
-        run_id=run_id, pipeline=pipeline, root=str(project.root), sparkwing_dir=str(project.dir),
+        run_id=run_id,
+        pipeline=pipeline,
+        root=str(project.root),
+        sparkwing_dir=str(project.dir),
         entrypoint=entry.entrypoint if entry else None,
-        yaml_names=[p.name for p in project.pipelines], cli_args=rest,
+        yaml_names=[p.name for p in project.pipelines],
+        cli_args=rest,
         yaml_args=dict(entry.args) if entry else {},
-        default_args=dict(project.defaults.args), profile_name=resolved.name,
-        profile_source=resolved.source, surfaces=RunSpec.surfaces_of(final),
-        parallel=parallel or os.cpu_count() or 2, trigger=trigger, output=output,
+        default_args=dict(project.defaults.args),
+        profile_name=resolved.name,
+        profile_source=resolved.source,
+        surfaces=RunSpec.surfaces_of(final),
+        parallel=parallel or os.cpu_count() or 2,
+        trigger=trigger,
+        output=output,
     )
     return _supervise(spec)
 
@@ -100,8 +140,9 @@ def _supervise(spec: Any) -> int:
     """Start the runner and wait for it; if it dies without finishing the run, record that."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    proc = subprocess.Popen([sys.executable, "-m", "sparkwing.engine.runner"],
-                            stdin=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparkwing.engine.runner"], stdin=subprocess.PIPE, env=env
+    )
 
     def forward(signum: int, _frame: Any) -> None:
         # Ctrl-C reaches the whole foreground group; a SIGTERM sent to us alone is passed on.
@@ -111,8 +152,9 @@ def _supervise(spec: Any) -> int:
             except OSError:
                 pass
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM,
-                                                        signal.SIGHUP)}
+    previous = {
+        s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         assert proc.stdin is not None
         try:
@@ -134,8 +176,9 @@ def _runner_died(spec: Any, code: int) -> int:
     from sparkwing.engine.runspec import spec_from_dict
     from sparkwing.surfaces.open import open_state
 
-    how = (f"killed by signal {signal.Signals(-code).name}" if code < 0
-           else f"exited with code {code}")
+    how = (
+        f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+    )
     reason = f"runner process {how}"
     try:
         state = open_state(spec_from_dict(spec.surfaces["state"]))

@@ -38,4 +38,4 @@ def parse_user_profiles(text: str, file: Path) -> UserProfiles:
     root = compose_text(text, file)
     entries = reader.fields(root, "the top level", USER_TOP_KEYS)
     profiles = parse_profiles(reader, entries["profiles"].value) if "profiles" in entries else {}
-    return UserProfiles(file=file, profiles=profiles, warnings=reader.warnings)
+    return UserProfiles(file=file, profiles=profiles, warnings=reader.warnings())

@@ -25,8 +25,12 @@ class ResolvedProfile:
     chain: list[str] = field(default_factory=list)
 
     def spec(self, surface: str) -> SurfaceSpec:
-        return {"state": self.state, "cache": self.cache, "logs": self.logs,
-                "secrets": self.secrets}[surface]
+        return {
+            "state": self.state,
+            "cache": self.cache,
+            "logs": self.logs,
+            "secrets": self.secrets,
+        }[surface]
 
     def surfaces_record(self) -> dict[str, Any]:
         """What a run record stores: the resolved location of each surface, no secrets."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode
 
 from sparkwing.config.interpolate import VARIABLES, check_template, substitute
 from sparkwing.config.model import ControllerDef, ProfileDef
@@ -94,6 +94,8 @@ def _spec(
         for k in SPEC_KEYS
         if k in fields
     }
+    if "path" in fields and _is_bare_tilde(fields["path"].value):
+        values["path"] = "~"  # YAML reads `path: ~` as null; the user means their home.
     type_ = values.get("type")
     if not type_:
         raise fail(": type is required")
@@ -140,6 +142,10 @@ def _spec(
         token_env=token_env,
         binaries=binaries,
     )
+
+
+def _is_bare_tilde(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and not node.style and node.value == "~"
 
 
 def _check(reader: Reader, node: Node, surface: str, check: Callable[[], object]) -> None:

@@ -87,11 +87,15 @@ def read_text(file: Path) -> str:
 @dataclass
 class Reader:
     """Walks one file's nodes. ``strict`` turns unknown keys into errors; otherwise they
-    are collected in ``warnings`` (as ``file:line: ...`` strings) and ignored."""
+    are ignored and reported by :meth:`warnings`."""
 
     file: Path
     strict: bool = True
-    warnings: list[str] = field(default_factory=list)
+    _warned: list[tuple[int, str]] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """``file:line: ...`` messages in file order (the walk visits nodes out of order)."""
+        return [f"{self.file}:{line}: {msg}" for line, msg in sorted(self._warned)]
 
     def error(self, node: Node | None, message: str) -> ConfigError:
         where = f"{self.file}:{line_of(node)}" if node is not None else str(self.file)
@@ -149,7 +153,7 @@ class Reader:
             )
             if self.strict:
                 raise self.error(entry.key_node, message)
-            self.warnings.append(f"{self.file}:{line_of(entry.key_node)}: {message}")
+            self._warned.append((line_of(entry.key_node), message))
 
     def fields(self, node: Node | None, where: str, allowed: Sequence[str]) -> dict[str, Entry]:
         """A mapping with a fixed key set, keyed by name; unknown keys handled per mode."""

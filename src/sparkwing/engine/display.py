@@ -52,8 +52,10 @@ class PlainDisplay(Display):
     def start(self, run: RunRecord, nodes: list[str]) -> None:
         self._t0 = time.monotonic()
         self._width = min(24, max((len(n) for n in nodes), default=8))
-        self.out.write(f"run {run.run_id} ({run.pipeline}, profile {run.profile}, "
-                       f"{len(nodes)} job{'s' if len(nodes) != 1 else ''})\n")
+        self.out.write(
+            f"run {run.run_id} ({run.pipeline}, profile {run.profile}, "
+            f"{len(nodes)} job{'s' if len(nodes) != 1 else ''})\n"
+        )
         self.out.flush()
 
     def notify(self, kind: str, payload: Any) -> None:
@@ -108,8 +110,13 @@ class TtyDisplay(PlainDisplay):
         from rich.live import Live
 
         self.console = Console(highlight=False)
-        self.live = Live(console=self.console, auto_refresh=False, transient=True,
-                         redirect_stdout=False, redirect_stderr=False)
+        self.live = Live(
+            console=self.console,
+            auto_refresh=False,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self._status: dict[str, str] = {}
         self._last_refresh = 0.0
 
@@ -117,8 +124,10 @@ class TtyDisplay(PlainDisplay):
         self._t0 = time.monotonic()
         self._width = min(24, max((len(n) for n in nodes), default=8))
         self._status = {n: "pending" for n in nodes}
-        self.console.print(f"[bold]run[/] {run.run_id} [dim]({run.pipeline}, profile "
-                           f"{run.profile}, {len(nodes)} jobs)[/]")
+        self.console.print(
+            f"[bold]run[/] {run.run_id} [dim]({run.pipeline}, profile "
+            f"{run.profile}, {len(nodes)} jobs)[/]"
+        )
         self.live.start()
 
     def notify(self, kind: str, payload: Any) -> None:
@@ -128,8 +137,10 @@ class TtyDisplay(PlainDisplay):
             node, stream, msg = payload
             style = "red" if stream in ("stderr", "error") else "yellow" if stream == "warn" else ""
             text = escape(msg)
-            self.live.console.print(f"[dim]{escape(node):<{self._width}} |[/] "
-                                    f"{f'[{style}]{text}[/]' if style else text}")
+            self.live.console.print(
+                f"[dim]{escape(node):<{self._width}} |[/] "
+                f"{f'[{style}]{text}[/]' if style else text}"
+            )
         elif kind == "annotation":
             node, text = payload
             self.live.console.print(f"[bold]{escape(node)}[/] [magenta]* {escape(text)}[/]")
@@ -144,8 +155,10 @@ class TtyDisplay(PlainDisplay):
                     took = f" {format_duration(time.monotonic() - self._started[rec.node_id])}"
                 reason = f": {escape(rec.reason)}" if rec.reason and rec.status != "success" else ""
                 style = STYLES[rec.status]
-                self.live.console.print(f"[{style}]{SYMBOLS[rec.status]:>9}[/] "
-                                        f"[bold]{escape(rec.node_id)}[/][dim]{took}[/]{reason}")
+                self.live.console.print(
+                    f"[{style}]{SYMBOLS[rec.status]:>9}[/] "
+                    f"[bold]{escape(rec.node_id)}[/][dim]{took}[/]{reason}"
+                )
         self.tick()
 
     def tick(self) -> None:
@@ -174,8 +187,10 @@ class TtyDisplay(PlainDisplay):
         from rich.markup import escape
 
         reason = f" ({escape(run.reason)})" if run.reason else ""
-        self.console.print(f"[{style}]run {run.run_id} {run.status}[/]{reason} in "
-                           f"{format_duration(time.monotonic() - self._t0)}: {summary}")
+        self.console.print(
+            f"[{style}]run {run.run_id} {run.status}[/]{reason} in "
+            f"{format_duration(time.monotonic() - self._t0)}: {summary}"
+        )
         if run.status != "success":
             self.console.print(f"  see: sparkwing runs errors --run {run.run_id}")
 

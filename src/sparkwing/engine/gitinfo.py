@@ -17,9 +17,18 @@ def start(root: Path) -> subprocess.Popen[bytes] | None:
         probe = probe.parent
     try:
         return subprocess.Popen(
-            ["git", "-C", str(root), "status", "--porcelain=v2", "--branch",
-             "--untracked-files=no"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            [
+                "git",
+                "-C",
+                str(root),
+                "status",
+                "--porcelain=v2",
+                "--branch",
+                "--untracked-files=no",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
         )
     except OSError:
         return None

@@ -18,7 +18,7 @@ from typing import Any
 
 from sparkwing.engine import protocol
 from sparkwing.engine.masking import Masker
-from sparkwing.errors import CommandError, SparkwingError
+from sparkwing.errors import SparkwingError
 from sparkwing.sdk.context import Context
 from sparkwing.sdk.runtime import Runtime, running
 
@@ -113,8 +113,8 @@ def _child(launch: JobLaunch, masker: Masker, write_fd: int) -> int:
         os.close(write_fd)
     # New line-buffered text streams on the redirected descriptors: the inherited ones may
     # hold the engine's buffered output and were set up for a terminal.
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     os.environ.update(launch.env)
     os.chdir(launch.workdir)
     sink = PipeSink(1, masker)
@@ -140,13 +140,21 @@ def _child(launch: JobLaunch, masker: Masker, write_fd: int) -> int:
             error = str(exc)
         else:
             error = f"{type(exc).__name__}: {exc}"
-            tb = traceback.format_exc().rstrip().splitlines()
-            for line in tb:
+            for line in _user_traceback(exc):
                 sink.log("error", masker.text(line))
-        if isinstance(exc, CommandError):
-            pass
         sink.result({"ok": False, "error": masker.text(error)})
         return 1
+
+
+def _user_traceback(exc: BaseException) -> list[str]:
+    """The traceback without sparkwing's own frames: the user's code is what matters."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tb = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in tb if not os.path.abspath(f.filename).startswith(package + os.sep)]
+    lines = ["Traceback (most recent call last):"]
+    lines += [ln.rstrip("\n") for ln in traceback.format_list(frames or tb)]
+    lines += [ln.rstrip("\n") for ln in traceback.format_exception_only(type(exc), exc)]
+    return [part for ln in lines for part in ln.splitlines()]
 
 
 def _call(fn: Any, ctx: Context) -> Any:

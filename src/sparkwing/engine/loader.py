@@ -29,8 +29,9 @@ def import_project(sparkwing_dir: Path) -> dict[str, Any]:
         try:
             modules[name] = importlib.import_module(name)
         except Exception as exc:
-            raise UsageError(f"failed to import {_where(exc, path)}: "
-                             f"{type(exc).__name__}: {exc}") from None
+            raise UsageError(
+                f"failed to import {_where(exc, path)}: {type(exc).__name__}: {exc}"
+            ) from None
     return modules
 
 
@@ -58,9 +59,10 @@ def find_pipeline(
                     pdef = PipelineDef(name, obj)
                     break
         if pdef is None:
+            known = ", ".join(sorted(p.entrypoint for p in registered().values())) or "none"
             raise UsageError(
                 f'pipeline "{name}": entrypoint "{entrypoint}" was not found in .sparkwing/ '
-                f"(registered: {', '.join(sorted(p.entrypoint for p in registered().values())) or 'none'})"
+                f"(registered: {known})"
             )
         return PipelineDef(name, pdef.obj, pdef.description)
     pdef = registered().get(name)

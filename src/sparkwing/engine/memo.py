@@ -35,6 +35,10 @@ def load(cache: Cache, key: str) -> dict[str, Any] | None:
 
 
 def store(cache: Cache, key: str, doc: dict[str, Any], ttl: float | None) -> None:
-    body = {**doc, "key": key, "created_at": now_iso(),
-            "expires_at": time.time() + ttl if ttl else None}
+    body = {
+        **doc,
+        "key": key,
+        "created_at": now_iso(),
+        "expires_at": time.time() + ttl if ttl else None,
+    }
     cache.put(f"memo/{key}", json.dumps(body, sort_keys=True).encode())

@@ -51,8 +51,9 @@ class Recorder:
             self._nodes[record.node_id] = self._all[record.node_id] = record
 
     def event(self, kind: str, node_id: str | None, data: dict[str, Any] | None = None) -> None:
-        self._events.append(NewEvent(kind=kind, ts=now_iso(), node_id=node_id,
-                                     data=self.masker.data(data or {})))
+        self._events.append(
+            NewEvent(kind=kind, ts=now_iso(), node_id=node_id, data=self.masker.data(data or {}))
+        )
 
     def log(self, node_id: str, stream: str, msg: str) -> None:
         """``msg`` must already be masked (callers mask at the boundary where text enters)."""

@@ -25,7 +25,8 @@ def _call_plan(obj: Any, plan: Any, args: Any, rc: Any) -> None:
     if fn is None or not callable(fn):
         raise PlanError(f"pipeline {plan.pipeline!r}: {obj!r} has no plan() method")
     params = [
-        p for p in inspect.signature(fn).parameters.values()
+        p
+        for p in inspect.signature(fn).parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     fn(*[plan, args, rc][: max(1, min(3, len(params)))])
@@ -53,11 +54,20 @@ def execute(spec: RunSpec) -> int:
     modules = import_project(Path(spec.sparkwing_dir))
     pdef = find_pipeline(spec.pipeline, spec.entrypoint, modules, spec.yaml_names)
     args, plain_args = build_args(
-        args_type_of(pdef.obj), spec.pipeline, cli=spec.cli_args, yaml_args=spec.yaml_args,
+        args_type_of(pdef.obj),
+        spec.pipeline,
+        cli=spec.cli_args,
+        yaml_args=spec.yaml_args,
         default_args=spec.default_args,
     )
-    rc = RunContext(run_id=spec.run_id, pipeline=spec.pipeline, git=gitinfo.finish(git_proc),
-                    trigger=spec.trigger, profile=spec.profile_name, workdir=root)
+    rc = RunContext(
+        run_id=spec.run_id,
+        pipeline=spec.pipeline,
+        git=gitinfo.finish(git_proc),
+        trigger=spec.trigger,
+        profile=spec.profile_name,
+        workdir=root,
+    )
     plan = Plan(spec.pipeline)
     try:
         with planning(spec.pipeline):
@@ -65,14 +75,17 @@ def execute(spec: RunSpec) -> int:
     except SparkwingError:
         raise
     except Exception as exc:
-        raise PlanError(f'plan() of pipeline "{spec.pipeline}" raised '
-                        f"{type(exc).__name__}: {exc}{_plan_location(exc, root)}") from None
+        raise PlanError(
+            f'plan() of pipeline "{spec.pipeline}" raised '
+            f"{type(exc).__name__}: {exc}{_plan_location(exc, root)}"
+        ) from None
     order = plan.order()
     return _run(spec, plan, order, args, plain_args, rc)
 
 
-def _run(spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict[str, Any],
-         rc: Any) -> int:
+def _run(
+    spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict[str, Any], rc: Any
+) -> int:
     from sparkwing.engine.clock import now_iso
     from sparkwing.engine.display import make_display
     from sparkwing.engine.masking import Masker
@@ -90,15 +103,32 @@ def _run(spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict
     masker = Masker()
     now = now_iso()
     run = RunRecord(
-        run_id=spec.run_id, pipeline=spec.pipeline, status="running", created_at=now,
-        started_at=now, heartbeat_at=now, args=plain_args, git=rc.git.to_dict(),
-        trigger=spec.trigger, profile=spec.profile_name, profile_source=spec.profile_source,
-        surfaces={k: {f: v for f, v in d.items() if f in ("type", "path", "bucket", "prefix",
-                                                             "url_source") and v is not None}
-                  for k, d in spec.surfaces.items()},
-        host=socket.gethostname(), pid=os.getpid(),
-        extra={"start_ticks": process_start_ticks(os.getpid()), "parallel": spec.parallel,
-               "jobs": len(order)},
+        run_id=spec.run_id,
+        pipeline=spec.pipeline,
+        status="running",
+        created_at=now,
+        started_at=now,
+        heartbeat_at=now,
+        args=plain_args,
+        git=rc.git.to_dict(),
+        trigger=spec.trigger,
+        profile=spec.profile_name,
+        profile_source=spec.profile_source,
+        surfaces={
+            k: {
+                f: v
+                for f, v in d.items()
+                if f in ("type", "path", "bucket", "prefix", "url_source") and v is not None
+            }
+            for k, d in spec.surfaces.items()
+        },
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        extra={
+            "start_ticks": process_start_ticks(os.getpid()),
+            "parallel": spec.parallel,
+            "jobs": len(order),
+        },
     )
     state.create_run(run)
     recorder = Recorder(spec.run_id, state, logs, masker, listener=display.notify)
@@ -107,24 +137,36 @@ def _run(spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict
         recorder.event("run_started", None, {"pipeline": spec.pipeline, "jobs": len(order)})
         display.start(run, order)
         scheduler = Scheduler(
-            plan=plan, order=order, args=args, rc=rc, recorder=recorder, cache=cache,
+            plan=plan,
+            order=order,
+            args=args,
+            rc=rc,
+            recorder=recorder,
+            cache=cache,
             open_cache=lambda: open_cache(spec.surface("cache")),
-            open_secrets=lambda: open_secrets(secrets_spec), parallel=spec.parallel,
-            workdir=Path(spec.root), memo_lease=float(
-                os.environ.get("SPARKWING_MEMO_LEASE_SECONDS", "60")),
+            open_secrets=lambda: open_secrets(secrets_spec),
+            parallel=spec.parallel,
+            workdir=Path(spec.root),
+            memo_lease=float(os.environ.get("SPARKWING_MEMO_LEASE_SECONDS", "60")),
         )
         status = scheduler.execute()
         reason = scheduler.interrupted if status == "cancelled" else None
         if status == "failed":
-            failed = [n.job.id for n in scheduler.nodes.values() if n.record.status == "failed"
-                      and not n.job.is_optional]
+            failed = [
+                n.job.id
+                for n in scheduler.nodes.values()
+                if n.record.status == "failed" and not n.job.is_optional
+            ]
             reason = "failed jobs: " + ", ".join(failed)
     except BaseException as exc:
         status, reason = "failed", f"engine error: {type(exc).__name__}: {exc}"
         recorder.event("run_finished", None, {"status": status, "reason": reason})
         _safe(recorder.flush)
-        _safe(lambda: state.update_run(spec.run_id, status=status, reason=masker.text(reason),
-                                       finished_at=now_iso()))
+        _safe(
+            lambda: state.update_run(
+                spec.run_id, status=status, reason=masker.text(reason), finished_at=now_iso()
+            )
+        )
         raise
     recorder.event("run_finished", None, {"status": status, "reason": reason})
     recorder.flush()
@@ -143,10 +185,28 @@ def _safe(fn: Any) -> None:
         pass
 
 
+def _crash_report(spec: RunSpec) -> str:
+    import traceback
+
+    from sparkwing.paths import local_dir
+
+    path = local_dir() / "crash" / f"{spec.run_id}.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc())
+    except OSError:
+        return "<unwritable>"
+    return str(path)
+
+
 def main() -> None:
+    import signal
+
     from sparkwing.engine.procutil import die_with_parent
 
-    die_with_parent()
+    # SIGTERM (not SIGKILL) when the CLI dies: the scheduler then cancels the run cleanly,
+    # ends every job's process group and writes every status.
+    die_with_parent(signal.SIGTERM)
     try:
         spec = RunSpec.from_dict(json.loads(sys.stdin.read()))
     except ValueError as exc:
@@ -159,6 +219,13 @@ def main() -> None:
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
+    except Exception as exc:  # a bug in sparkwing itself: keep the details, print one line
+        code = 70
+        print(
+            f"error: internal error in the sparkwing runner: {type(exc).__name__}: {exc} "
+            f"(details in {_crash_report(spec)})",
+            file=sys.stderr,
+        )
     sys.stdout.flush()
     sys.exit(code)
 

@@ -22,7 +22,6 @@ from typing import Any
 from sparkwing.engine import memo as memo_mod
 from sparkwing.engine.clock import now_iso
 from sparkwing.engine.jobproc import JobLaunch, fork_job
-from sparkwing.engine.masking import Masker
 from sparkwing.engine.protocol import LineSplitter
 from sparkwing.engine.recorder import Recorder
 from sparkwing.errors import SparkwingError
@@ -131,6 +130,7 @@ class Scheduler:
         os.set_blocking(self._wake_w, False)
         self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
         self.failed_required = False
+        self._parent = os.getppid()
 
     # ---------------------------------------------------------------- public entry
     def execute(self) -> str:
@@ -166,7 +166,10 @@ class Scheduler:
 
         def handler(signum: int, _frame: Any) -> None:
             if self.interrupted is None:
-                self.interrupted = f"interrupted by {signal.Signals(signum).name}"
+                if signum == signal.SIGTERM and os.getppid() != self._parent:
+                    self.interrupted = "the sparkwing process that started this run died"
+                else:
+                    self.interrupted = f"interrupted by {signal.Signals(signum).name}"
 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             old[sig] = signal.signal(sig, handler)
@@ -194,7 +197,11 @@ class Scheduler:
 
     def _context(self, node: NodeRun, sink: Any) -> Context:
         return Context(
-            run=self.rc, job=node.job.id, args=self.args, outputs=dict(self.outputs), sink=sink,
+            run=self.rc,
+            job=node.job.id,
+            args=self.args,
+            outputs=dict(self.outputs),
+            sink=sink,
             attempt=max(1, node.record.attempt),
         )
 
@@ -206,10 +213,10 @@ class Scheduler:
 
     def _prepare(self, node: NodeRun) -> None:
         job = node.job
-        if job.skip_fn is not None and node.memo_poll_at is None and node.record.attempt == 0:
-            if self._in_engine(node, job.skip_fn):
-                self._finish(node, "skipped", "skip_if returned true")
-                return
+        first_look = node.memo_poll_at is None and node.record.attempt == 0
+        if job.skip_fn is not None and first_look and self._in_engine(node, job.skip_fn):
+            self._finish(node, "skipped", "skip_if returned true")
+            return
         if job.memo_fn is not None and not node.memo_leader:
             if node.memo_key is None:
                 user_key = self._in_engine(node, job.memo_fn)
@@ -272,7 +279,8 @@ class Scheduler:
             open_secrets=self.open_secrets,
             before=_restorer(self.open_cache, consumed, self.workdir) if consumed else None,
             after=_uploader(self.open_cache, job.output_globs, self.workdir)
-            if job.output_globs else None,
+            if job.output_globs
+            else None,
         )
         pid, fd = fork_job(launch, self.rec.masker)
         os.set_blocking(fd, False)
@@ -288,6 +296,8 @@ class Scheduler:
         except (AttributeError, OSError):
             node.pidfd = None
         node.record.started_at = node.record.started_at or now_iso()
+        # The job's process group id, so `doctor` can end what a dead runner left behind.
+        node.record.extra["pgid"] = pid
         self._set_status(node, "running", None)
         self.rec.event("node_started", job.id, {"attempt": node.record.attempt, "pid": pid})
 
@@ -311,6 +321,8 @@ class Scheduler:
                 with contextlib.suppress(OSError):
                     while os.read(self._wake_r, 512):
                         pass
+            elif node.fd is None:
+                continue  # reaped earlier in this same batch of events
             elif kind == "pipe":
                 self._read_pipe(node)
             elif kind == "exit":
@@ -341,8 +353,11 @@ class Scheduler:
                 continue
             t = item.get("t")
             if t == "log":
-                self.rec.log(node_id, str(item.get("s", "info")), self.rec.masker.text(
-                    str(item.get("m", ""))))
+                self.rec.log(
+                    node_id,
+                    str(item.get("s", "info")),
+                    self.rec.masker.text(str(item.get("m", ""))),
+                )
             elif t == "mask":
                 self.rec.masker.add([str(v) for v in item.get("v", [])])
             elif t == "ann":
@@ -394,12 +409,21 @@ class Scheduler:
             self.outputs[job.id] = output
             self.artifacts[job.id] = node.record.artifacts
             if node.memo_leader and node.memo_key:
-                memo_mod.store(self.cache, node.memo_key, {
-                    "pipeline": self.rc.pipeline, "job": job.id, "run_id": self.rc.run_id,
-                    "output": output, "artifacts": node.record.artifacts,
-                }, job.memo_ttl)
+                memo_mod.store(
+                    self.cache,
+                    node.memo_key,
+                    {
+                        "pipeline": self.rc.pipeline,
+                        "job": job.id,
+                        "run_id": self.rc.run_id,
+                        "output": output,
+                        "artifacts": node.record.artifacts,
+                    },
+                    job.memo_ttl,
+                )
                 self.rec.state.memo_complete(
-                    node.memo_key, f"{self.rc.run_id}/{job.id}", f"memo/{node.memo_key}")
+                    node.memo_key, f"{self.rc.run_id}/{job.id}", f"memo/{node.memo_key}"
+                )
                 node.memo_leader = False
             self._finish(node, "success", None)
             return
@@ -410,16 +434,21 @@ class Scheduler:
         elif os.WIFSIGNALED(status):
             error = f"job process killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
         else:
-            error = f"job process exited with code {os.waitstatus_to_exitcode(status)} " \
-                    "without reporting a result"
+            error = (
+                f"job process exited with code {os.waitstatus_to_exitcode(status)} "
+                "without reporting a result"
+            )
         error = self.rec.masker.text(error)
         if node.record.attempt <= job.retries:
             delay = job.backoff * (2 ** (node.record.attempt - 1))
             node.retry_at = time.monotonic() + delay
             node.record.error = error
             self._set_status(node, "running", f"retrying in {format_duration(delay)}: {error}")
-            self.rec.event("node_retry", job.id, {
-                "attempt": node.record.attempt, "delay_s": delay, "error": error})
+            self.rec.event(
+                "node_retry",
+                job.id,
+                {"attempt": node.record.attempt, "delay_s": delay, "error": error},
+            )
             return
         if node.memo_leader and node.memo_key:
             self.rec.state.memo_release(node.memo_key, f"{self.rc.run_id}/{job.id}")
@@ -444,7 +473,7 @@ class Scheduler:
         blocks = failed and not (status == "failed" and (job.is_optional or job.continues_on_error))
         for dep_id in node.dependants:
             dependant = self.nodes[dep_id]
-            if dependant.final:
+            if dependant.final or self.interrupted:
                 continue
             if blocks:
                 self._finish(dependant, "cancelled", f"upstream-failed: {job.id} {status}")
@@ -477,7 +506,8 @@ class Scheduler:
             for node in self.nodes.values():
                 if node.memo_leader and node.memo_key:
                     self.rec.state.memo_renew(
-                        node.memo_key, holder_prefix + node.job.id, self.memo_lease)
+                        node.memo_key, holder_prefix + node.job.id, self.memo_lease
+                    )
 
     def _cancel_everything(self, reason: str) -> None:
         for node in list(self.running.values()):

@@ -120,8 +120,14 @@ class Context:
         """Run ``command`` with ``/bin/sh -c``; output streams into this job's log."""
         ensure_not_planning("ctx.sh()")
         return run_command(
-            self._sink, command, shell=True, check=check, cwd=cwd or self.workdir, env=env,
-            input=input, log=log,
+            self._sink,
+            command,
+            shell=True,
+            check=check,
+            cwd=cwd or self.workdir,
+            env=env,
+            input=input,
+            log=log,
         )
 
     def exec(
@@ -137,8 +143,14 @@ class Context:
         """Run ``argv`` without a shell; output streams into this job's log."""
         ensure_not_planning("ctx.exec()")
         return run_command(
-            self._sink, list(argv), shell=False, check=check, cwd=cwd or self.workdir, env=env,
-            input=input, log=log,
+            self._sink,
+            list(argv),
+            shell=False,
+            check=check,
+            cwd=cwd or self.workdir,
+            env=env,
+            input=input,
+            log=log,
         )
 
     def annotate(self, text: str) -> None:

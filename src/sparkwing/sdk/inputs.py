@@ -57,8 +57,11 @@ def fields_of(args_type: type | None) -> list[InputField]:
                 default, required = f.default_factory(), False
             else:
                 default, required = None, True
-            out.append(InputField(f.name, hints.get(f.name, str), default, required,
-                                  f.metadata.get("help")))
+            out.append(
+                InputField(
+                    f.name, hints.get(f.name, str), default, required, f.metadata.get("help")
+                )
+            )
         return out
     for name, tp in hints.items():
         if name.startswith("_"):
@@ -79,8 +82,10 @@ def parse_cli_flags(argv: Sequence[str], fields: list[InputField], pipeline: str
     while i < len(argv):
         token = argv[i]
         if not token.startswith("--"):
-            raise UsageError(f'pipeline "{pipeline}": unexpected argument {token!r} '
-                             f"(inputs are given as --name value){_available(fields)}")
+            raise UsageError(
+                f'pipeline "{pipeline}": unexpected argument {token!r} '
+                f"(inputs are given as --name value){_available(fields)}"
+            )
         name, eq, value = token.partition("=")
         field = by_flag.get(name)
         negated = False
@@ -139,17 +144,27 @@ def build_args(
     pipeline_yaml = {k.replace("-", "_"): v for k, v in (yaml_args or {}).items()}
     for name in pipeline_yaml:
         if name not in known:
-            raise UsageError(f'pipeline "{pipeline}": args key "{name}" in sparkwing.yaml is not '
-                             f"an input of this pipeline{_available(fields)}")
+            raise UsageError(
+                f'pipeline "{pipeline}": args key "{name}" in sparkwing.yaml is not '
+                f"an input of this pipeline{_available(fields)}"
+            )
     # defaults.args is shared by every pipeline, so keys another pipeline uses are fine here.
-    shared = {k.replace("-", "_"): v for k, v in (default_args or {}).items()
-              if k.replace("-", "_") in known}
+    shared = {
+        k.replace("-", "_"): v
+        for k, v in (default_args or {}).items()
+        if k.replace("-", "_") in known
+    }
     values: dict[str, Any] = {}
     for field in fields:
-        for layer, label in ((from_cli, "flag"), (pipeline_yaml, "args"), (shared, "defaults.args")):
+        for layer, label in (
+            (from_cli, "flag"),
+            (pipeline_yaml, "args"),
+            (shared, "defaults.args"),
+        ):
             if field.name in layer:
-                values[field.name] = convert(layer[field.name], field.type,
-                                             f'pipeline "{pipeline}": {label} {field.flag}')
+                values[field.name] = convert(
+                    layer[field.name], field.type, f'pipeline "{pipeline}": {label} {field.flag}'
+                )
                 break
         else:
             if field.required:
@@ -225,10 +240,16 @@ def convert(value: Any, tp: Any, where: str) -> Any:
             raise ValueError("expected one of " + ", ".join(str(m.value) for m in tp))
         if origin in (list, Sequence, tuple):
             (inner,) = get_args(tp)[:1] or (str,)
-            items = value if isinstance(value, list | tuple) else [
-                part for v in ([value] if isinstance(value, str) else value)
-                for part in str(v).split(",") if part != ""
-            ]
+            items = (
+                value
+                if isinstance(value, list | tuple)
+                else [
+                    part
+                    for v in ([value] if isinstance(value, str) else value)
+                    for part in str(v).split(",")
+                    if part != ""
+                ]
+            )
             return [convert(v, inner, where) for v in items]
         if origin is dict or tp is dict:
             if not isinstance(value, dict):
@@ -245,9 +266,16 @@ def describe_inputs(args_type: type | None) -> list[dict[str, Any]]:
     """Inputs as plain data (for ``pipeline describe`` / ``--help``)."""
     out = []
     for f in fields_of(args_type):
-        out.append({"name": f.name, "flag": f.flag, "type": _type_name(f.type),
-                    "required": f.required,
-                    "default": None if f.required else _plain(f.default), "help": f.help})
+        out.append(
+            {
+                "name": f.name,
+                "flag": f.flag,
+                "type": _type_name(f.type),
+                "required": f.required,
+                "default": None if f.required else _plain(f.default),
+                "help": f.help,
+            }
+        )
     return out
 
 

@@ -110,6 +110,7 @@ class Job:
     def snapshot(self) -> dict[str, Any]:
         """The job as plain data (for the plan snapshot stored with the run)."""
         fn = self.fn
+        target: dict[str, Any]
         if isinstance(fn, str):
             target = {"shell": fn}
         elif fn is None:
@@ -201,7 +202,7 @@ class Plan:
                     stack.append((node, idx + 1))
                     dep = deps[idx]
                     if state.get(dep) == 1:
-                        cycle = [*path[path.index(dep):], dep]
+                        cycle = [*path[path.index(dep) :], dep]
                         raise PlanError("cycle in needs: " + " -> ".join(cycle))
                     if not state.get(dep):
                         stack.append((dep, 0))

@@ -38,9 +38,7 @@ def _kebab(name: str) -> str:
 @overload
 def pipeline(name: T) -> T: ...
 @overload
-def pipeline(
-    name: str | None = None, *, description: str | None = None
-) -> Callable[[T], T]: ...
+def pipeline(name: str | None = None, *, description: str | None = None) -> Callable[[T], T]: ...
 
 
 def pipeline(name: Any = None, *, description: str | None = None) -> Any:

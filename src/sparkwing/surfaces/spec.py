@@ -28,7 +28,9 @@ class SurfaceSpec:
     def describe(self) -> str:
         """A location safe to print and to store in a run record: never a token or DSN."""
         if self.type in ("postgres", "mysql"):
-            return f"{self.type}:{self.url_source}" if self.url_source else f"{self.type}:<redacted>"
+            return (
+                f"{self.type}:{self.url_source}" if self.url_source else f"{self.type}:<redacted>"
+            )
         if self.bucket:
             return f"{self.type}://{self.bucket}/{self.prefix or ''}"
         if self.path:

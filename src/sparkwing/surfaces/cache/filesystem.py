@@ -200,6 +200,12 @@ class FilesystemCache(Cache):
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
+            if self.fsync:  # the rename itself is durable only once its folder is synced
+                dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
         except OSError as exc:
             raise self._error("write", key, exc) from exc
 

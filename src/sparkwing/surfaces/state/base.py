@@ -185,8 +185,9 @@ class StateStore(abc.ABC):
         """Append atomically; returns the assigned seqs (monotonic, gap-free, from 1)."""
 
     @abc.abstractmethod
-    def list_events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[Event]:
-        ...
+    def list_events(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]: ...
 
     # -- coordination -----------------------------------------------------------------
     @abc.abstractmethod
