@@ -17,8 +17,15 @@ from typing import Any, NamedTuple
 import pytest
 
 # Variables that would make a test read or write outside its temporary folder.
-_SCRUBBED = ("SPARKWING_PROFILE", "SPARKWING_PROFILES", "SPARKWING_HOME", "XDG_CONFIG_HOME",
-             "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
+_SCRUBBED = (
+    "SPARKWING_PROFILE",
+    "SPARKWING_PROFILES",
+    "SPARKWING_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
+)
 
 
 def sparkwing_command() -> list[str]:
@@ -67,8 +74,12 @@ class ProjectFiles:
 
     def copy_from(self, source: Path) -> None:
         """Copy a whole project (for example one of examples/) into this folder."""
-        shutil.copytree(source, self.root, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "dist", "build"))
+        shutil.copytree(
+            source,
+            self.root,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "dist", "build"),
+        )
 
     @staticmethod
     def _write(path: Path, text: str) -> Path:
@@ -89,20 +100,30 @@ class Cli:
         self.sparkwing_home = base / "sparkwing-home"
         self.config_dir = self.home / ".config" / "sparkwing"
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items()
-               if k not in _SCRUBBED and not k.startswith("SPARKWING_")}
-        env.update({
-            "HOME": str(self.home),
-            "SPARKWING_HOME": str(self.sparkwing_home),
-            "XDG_CONFIG_HOME": str(self.home / ".config"),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "NO_COLOR": "1",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in _SCRUBBED and not k.startswith("SPARKWING_")
+        }
+        env.update(
+            {
+                "HOME": str(self.home),
+                "SPARKWING_HOME": str(self.sparkwing_home),
+                "XDG_CONFIG_HOME": str(self.home / ".config"),
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "NO_COLOR": "1",
+            }
+        )
         self.env: dict[str, str] = env
 
-    def __call__(self, *args: str, cwd: Path | str | None = None,
-                 env: Mapping[str, str] | None = None, input: str | None = None,
-                 timeout: float = 120) -> CliResult:
+    def __call__(
+        self,
+        *args: str,
+        cwd: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 120,
+    ) -> CliResult:
         proc = subprocess.run(
             [*sparkwing_command(), *args],
             cwd=cwd or self.cwd,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sparkwing.config.project import Project, find_project
+from sparkwing.conf.project import Project, find_project
 from sparkwing.errors import ConfigError
 
 

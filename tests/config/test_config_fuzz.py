@@ -13,10 +13,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sparkwing.config.interpolate import interpolate_spec
-from sparkwing.config.profiles import UserProfiles, parse_user_profiles
-from sparkwing.config.project import Project, parse_project
-from sparkwing.config.resolve import resolve_profile
+from sparkwing.conf.interpolate import interpolate_spec
+from sparkwing.conf.profiles import UserProfiles, parse_user_profiles
+from sparkwing.conf.project import Project, parse_project
+from sparkwing.conf.resolve import resolve_profile
 from sparkwing.errors import ConfigError
 
 FILE = Path("/fuzz/repo/.sparkwing/sparkwing.yaml")
@@ -161,7 +161,19 @@ pipelines:
 """
 NOISE = st.sampled_from([*":-[]{}&*!|>'\"%@`#,?$~\\\n\t ", "  ", "- ", ": ", "<<: ", "${"])
 
-WORDS = ["profiles", "state", "type", "sqlite", "a", "0", "\u00e9", "\x07", "\x00", "\ufeff"]
+WORDS = [
+    "profiles",
+    "state",
+    "type",
+    "sqlite",
+    "a",
+    "0",
+    "\u00e9",
+    "\x07",
+    "\x00",
+    "\ufeff",
+    "\ud800",
+]
 
 
 def check(text: str) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sparkwing.config.interpolate import interpolate_spec
-from sparkwing.config.project import Project
-from sparkwing.config.resolve import builtin_spec
+from sparkwing.conf.interpolate import interpolate_spec
+from sparkwing.conf.project import Project
+from sparkwing.conf.resolve import builtin_spec
 from sparkwing.errors import ConfigError, InvalidKeyError
 from sparkwing.surfaces.spec import SurfaceSpec
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sparkwing.config.model import PipelineEntry
-from sparkwing.config.project import Project, find_project, legacy_files
+from sparkwing.conf.model import PipelineEntry
+from sparkwing.conf.project import Project, find_project, legacy_files
 from sparkwing.errors import ConfigError, UsageError
 
 Load = Callable[[str], Project]
@@ -303,6 +303,8 @@ SHAPE_ERRORS = [
         "unsupported YAML tag tag:yaml.org,2002:binary in defaults.args",
     ),
     ("defaults:\n  args:\n    loop: &x [*x]\n", 3, "recursive alias in defaults.args"),
+    ("defaults:\n  args: !!set {a}\n", 2, "defaults.args must be a mapping (got set)"),
+    ("profiles: !local {}\n", 1, "profiles must be a mapping (got tag !local)"),
     (
         "profiles:\n  a: &a\n    <<: *a\n",
         2,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from sparkwing import paths
-from sparkwing.config.profiles import UserProfiles, load_user_profiles
-from sparkwing.config.project import Project
-from sparkwing.config.resolve import resolve_profile, resolve_url_source
+from sparkwing.conf.profiles import UserProfiles, load_user_profiles
+from sparkwing.conf.project import Project
+from sparkwing.conf.resolve import resolve_profile, resolve_url_source
 from sparkwing.errors import ConfigError
 from sparkwing.surfaces.secrets.base import SecretStore, SecretValue
 from sparkwing.surfaces.spec import SurfaceSpec

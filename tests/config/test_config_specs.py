@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sparkwing.config.profiles import load_user_profiles, parse_user_profiles
-from sparkwing.config.project import Project
+from sparkwing.conf.profiles import load_user_profiles, parse_user_profiles
+from sparkwing.conf.project import Project
 from sparkwing.errors import ConfigError
 from sparkwing.surfaces.spec import SurfaceSpec
 

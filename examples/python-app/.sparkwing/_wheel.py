@@ -85,8 +85,7 @@ def verify(wheel: Path) -> dict[str, str]:
         rows = list(csv.reader(io.StringIO(archive.read(records[0]).decode())))
         listed = {row[0] for row in rows}
         if listed != names:
-            raise ValueError(f"{wheel.name}: RECORD and archive disagree: "
-                             f"{sorted(listed ^ names)}")
+            raise ValueError(f"{wheel.name}: RECORD and archive disagree: {sorted(listed ^ names)}")
         for arcname, digest, size in rows:
             if arcname == records[0]:
                 continue

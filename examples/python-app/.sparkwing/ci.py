@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import sparkwing as sw
+
 import _lint
 import _wheel
-
-import sparkwing as sw
-from sparkwing.sdk.runtime import config as _cfg
 
 PY = shlex.quote(sys.executable)  # jobs use the interpreter sparkwing runs on
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)\s*(;.*)?$")
@@ -125,9 +124,9 @@ def publish(ctx: sw.Context) -> dict[str, str]:
     headers = _wheel.verify(wheel)
     # Plain config with a default works with no setup; set DEPLOY_TARGET in
     # ~/.config/sparkwing/config.env to change it.
-    target = _cfg("DEPLOY_TARGET", "staging")
+    target = sw.config("DEPLOY_TARGET", "staging")
     # Optional credential: when PUBLISH_TOKEN is in secrets.env its value is masked everywhere.
-    token = _cfg("PUBLISH_TOKEN", None)
+    token = sw.config("PUBLISH_TOKEN", None)
     auth = f"token {token}" if token else "no token"
     ctx.log.info(f"would upload {wheel.name} ({headers['Version']}) to {target} with {auth}")
     ctx.annotate(f"{wheel.name} verified; target {target}")

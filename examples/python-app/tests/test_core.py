@@ -7,8 +7,9 @@ from tally import core
 
 class WordsTest(unittest.TestCase):
     def test_lowercases_and_splits_on_punctuation(self) -> None:
-        self.assertEqual(core.words("Hello, world! HELLO again."),
-                         ["hello", "world", "hello", "again"])
+        self.assertEqual(
+            core.words("Hello, world! HELLO again."), ["hello", "world", "hello", "again"]
+        )
 
     def test_keeps_apostrophes_inside_words(self) -> None:
         self.assertEqual(core.words("it's Bob's"), ["it's", "bob's"])

@@ -17,8 +17,8 @@ import click
 from sparkwing.cli.app import obj
 
 if TYPE_CHECKING:
-    from sparkwing.config.project import Project
-    from sparkwing.config.resolved import ResolvedProfile
+    from sparkwing.conf.project import Project
+    from sparkwing.conf.resolved import ResolvedProfile
     from sparkwing.surfaces.spec import SurfaceSpec
     from sparkwing.surfaces.state.base import StateStore
 
@@ -47,13 +47,11 @@ def workdir(ctx: click.Context) -> Path:
 
 
 def load_project(ctx: click.Context, required: bool = False) -> Project | None:
-    from sparkwing.config.project import find_project
+    from sparkwing.conf.project import find_project
     from sparkwing.errors import UsageError
 
     start = workdir(ctx)
-    project = find_project(
-        start, Path(obj(ctx)["directory"]) if obj(ctx).get("directory") else None
-    )
+    project = find_project(start)
     if project is None and required:
         raise UsageError(
             f"no .sparkwing/ folder found in {start} or any parent "
@@ -68,7 +66,7 @@ def resolve(
     pipeline: str | None = None,
     project: Project | None = None,
 ) -> ResolvedProfile:
-    from sparkwing.config.resolve import resolve_profile
+    from sparkwing.conf.resolve import resolve_profile
 
     if project is None:
         project = load_project(ctx)
@@ -129,7 +127,7 @@ def surface_spec(
 ) -> SurfaceSpec:
     """``resolved``'s spec for ``surface`` ready to open: variables substituted (one with no
     value here, such as ``${RUN_ID}`` outside a run, is a clear error) and ``~`` expanded."""
-    from sparkwing.config.interpolate import interpolate_spec
+    from sparkwing.conf.interpolate import interpolate_spec
 
     return interpolate_spec(
         resolved.spec(surface), run_id=run_id, pipeline=pipeline, profile=profile or resolved.name
@@ -188,3 +186,22 @@ def record_runner_death(state: StateStore, run_id: str, reason: str) -> int:
     # The run last: a reader that sees it final finds its jobs and events final too.
     state.update_run(run_id, status="failed", reason=reason, finished_at=now)
     return len(open_nodes)
+
+
+def job_modifiers(job: dict[str, Any]) -> str:
+    """A plan snapshot job's modifiers in brief, e.g. ``  [retry 2; timeout 60s; memoize]``."""
+    parts = []
+    if job.get("retries"):
+        parts.append(f"retry {job['retries']}")
+    if job.get("timeout_s"):
+        parts.append(f"timeout {job['timeout_s']:g}s")
+    for flag in ("optional", "continue_on_error", "skip_if", "memoize"):
+        if job.get(flag):
+            parts.append(flag.replace("_", "-"))
+    if job.get("outputs"):
+        parts.append("outputs " + ", ".join(job["outputs"]))
+    if job.get("consumes"):
+        parts.append("consumes " + ", ".join(job["consumes"]))
+    if job.get("shell"):
+        parts.append(f"shell: {job['shell']}")
+    return f"  [{'; '.join(parts)}]" if parts else ""

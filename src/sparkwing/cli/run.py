@@ -60,8 +60,8 @@ def run_cmd(
 
     Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 130 interrupted.
     """
-    from sparkwing.config.interpolate import interpolate_spec
-    from sparkwing.config.resolved import ResolvedProfile
+    from sparkwing.conf.interpolate import interpolate_spec
+    from sparkwing.conf.resolved import ResolvedProfile
     from sparkwing.engine.runspec import RunSpec
     from sparkwing.ids import new_run_id
     from sparkwing.surfaces.spec import SurfaceSpec

@@ -133,7 +133,9 @@ class TtyDisplay(PlainDisplay):
     def notify(self, kind: str, payload: Any) -> None:
         from rich.markup import escape
 
-        if kind == "log":
+        if kind == "tick":
+            pass
+        elif kind == "log":
             node, stream, msg = payload
             style = "red" if stream in ("stderr", "error") else "yellow" if stream == "warn" else ""
             text = escape(msg)

@@ -69,6 +69,9 @@ class Recorder:
         self.event("annotation", node_id, {"text": text})
         self._emit("annotation", (node_id, text))
 
+    def tick(self) -> None:
+        self._emit("tick", None)
+
     def heartbeat(self) -> None:
         self.state.heartbeat(self.run_id, now_iso())
 

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparkwing.config.resolved import SURFACES, ResolvedProfile
+from sparkwing.conf.resolved import SURFACES, ResolvedProfile
 from sparkwing.surfaces.spec import SurfaceSpec
 
 

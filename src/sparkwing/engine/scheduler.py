@@ -149,6 +149,7 @@ class Scheduler:
                 self._wait(self._next_timeout())
                 self._timers()
                 self.rec.flush()
+                self.rec.tick()
         finally:
             self._restore_signals(old)
             self.rec.flush()
@@ -309,7 +310,8 @@ class Scheduler:
             for t in (node.deadline, node.retry_at, node.memo_poll_at):
                 if t is not None and not node.final:
                     times.append(t)
-        timeout = max(0.0, min(times) - now)
+        # Wake at least every half second so a live display can update its clock.
+        timeout = min(0.5, max(0.0, min(times) - now))
         if any(n.pidfd is None for n in self.running.values()):
             timeout = min(timeout, 0.05)  # no pidfd: poll for exits
         return timeout

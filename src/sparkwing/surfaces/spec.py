@@ -18,9 +18,10 @@ class SurfaceSpec:
     path: str | None = None
     bucket: str | None = None
     prefix: str | None = None
-    url: str | None = None
+    # repr=False: a DSN or token must never reach a traceback or a log through repr().
+    url: str | None = field(default=None, repr=False)
     url_source: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     token_env: str | None = None
     binaries: SurfaceSpec | None = None
     options: dict[str, Any] = field(default_factory=dict)

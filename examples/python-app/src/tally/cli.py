@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from tally import __version__, core, settings
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tally", description=__doc__)
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("-n", "--top", type=int, default=None, help="how many words to show")

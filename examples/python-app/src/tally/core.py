@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparkwing.config.resolved import SURFACES
+from sparkwing.conf.resolved import SURFACES
 from sparkwing.surfaces.spec import SurfaceSpec
 
 

@@ -39,11 +39,11 @@ def line_of(node: Node) -> int:
 
 def kind_of(node: Node) -> str:
     """What a user would call this node's type, for "must be X (got Y)" messages."""
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
     tag = str(node.tag)
+    if isinstance(node, MappingNode) and tag == _MAP:
+        return "a mapping"
+    if isinstance(node, SequenceNode) and tag == _SEQ:
+        return "a list"
     return tag[len(_TAG) :] if tag.startswith(_TAG) else f"tag {tag}"
 
 
@@ -71,6 +71,8 @@ def compose_text(text: str, file: Path) -> Node | None:
         raise ConfigError(f"{file}: invalid YAML: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise ConfigError(f"{file}: invalid YAML: nested too deeply") from None
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"{file}: invalid YAML: {exc.reason}") from None
 
 
 def read_text(file: Path) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from sparkwing.config.interpolate import escape
-from sparkwing.config.model import ProfileDef
-from sparkwing.config.profiles import UserProfiles, load_user_profiles
-from sparkwing.config.project import Project
-from sparkwing.config.resolved import SURFACES, ResolvedProfile
+from sparkwing.conf.interpolate import escape
+from sparkwing.conf.model import ProfileDef
+from sparkwing.conf.profiles import UserProfiles, load_user_profiles
+from sparkwing.conf.project import Project
+from sparkwing.conf.resolved import SURFACES, ResolvedProfile
 from sparkwing.errors import ConfigError
 from sparkwing.surfaces.secrets.base import SecretStore
 from sparkwing.surfaces.spec import SurfaceSpec

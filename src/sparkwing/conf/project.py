@@ -8,9 +8,9 @@ from typing import Any
 
 from yaml.nodes import Node
 
-from sparkwing.config.model import Defaults, PipelineEntry, ProfileDef
-from sparkwing.config.specs import parse_profiles
-from sparkwing.config.yamlload import Entry, Reader, compose_text, line_of, read_text
+from sparkwing.conf.model import Defaults, PipelineEntry, ProfileDef
+from sparkwing.conf.specs import parse_profiles
+from sparkwing.conf.yamlload import Entry, Reader, compose_text, line_of, read_text
 from sparkwing.errors import ConfigError, InvalidKeyError, UsageError
 from sparkwing.ids import check_segment
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from yaml.nodes import Node, ScalarNode
 
-from sparkwing.config.interpolate import VARIABLES, check_template, substitute
-from sparkwing.config.model import ControllerDef, ProfileDef
-from sparkwing.config.resolved import SURFACES
-from sparkwing.config.yamlload import Entry, Reader, is_null, line_of
+from sparkwing.conf.interpolate import VARIABLES, check_template, substitute
+from sparkwing.conf.model import ControllerDef, ProfileDef
+from sparkwing.conf.resolved import SURFACES
+from sparkwing.conf.yamlload import Entry, Reader, is_null, line_of
 from sparkwing.errors import ConfigError, InvalidKeyError
 from sparkwing.ids import check_prefix, check_segment
 from sparkwing.surfaces.open import CACHE_TYPES, LOGS_TYPES, SECRETS_TYPES, STATE_TYPES
@@ -81,8 +81,8 @@ def _controller(reader: Reader, entry: Entry, where: str) -> ControllerDef:
 def _spec(
     reader: Reader, entry: Entry, surface: str, where: str, controller: ControllerDef | None
 ) -> SurfaceSpec:
-    def fail(message: str, node: Node = entry.key_node) -> ConfigError:
-        return reader.error(node, f"{surface} backend{message}")
+    def fail(message: str) -> ConfigError:
+        return reader.error(entry.key_node, f"{surface} backend{message}")
 
     if is_null(entry.value):
         raise fail(": type is required")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sparkwing.config.model import ProfileDef
-from sparkwing.config.specs import parse_profiles
-from sparkwing.config.yamlload import Reader, compose_text, read_text
+from sparkwing.conf.model import ProfileDef
+from sparkwing.conf.specs import parse_profiles
+from sparkwing.conf.yamlload import Reader, compose_text, read_text
 
 USER_TOP_KEYS: tuple[str, ...] = ("profiles",)
 

@@ -1,0 +1,309 @@
+"""``sparkwing runs``: list and inspect the runs recorded in the profile's state, and cancel
+a live one. Logs and failure reports live in :mod:`sparkwing.cli.runlogs`."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sparkwing.cli.common import (
+    OUTPUT_OPTION,
+    PROFILE_OPTION,
+    emit_json,
+    emit_ndjson,
+    job_modifiers,
+    open_state_view,
+    status_colour,
+    table,
+)
+from sparkwing.cli.runlogs import errors_cmd, logs_cmd
+from sparkwing.cli.runref import find_run, run_arg, run_options
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.base import NodeRecord, RunRecord
+
+RUN_STATUSES = ("pending", "running", "success", "failed", "cancelled")
+CANCEL_WAIT_SECONDS = 10.0
+
+
+@click.group("runs", context_settings={"help_option_names": ["-h", "--help"]})
+def runs_group() -> None:
+    """Inspect past and running runs: list, status, get, logs, errors, cancel."""
+
+
+runs_group.add_command(logs_cmd)
+runs_group.add_command(errors_cmd)
+
+
+def _git(run: RunRecord) -> str:
+    sha = str(run.git.get("sha") or "")[:7]
+    if not sha:
+        return "-"
+    return sha + ("-dirty" if run.git.get("dirty") else "")
+
+
+def _started(run: RunRecord) -> str | None:
+    return run.started_at or run.created_at or None
+
+
+@runs_group.command("list")
+@click.option("--pipeline", default=None, metavar="NAME", help="Only runs of this pipeline.")
+@click.option("--status", type=click.Choice(RUN_STATUSES), default=None,
+              help="Only runs with this status.")
+@click.option("--since", default=None, metavar="T",
+              help="Only runs created since T: an age (2h, 7d), a date (2026-11-01) or an "
+                   "ISO time.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              metavar="N", help="Show at most N runs, newest first.")
+@OUTPUT_OPTION
+@PROFILE_OPTION
+@click.pass_context
+def list_cmd(ctx: click.Context, pipeline: str | None, status: str | None, since: str | None,
+             limit: int, output: str, profile: str | None) -> None:
+    """List runs, newest first (-o json: one run record per line)."""
+    from sparkwing.cli.timefmt import ago, elapsed, parse_since
+
+    since_iso = parse_since(since) if since else None
+    # A pipeline pinned to its own profile keeps its runs in that profile's state.
+    with open_state_view(ctx, profile, pipeline) as view:
+        page = view.state.list_runs(pipeline=pipeline, status=status, since=since_iso,
+                                    limit=limit)
+    if output == "json":
+        emit_ndjson(r.to_dict() for r in page.runs)
+        return
+    if not page.runs:
+        if pipeline or status or since:
+            click.echo(f"no runs match in {view.where}")
+        else:
+            click.echo("no runs yet; start one with `sparkwing run <pipeline>`")
+        return
+    rows = [(r.run_id, r.pipeline, r.status, ago(_started(r)),
+             elapsed(_started(r), r.finished_at) if r.started_at else "-", _git(r), r.trigger)
+            for r in page.runs]
+    table(["run", "pipeline", "status", "started", "duration", "git", "trigger"], rows,
+          styles={2: status_colour})
+    if page.next_cursor:
+        click.echo(f"({limit} newest shown; --limit N shows more)", err=True)
+
+
+def _node_rows(nodes: list[NodeRecord]) -> list[tuple[Any, ...]]:
+    from sparkwing.cli.timefmt import elapsed
+
+    return [(n.node_id, n.status, n.attempt or "-",
+             elapsed(n.started_at, n.finished_at) if n.started_at else "-",
+             _first_line(_why(n), 90))
+            for n in nodes]
+
+
+def _why(node: NodeRecord) -> str:
+    if node.reason:
+        return node.reason
+    if node.error and node.status == "failed":
+        return node.error
+    # An error left by an earlier attempt of a job that then succeeded.
+    return f"earlier attempt: {node.error}" if node.error else ""
+
+
+def _first_line(text: str, width: int) -> str:
+    line = text.split("\n", 1)[0]
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def _liveness(run: RunRecord) -> str | None:
+    """A note when a run says it is running but its runner on this host has died."""
+    import socket
+
+    from sparkwing.engine.procutil import process_alive
+
+    if run.status not in ("pending", "running") or not run.pid:
+        return None
+    if run.host != socket.gethostname():
+        return None
+    if process_alive(run.pid, run.extra.get("start_ticks")):
+        return None
+    return (f"its runner process {run.pid} is gone; `sparkwing doctor` will mark the run "
+            "failed")
+
+
+@runs_group.command("status")
+@run_options
+@OUTPUT_OPTION
+@PROFILE_OPTION
+@click.pass_context
+def status_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str,
+               profile: str | None) -> None:
+    """A run's status and its jobs (the newest run when none is named)."""
+    from sparkwing.cli.timefmt import ago, elapsed
+
+    with open_state_view(ctx, profile) as view:
+        run = find_run(view, run_arg(run_pos, run_opt))
+        nodes = view.state.list_nodes(run.run_id)
+    if output == "json":
+        emit_json({"run": run.to_dict(), "nodes": [n.to_dict() for n in nodes]})
+        return
+    started = _started(run)
+    status = run.status + (f": {run.reason}" if run.reason else "")
+    fields: list[tuple[str, str]] = [
+        ("run", run.run_id),
+        ("status", status),
+        ("pipeline", run.pipeline),
+        ("profile", f"{run.profile} ({run.profile_source})"),
+        ("started", f"{_local(started)} ({ago(started)})" if started else "-"),
+        ("duration", elapsed(started, run.finished_at) if run.started_at else "-"),
+    ]
+    if run.git.get("sha"):
+        branch = f" on {run.git['branch']}" if run.git.get("branch") else ""
+        fields.append(("git", f"{_git(run)}{branch}"))
+    if run.host or run.pid:
+        fields.append(("runner", f"{run.host or '?'} pid {run.pid or '?'}"))
+    fields.append(("trigger", run.trigger))
+    if run.args:
+        fields.append(("args", " ".join(f"{k}={json.dumps(v)}" for k, v in run.args.items())))
+    note = _liveness(run)
+    if note:
+        fields.append(("note", note))
+    if run.status in ("pending", "running"):
+        fields.append(("waiting on", _waiting(nodes)))
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        text = f"{key.ljust(width)}  {value}"
+        if key == "status" and click.get_text_stream("stdout").isatty():
+            text = click.style(text, fg=status_colour(run.status))
+        click.echo(text)
+    if nodes:
+        click.echo("")
+        table(["job", "status", "attempt", "duration", "reason"], _node_rows(nodes),
+              styles={1: status_colour})
+    notes = [(n.node_id, text) for n in nodes
+             for text in (n.extra.get("annotations") or [] if isinstance(n.extra, dict) else [])]
+    if notes:
+        click.echo("")
+        click.echo("annotations:")
+        for node_id, text in notes:
+            click.echo(f"  {node_id}: {text}")
+
+
+def _waiting(nodes: list[NodeRecord]) -> str:
+    """What a live run is busy with: its running jobs, then those still queued."""
+    parts = []
+    for label, state in (("running", "running"), ("queued", "pending")):
+        ids = [n.node_id for n in nodes if n.status == state]
+        if ids:
+            parts.append(f"{label} {', '.join(ids)}")
+    return "; ".join(parts) or "the runner to start its jobs"
+
+
+def _local(iso: str) -> str:
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@runs_group.command("get")
+@run_options
+@click.option("--events", is_flag=True, help="Include the run's event sequence.")
+@OUTPUT_OPTION
+@PROFILE_OPTION
+@click.pass_context
+def get_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, events: bool,
+            output: str, profile: str | None) -> None:
+    """Everything recorded about a run: its record, plan snapshot, jobs and their outputs."""
+    with open_state_view(ctx, profile) as view:
+        run = find_run(view, run_arg(run_pos, run_opt))
+        plan = view.state.get_plan(run.run_id)
+        nodes = view.state.list_nodes(run.run_id)
+        history = view.state.list_events(run.run_id) if events else []
+    if output == "json":
+        doc: dict[str, Any] = {"run": run.to_dict(), "plan": plan,
+                               "nodes": [n.to_dict() for n in nodes]}
+        if events:
+            doc["events"] = [e.to_dict() for e in history]
+        emit_json(doc)
+        return
+    record = run.to_dict()
+    width = max(len(k) for k in record)
+    for key, value in record.items():
+        shown = json.dumps(value, default=str) if isinstance(value, dict | list) else value
+        click.echo(f"{key.ljust(width)}  {'-' if shown in (None, '') else shown}")
+    if plan:
+        click.echo("\nplan:")
+        for job in plan.get("jobs", []):
+            needs = f" needs {', '.join(job['needs'])}" if job.get("needs") else ""
+            click.echo(f"  {job.get('id')}{needs}{job_modifiers(job)}")
+    for node in nodes:
+        click.echo(f"\njob {node.node_id}: {node.status} (attempt {node.attempt})")
+        for key in ("reason", "error", "started_at", "finished_at", "memo_key", "artifacts"):
+            value = getattr(node, key)
+            if value:
+                click.echo(f"  {key}: {value}")
+        if node.output is not None:
+            click.echo(f"  output: {json.dumps(node.output, default=str)}")
+        for key, value in (node.extra or {}).items():
+            click.echo(f"  {key}: {json.dumps(value, default=str)}")
+    for event in history:
+        node = f" {event.node_id}" if event.node_id else ""
+        data = f" {json.dumps(event.data, default=str)}" if event.data else ""
+        click.echo(f"event {event.seq} {event.ts} {event.kind}{node}{data}")
+
+
+@runs_group.command("cancel")
+@run_options
+@OUTPUT_OPTION
+@PROFILE_OPTION
+@click.pass_context
+def cancel_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str,
+               profile: str | None) -> None:
+    """Cancel a run that is live on this machine: its runner stops every job, records them
+    cancelled, and the run ends cancelled."""
+    import os
+    import signal
+    import socket
+    import time
+
+    from sparkwing.engine.procutil import process_alive
+    from sparkwing.errors import SparkwingError, UsageError
+    from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
+
+    ref = run_arg(run_pos, run_opt)
+    if ref is None:
+        raise click.UsageError("name the run to cancel: RUN, --run ID or --run latest")
+    with open_state_view(ctx, profile) as view:
+        run = find_run(view, ref)
+        if run.status in FINAL_RUN_STATUSES:
+            raise UsageError(f"run {run.run_id} is not running (it ended {run.status})")
+        here = socket.gethostname()
+        if run.host and run.host != here:
+            raise UsageError(f"run {run.run_id} is running on host {run.host} (pid {run.pid}), "
+                             f"not on this host ({here}); cancel it there")
+        if not run.pid or not process_alive(run.pid, run.extra.get("start_ticks")):
+            raise UsageError(f"run {run.run_id} is marked {run.status} but its runner process "
+                             f"{run.pid or '?'} is not alive; `sparkwing doctor` marks it failed")
+        try:
+            os.kill(run.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            raise UsageError(f"run {run.run_id}: its runner process {run.pid} just exited") from None
+        except PermissionError:
+            raise UsageError(f"run {run.run_id}: not permitted to signal its runner process "
+                             f"{run.pid} (started by another user?)") from None
+        deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+        current: RunRecord | None = run
+        while time.monotonic() < deadline:
+            current = view.state.get_run(run.run_id)
+            if current is None or current.status in FINAL_RUN_STATUSES:
+                break
+            time.sleep(0.1)
+    if current is None or current.status not in FINAL_RUN_STATUSES:
+        status = current.status if current else "gone"
+        raise SparkwingError(f"sent SIGTERM to runner process {run.pid}, but run {run.run_id} "
+                             f"is still {status} after {CANCEL_WAIT_SECONDS:g}s")
+    if output == "json":
+        emit_json(current.to_dict())
+        return
+    reason = f": {current.reason}" if current.reason else ""
+    click.echo(f"run {current.run_id} {current.status}{reason}")
