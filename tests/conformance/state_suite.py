@@ -267,7 +267,9 @@ class StateConformance:
         run = make_run(0)
         store.create_run(run)
         assert store.get_plan(run.run_id) is None
-        plan = {"jobs": [{"id": "build", "needs": []}, {"id": "test", "needs": ["build"]}]}
+        plan: dict[str, Any] = {
+            "jobs": [{"id": "build", "needs": []}, {"id": "test", "needs": ["build"]}]
+        }
         plan["meta"] = NESTED
         store.save_plan(run.run_id, plan)
         assert store.get_plan(run.run_id) == plan

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sparkwing.conf.project import Project
     from sparkwing.conf.resolved import ResolvedProfile
     from sparkwing.surfaces.spec import SurfaceSpec
-    from sparkwing.surfaces.state.base import StateStore
+    from sparkwing.surfaces.state.base import RunRecord, StateStore
 
 OUTPUT_OPTION = click.option(
     "-o",
@@ -165,29 +165,6 @@ def open_state_view(
         state.close()
 
 
-def record_runner_death(state: StateStore, run_id: str, reason: str) -> int:
-    """Finish a run whose runner died: the run failed with ``reason``, its pending/running
-    jobs cancelled with the same reason, and a ``run_finished`` event. Returns how many
-    jobs it cancelled; does nothing to a run that is already final."""
-    from sparkwing.engine.clock import now_iso
-    from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES, NewEvent
-
-    run = state.get_run(run_id)
-    if run is None or run.status in FINAL_RUN_STATUSES:
-        return 0
-    now = now_iso()
-    open_nodes = [n for n in state.list_nodes(run_id) if n.status in ("pending", "running")]
-    for node in open_nodes:
-        node.status, node.reason, node.finished_at = "cancelled", reason, now
-    state.upsert_nodes(open_nodes)
-    state.append_events(
-        run_id, [NewEvent(kind="run_finished", ts=now, data={"status": "failed", "reason": reason})]
-    )
-    # The run last: a reader that sees it final finds its jobs and events final too.
-    state.update_run(run_id, status="failed", reason=reason, finished_at=now)
-    return len(open_nodes)
-
-
 def job_modifiers(job: dict[str, Any]) -> str:
     """A plan snapshot job's modifiers in brief, e.g. ``  [retry 2; timeout 60s; memoize]``."""
     parts = []
@@ -205,3 +182,11 @@ def job_modifiers(job: dict[str, Any]) -> str:
     if job.get("shell"):
         parts.append(f"shell: {job['shell']}")
     return f"  [{'; '.join(parts)}]" if parts else ""
+
+
+def runner_alive(run: RunRecord) -> bool:
+    """Whether the run's runner process is still alive on this host (same pid and start
+    time; a zombie counts as dead)."""
+    from sparkwing.engine.procutil import process_alive
+
+    return bool(run.pid) and process_alive(run.pid or 0, run.extra.get("start_ticks"))

@@ -32,8 +32,9 @@ def open_run_logs(view: StateView, run: RunRecord) -> LogStore:
     if isinstance(recorded, dict) and recorded.get("type") not in (None, "controller"):
         spec = SurfaceSpec.from_record(recorded)
     else:
-        spec = surface_spec(view.resolved, "logs", run_id=run.run_id, pipeline=run.pipeline,
-                            profile=run.profile)
+        spec = surface_spec(
+            view.resolved, "logs", run_id=run.run_id, pipeline=run.pipeline, profile=run.profile
+        )
     return open_logs(spec)
 
 
@@ -62,22 +63,52 @@ class LinePrinter:
 
 @click.command("logs")
 @run_options
-@click.option("--node", "--job", "node", default=None, metavar="JOB",
-              help="Only this job's log (printed without the job prefix).")
-@click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Only the last N lines (of each job when showing the whole run).")
-@click.option("--head", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Only the first N lines (of each job when showing the whole run).")
+@click.option(
+    "--node",
+    "--job",
+    "node",
+    default=None,
+    metavar="JOB",
+    help="Only this job's log (printed without the job prefix).",
+)
+@click.option(
+    "--tail",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Only the last N lines (of each job when showing the whole run).",
+)
+@click.option(
+    "--head",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Only the first N lines (of each job when showing the whole run).",
+)
 @click.option("--grep", default=None, metavar="RE", help="Only lines matching this regex.")
-@click.option("--since", default=None, metavar="T",
-              help="Only lines since T: an age (10m, 2h), a date or an ISO time.")
+@click.option(
+    "--since",
+    default=None,
+    metavar="T",
+    help="Only lines since T: an age (10m, 2h), a date or an ISO time.",
+)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
 @OUTPUT_OPTION
 @PROFILE_OPTION
 @click.pass_context
-def logs_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, node: str | None,
-             tail: int | None, head: int | None, grep: str | None, since: str | None,
-             follow: bool, output: str, profile: str | None) -> None:
+def logs_cmd(
+    ctx: click.Context,
+    run_pos: str | None,
+    run_opt: str | None,
+    node: str | None,
+    tail: int | None,
+    head: int | None,
+    grep: str | None,
+    since: str | None,
+    follow: bool,
+    output: str,
+    profile: str | None,
+) -> None:
     """Print a run's logs: every job's in plan order as `job | line`, or one job's with
     --job. Example: `sparkwing runs logs latest --job test --tail 50`."""
     from sparkwing.cli.timefmt import parse_since
@@ -87,8 +118,7 @@ def logs_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, node:
 
     if follow and head is not None:
         raise click.UsageError("--head cannot be combined with --follow")
-    query = LogQuery(tail=tail, head=head, grep=grep,
-                     since=parse_since(since) if since else None)
+    query = LogQuery(tail=tail, head=head, grep=grep, since=parse_since(since) if since else None)
     with open_state_view(ctx, profile) as view:
         run = find_run(view, run_arg(run_pos, run_opt))
         logs = open_run_logs(view, run)
@@ -97,8 +127,10 @@ def logs_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, node:
                 check_segment(node, "job id")
                 ids = stream_ids(view, logs, run)
                 if node not in ids:
-                    raise UsageError(f'job "{node}" not found in run {run.run_id} '
-                                     f"(jobs: {', '.join(ids) or 'none'})")
+                    raise UsageError(
+                        f'job "{node}" not found in run {run.run_id} '
+                        f"(jobs: {', '.join(ids) or 'none'})"
+                    )
             if follow:
                 _follow(view, logs, run, node, query, output)
                 return
@@ -111,14 +143,14 @@ def logs_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, node:
             logs.close()
 
 
-def _follow(view: StateView, logs: LogStore, run: RunRecord, node: str | None,
-            query: LogQuery, output: str) -> None:
+def _follow(
+    view: StateView, logs: LogStore, run: RunRecord, node: str | None, query: LogQuery, output: str
+) -> None:
     """Print what each stream already holds (after the filters), then new lines as they
     arrive, picking up jobs that start later, until the run is final."""
     import queue
     import threading
 
-    from sparkwing.surfaces.logs.base import LogQuery
     from sparkwing.surfaces.logs.filesystem import apply_query, record_filter
     from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
 
@@ -132,8 +164,9 @@ def _follow(view: StateView, logs: LogStore, run: RunRecord, node: str | None,
 
     def pump(node_id: str, seen: int) -> None:
         try:
-            for index, rec in enumerate(logs.follow(run.run_id, node_id, done.is_set,
-                                                    poll_interval=POLL_SECONDS)):
+            for index, rec in enumerate(
+                logs.follow(run.run_id, node_id, done.is_set, poll_interval=POLL_SECONDS)
+            ):
                 if index >= seen and keep(rec):
                     arrived.put((node_id, rec))
         except BaseException as exc:  # reported by the main thread, which owns the terminal
@@ -144,10 +177,9 @@ def _follow(view: StateView, logs: LogStore, run: RunRecord, node: str | None,
             if node_id in pumps:
                 continue
             existing = logs.read(run.run_id, node_id)
-            for rec in apply_query(existing, LogQuery(tail=query.tail, grep=query.grep,
-                                                      since=query.since)):
-                show(node_id, rec)
             show.width = max(show.width, len(node_id))
+            for rec in apply_query(existing, query):  # --head is refused with --follow
+                show(node_id, rec)
             thread = threading.Thread(target=pump, args=(node_id, len(existing)), daemon=True)
             pumps[node_id] = thread
             thread.start()
@@ -192,30 +224,49 @@ def _excerpt(logs: LogStore, run_id: str, node_id: str) -> list[str] | None:
 @OUTPUT_OPTION
 @PROFILE_OPTION
 @click.pass_context
-def errors_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str,
-               profile: str | None) -> None:
+def errors_cmd(
+    ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str, profile: str | None
+) -> None:
     """Why a run failed: its failed and cancelled jobs, each failure's error and the last
     lines of its log."""
     with open_state_view(ctx, profile) as view:
         run = find_run(view, run_arg(run_pos, run_opt))
-        bad = [n for n in view.state.list_nodes(run.run_id)
-               if n.status in ("failed", "cancelled")]
+        bad = [n for n in view.state.list_nodes(run.run_id) if n.status in ("failed", "cancelled")]
         plan = view.state.get_plan(run.run_id) or {}
         optional = {j.get("id") for j in plan.get("jobs", []) if j.get("optional")}
         excerpts: dict[str, list[str] | None] = {}
         if any(n.status == "failed" for n in bad):
             logs = open_run_logs(view, run)
             try:
-                excerpts = {n.node_id: _excerpt(logs, run.run_id, n.node_id)
-                            for n in bad if n.status == "failed"}
+                excerpts = {
+                    n.node_id: _excerpt(logs, run.run_id, n.node_id)
+                    for n in bad
+                    if n.status == "failed"
+                }
             finally:
                 logs.close()
-    report = [{"node_id": n.node_id, "status": n.status, "attempt": n.attempt,
-               "reason": n.reason, "error": n.error, "optional": n.node_id in optional,
-               "log_tail": excerpts.get(n.node_id)} for n in bad]
+    report = [
+        {
+            "node_id": n.node_id,
+            "status": n.status,
+            "attempt": n.attempt,
+            "reason": n.reason,
+            "error": n.error,
+            "optional": n.node_id in optional,
+            "log_tail": excerpts.get(n.node_id),
+        }
+        for n in bad
+    ]
     if output == "json":
-        emit_json({"run_id": run.run_id, "pipeline": run.pipeline, "status": run.status,
-                   "reason": run.reason, "nodes": report})
+        emit_json(
+            {
+                "run_id": run.run_id,
+                "pipeline": run.pipeline,
+                "status": run.status,
+                "reason": run.reason,
+                "nodes": report,
+            }
+        )
         return
     _print_errors(run, report)
 
@@ -225,8 +276,9 @@ def _print_errors(run: RunRecord, report: list[dict[str, Any]]) -> None:
 
     paint = _painter()
     headline = f"run {run.run_id} ({run.pipeline}) {run.status}"
-    click.echo(paint(headline + (f": {run.reason}" if run.reason else ""),
-                     status_colour(run.status)))
+    click.echo(
+        paint(headline + (f": {run.reason}" if run.reason else ""), status_colour(run.status))
+    )
     if not report:
         click.echo("no failed or cancelled jobs")
         return
@@ -235,8 +287,9 @@ def _print_errors(run: RunRecord, report: list[dict[str, Any]]) -> None:
         notes = [f"attempt {item['attempt']}"] if item["attempt"] > 1 else []
         notes += ["optional: does not fail the run"] if item["optional"] else []
         more = f" ({', '.join(notes)})" if notes else ""
-        click.echo(paint(f"{item['node_id']}: {item['status']}{more}",
-                         status_colour(item["status"])))
+        click.echo(
+            paint(f"{item['node_id']}: {item['status']}{more}", status_colour(item["status"]))
+        )
         if item["error"]:
             click.echo(f"  error: {item['error']}")
         if item["reason"] and item["reason"] != item["error"]:

@@ -20,9 +20,13 @@ LATEST = "latest"
 def run_options(fn: F) -> F:
     """Adds the positional ``RUN`` and ``--run ID``; the command receives ``run_pos`` and
     ``run_opt`` and passes them to :func:`run_arg`."""
-    fn = click.option("--run", "run_opt", default=None, metavar="ID",
-                      help="The run (also accepted as the first argument); "
-                           "'latest' or omitted: the newest run.")(fn)
+    fn = click.option(
+        "--run",
+        "run_opt",
+        default=None,
+        metavar="ID",
+        help="The run (also accepted as the first argument); 'latest' or omitted: the newest run.",
+    )(fn)
     return click.argument("run_pos", required=False, metavar="[RUN]")(fn)
 
 

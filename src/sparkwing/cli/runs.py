@@ -50,26 +50,42 @@ def _started(run: RunRecord) -> str | None:
 
 @runs_group.command("list")
 @click.option("--pipeline", default=None, metavar="NAME", help="Only runs of this pipeline.")
-@click.option("--status", type=click.Choice(RUN_STATUSES), default=None,
-              help="Only runs with this status.")
-@click.option("--since", default=None, metavar="T",
-              help="Only runs created since T: an age (2h, 7d), a date (2026-11-01) or an "
-                   "ISO time.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
-              metavar="N", help="Show at most N runs, newest first.")
+@click.option(
+    "--status", type=click.Choice(RUN_STATUSES), default=None, help="Only runs with this status."
+)
+@click.option(
+    "--since",
+    default=None,
+    metavar="T",
+    help="Only runs created since T: an age (2h, 7d), a date (2026-11-01) or an ISO time.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    metavar="N",
+    help="Show at most N runs, newest first.",
+)
 @OUTPUT_OPTION
 @PROFILE_OPTION
 @click.pass_context
-def list_cmd(ctx: click.Context, pipeline: str | None, status: str | None, since: str | None,
-             limit: int, output: str, profile: str | None) -> None:
+def list_cmd(
+    ctx: click.Context,
+    pipeline: str | None,
+    status: str | None,
+    since: str | None,
+    limit: int,
+    output: str,
+    profile: str | None,
+) -> None:
     """List runs, newest first (-o json: one run record per line)."""
     from sparkwing.cli.timefmt import ago, elapsed, parse_since
 
     since_iso = parse_since(since) if since else None
     # A pipeline pinned to its own profile keeps its runs in that profile's state.
     with open_state_view(ctx, profile, pipeline) as view:
-        page = view.state.list_runs(pipeline=pipeline, status=status, since=since_iso,
-                                    limit=limit)
+        page = view.state.list_runs(pipeline=pipeline, status=status, since=since_iso, limit=limit)
     if output == "json":
         emit_ndjson(r.to_dict() for r in page.runs)
         return
@@ -79,11 +95,23 @@ def list_cmd(ctx: click.Context, pipeline: str | None, status: str | None, since
         else:
             click.echo("no runs yet; start one with `sparkwing run <pipeline>`")
         return
-    rows = [(r.run_id, r.pipeline, r.status, ago(_started(r)),
-             elapsed(_started(r), r.finished_at) if r.started_at else "-", _git(r), r.trigger)
-            for r in page.runs]
-    table(["run", "pipeline", "status", "started", "duration", "git", "trigger"], rows,
-          styles={2: status_colour})
+    rows = [
+        (
+            r.run_id,
+            r.pipeline,
+            r.status,
+            ago(_started(r)),
+            elapsed(_started(r), r.finished_at) if r.started_at else "-",
+            _git(r),
+            r.trigger,
+        )
+        for r in page.runs
+    ]
+    table(
+        ["run", "pipeline", "status", "started", "duration", "git", "trigger"],
+        rows,
+        styles={2: status_colour},
+    )
     if page.next_cursor:
         click.echo(f"({limit} newest shown; --limit N shows more)", err=True)
 
@@ -91,10 +119,16 @@ def list_cmd(ctx: click.Context, pipeline: str | None, status: str | None, since
 def _node_rows(nodes: list[NodeRecord]) -> list[tuple[Any, ...]]:
     from sparkwing.cli.timefmt import elapsed
 
-    return [(n.node_id, n.status, n.attempt or "-",
-             elapsed(n.started_at, n.finished_at) if n.started_at else "-",
-             _first_line(_why(n), 90))
-            for n in nodes]
+    return [
+        (
+            n.node_id,
+            n.status,
+            n.attempt or "-",
+            elapsed(n.started_at, n.finished_at) if n.started_at else "-",
+            _first_line(_why(n), 90),
+        )
+        for n in nodes
+    ]
 
 
 def _why(node: NodeRecord) -> str:
@@ -115,16 +149,13 @@ def _liveness(run: RunRecord) -> str | None:
     """A note when a run says it is running but its runner on this host has died."""
     import socket
 
-    from sparkwing.engine.procutil import process_alive
+    from sparkwing.cli.common import runner_alive
 
     if run.status not in ("pending", "running") or not run.pid:
         return None
-    if run.host != socket.gethostname():
+    if run.host != socket.gethostname() or runner_alive(run):
         return None
-    if process_alive(run.pid, run.extra.get("start_ticks")):
-        return None
-    return (f"its runner process {run.pid} is gone; `sparkwing doctor` will mark the run "
-            "failed")
+    return f"its runner process {run.pid} is gone; `sparkwing doctor` will mark the run failed"
 
 
 @runs_group.command("status")
@@ -132,8 +163,9 @@ def _liveness(run: RunRecord) -> str | None:
 @OUTPUT_OPTION
 @PROFILE_OPTION
 @click.pass_context
-def status_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str,
-               profile: str | None) -> None:
+def status_cmd(
+    ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str, profile: str | None
+) -> None:
     """A run's status and its jobs (the newest run when none is named)."""
     from sparkwing.cli.timefmt import ago, elapsed
 
@@ -174,10 +206,16 @@ def status_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, out
         click.echo(text)
     if nodes:
         click.echo("")
-        table(["job", "status", "attempt", "duration", "reason"], _node_rows(nodes),
-              styles={1: status_colour})
-    notes = [(n.node_id, text) for n in nodes
-             for text in (n.extra.get("annotations") or [] if isinstance(n.extra, dict) else [])]
+        table(
+            ["job", "status", "attempt", "duration", "reason"],
+            _node_rows(nodes),
+            styles={1: status_colour},
+        )
+    notes = [
+        (n.node_id, text)
+        for n in nodes
+        for text in (n.extra.get("annotations") or [] if isinstance(n.extra, dict) else [])
+    ]
     if notes:
         click.echo("")
         click.echo("annotations:")
@@ -211,8 +249,14 @@ def _local(iso: str) -> str:
 @OUTPUT_OPTION
 @PROFILE_OPTION
 @click.pass_context
-def get_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, events: bool,
-            output: str, profile: str | None) -> None:
+def get_cmd(
+    ctx: click.Context,
+    run_pos: str | None,
+    run_opt: str | None,
+    events: bool,
+    output: str,
+    profile: str | None,
+) -> None:
     """Everything recorded about a run: its record, plan snapshot, jobs and their outputs."""
     with open_state_view(ctx, profile) as view:
         run = find_run(view, run_arg(run_pos, run_opt))
@@ -220,8 +264,11 @@ def get_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, events
         nodes = view.state.list_nodes(run.run_id)
         history = view.state.list_events(run.run_id) if events else []
     if output == "json":
-        doc: dict[str, Any] = {"run": run.to_dict(), "plan": plan,
-                               "nodes": [n.to_dict() for n in nodes]}
+        doc: dict[str, Any] = {
+            "run": run.to_dict(),
+            "plan": plan,
+            "nodes": [n.to_dict() for n in nodes],
+        }
         if events:
             doc["events"] = [e.to_dict() for e in history]
         emit_json(doc)
@@ -247,9 +294,9 @@ def get_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, events
         for key, value in (node.extra or {}).items():
             click.echo(f"  {key}: {json.dumps(value, default=str)}")
     for event in history:
-        node = f" {event.node_id}" if event.node_id else ""
+        about = f" {event.node_id}" if event.node_id else ""
         data = f" {json.dumps(event.data, default=str)}" if event.data else ""
-        click.echo(f"event {event.seq} {event.ts} {event.kind}{node}{data}")
+        click.echo(f"event {event.seq} {event.ts} {event.kind}{about}{data}")
 
 
 @runs_group.command("cancel")
@@ -257,8 +304,9 @@ def get_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, events
 @OUTPUT_OPTION
 @PROFILE_OPTION
 @click.pass_context
-def cancel_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str,
-               profile: str | None) -> None:
+def cancel_cmd(
+    ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str, profile: str | None
+) -> None:
     """Cancel a run that is live on this machine: its runner stops every job, records them
     cancelled, and the run ends cancelled."""
     import os
@@ -266,7 +314,7 @@ def cancel_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, out
     import socket
     import time
 
-    from sparkwing.engine.procutil import process_alive
+    from sparkwing.cli.common import runner_alive
     from sparkwing.errors import SparkwingError, UsageError
     from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
 
@@ -279,18 +327,26 @@ def cancel_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, out
             raise UsageError(f"run {run.run_id} is not running (it ended {run.status})")
         here = socket.gethostname()
         if run.host and run.host != here:
-            raise UsageError(f"run {run.run_id} is running on host {run.host} (pid {run.pid}), "
-                             f"not on this host ({here}); cancel it there")
-        if not run.pid or not process_alive(run.pid, run.extra.get("start_ticks")):
-            raise UsageError(f"run {run.run_id} is marked {run.status} but its runner process "
-                             f"{run.pid or '?'} is not alive; `sparkwing doctor` marks it failed")
+            raise UsageError(
+                f"run {run.run_id} is running on host {run.host} (pid {run.pid}), "
+                f"not on this host ({here}); cancel it there"
+            )
+        if not run.pid or not runner_alive(run):
+            raise UsageError(
+                f"run {run.run_id} is marked {run.status} but its runner process "
+                f"{run.pid or '?'} is not alive; `sparkwing doctor` marks it failed"
+            )
         try:
             os.kill(run.pid, signal.SIGTERM)
         except ProcessLookupError:
-            raise UsageError(f"run {run.run_id}: its runner process {run.pid} just exited") from None
+            raise UsageError(
+                f"run {run.run_id}: its runner process {run.pid} just exited"
+            ) from None
         except PermissionError:
-            raise UsageError(f"run {run.run_id}: not permitted to signal its runner process "
-                             f"{run.pid} (started by another user?)") from None
+            raise UsageError(
+                f"run {run.run_id}: not permitted to signal its runner process "
+                f"{run.pid} (started by another user?)"
+            ) from None
         deadline = time.monotonic() + CANCEL_WAIT_SECONDS
         current: RunRecord | None = run
         while time.monotonic() < deadline:
@@ -300,8 +356,10 @@ def cancel_cmd(ctx: click.Context, run_pos: str | None, run_opt: str | None, out
             time.sleep(0.1)
     if current is None or current.status not in FINAL_RUN_STATUSES:
         status = current.status if current else "gone"
-        raise SparkwingError(f"sent SIGTERM to runner process {run.pid}, but run {run.run_id} "
-                             f"is still {status} after {CANCEL_WAIT_SECONDS:g}s")
+        raise SparkwingError(
+            f"sent SIGTERM to runner process {run.pid}, but run {run.run_id} "
+            f"is still {status} after {CANCEL_WAIT_SECONDS:g}s"
+        )
     if output == "json":
         emit_json(current.to_dict())
         return

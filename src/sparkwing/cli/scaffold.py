@@ -124,8 +124,10 @@ def add_pipeline_entry(text: str, file: Path, fields: dict[str, str]) -> str:
     if is_null(root):
         new = text + "pipelines:\n" + "\n".join(_entry_lines(fields, 2, 4)) + "\n"
     elif not isinstance(root, MappingNode) or root.flow_style:
-        raise ConfigError(f"{file}: cannot add a pipeline to this file automatically "
-                          "(its top level is not a block mapping); add the entry by hand")
+        raise ConfigError(
+            f"{file}: cannot add a pipeline to this file automatically "
+            "(its top level is not a block mapping); add the entry by hand"
+        )
     else:
         found = [v for k, v in root.value if isinstance(k, ScalarNode) and k.value == "pipelines"]
         col = int(root.start_mark.column)

@@ -32,8 +32,12 @@ def ago(value: str | None, now: datetime | None = None) -> str:
     seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
     if seconds < 1:
         return "just now"
-    for limit, size, unit in ((60, 1, "s"), (3600, 60, "m"), (86400, 3600, "h"),
-                              (7 * 86400, 86400, "d")):
+    for limit, size, unit in (
+        (60, 1, "s"),
+        (3600, 60, "m"),
+        (86400, 3600, "h"),
+        (7 * 86400, 86400, "d"),
+    ):
         if seconds < limit:
             return f"{int(seconds // size)}{unit} ago"
     return moment.astimezone().strftime("%Y-%m-%d")

@@ -23,8 +23,15 @@ def summary(pdef: Any) -> dict[str, Any]:
 
     module = getattr(pdef.obj, "__module__", None)
     file = getattr(sys.modules.get(module or ""), "__file__", None)
-    out: dict[str, Any] = {"name": pdef.name, "entrypoint": pdef.entrypoint,
-                           "description": pdef.description, "module": module, "file": file}
+    # A yaml-bound class is not registered, so its docstring was never read for it.
+    doc = (getattr(pdef.obj, "__doc__", None) or "").strip().split("\n")[0] or None
+    out: dict[str, Any] = {
+        "name": pdef.name,
+        "entrypoint": pdef.entrypoint,
+        "description": pdef.description or doc,
+        "module": module,
+        "file": file,
+    }
     try:
         out["inputs"] = describe_inputs(args_type_of(pdef.obj))
     except Exception as exc:  # an unresolvable annotation must not hide the other pipelines
@@ -35,7 +42,7 @@ def summary(pdef: Any) -> dict[str, Any]:
 
 def plan_snapshot(pdef: Any, request: dict[str, Any]) -> dict[str, Any]:
     """The jobs ``plan()`` builds with the default inputs, or why it could not be built."""
-    from sparkwing.engine.runner import _call_plan
+    from sparkwing.engine.runner import call_plan
     from sparkwing.sdk.context import RunContext
     from sparkwing.sdk.inputs import args_type_of, build_args
     from sparkwing.sdk.plan import Plan
@@ -43,15 +50,22 @@ def plan_snapshot(pdef: Any, request: dict[str, Any]) -> dict[str, Any]:
 
     name = pdef.name if not request.get("pipeline") else str(request["pipeline"])
     try:
-        args, _ = build_args(args_type_of(pdef.obj), name,
-                             yaml_args=request.get("yaml_args") or {},
-                             default_args=request.get("default_args") or {})
-        rc = RunContext(run_id="describe", pipeline=name, trigger="describe",
-                        profile=str(request.get("profile") or "local"),
-                        workdir=Path(request.get("root") or Path.cwd()))
+        args, _ = build_args(
+            args_type_of(pdef.obj),
+            name,
+            yaml_args=request.get("yaml_args") or {},
+            default_args=request.get("default_args") or {},
+        )
+        rc = RunContext(
+            run_id="describe",
+            pipeline=name,
+            trigger="describe",
+            profile=str(request.get("profile") or "local"),
+            workdir=Path(request.get("root") or Path.cwd()),
+        )
         plan = Plan(name)
         with planning(name):
-            _call_plan(pdef.obj, plan, args, rc)
+            call_plan(pdef.obj, plan, args, rc)
         plan.order()
     except SparkwingError as exc:
         return {"error": str(exc)}
@@ -74,8 +88,9 @@ def describe(request: dict[str, Any]) -> dict[str, Any]:
         except SparkwingError as exc:
             out["yaml"][entry["name"]] = {"error": str(exc)}
         else:
-            out["yaml"][entry["name"]] = summary(PipelineDef(entry["name"], found.obj,
-                                                             found.description))
+            out["yaml"][entry["name"]] = summary(
+                PipelineDef(entry["name"], found.obj, found.description)
+            )
     name = request.get("pipeline")
     if name:
         entrypoint = next((e["entrypoint"] for e in yaml_entries if e["name"] == name), None)

@@ -1,48 +1,74 @@
-"""The git facts of a run, from one ``git status`` call (no call at all outside a checkout)."""
+"""The git facts of a run, from one ``git status`` call (no call at all outside a checkout).
+
+Spawned with ``os.posix_spawnp`` and read from a pipe, so the engine's start-up does not pay
+for importing ``subprocess``.
+"""
 
 from __future__ import annotations
 
-import subprocess
+import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from sparkwing.sdk.context import Git
 
 
-def start(root: Path) -> subprocess.Popen[bytes] | None:
+@dataclass
+class GitProbe:
+    pid: int
+    fd: int
+
+
+def start(root: Path) -> GitProbe | None:
     """Begin reading git state in the background while the engine does other work."""
     probe = root
     while not (probe / ".git").exists():
         if probe.parent == probe:
             return None
         probe = probe.parent
+    git = shutil.which("git")
+    if git is None:
+        return None
+    read_fd, write_fd = os.pipe()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    argv = ["git", "-C", str(root), "status", "--porcelain=v2", "--branch", "--untracked-files=no"]
     try:
-        return subprocess.Popen(
-            [
-                "git",
-                "-C",
-                str(root),
-                "status",
-                "--porcelain=v2",
-                "--branch",
-                "--untracked-files=no",
+        pid = os.posix_spawn(
+            git,
+            argv,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, devnull, 0),
+                (os.POSIX_SPAWN_DUP2, write_fd, 1),
+                (os.POSIX_SPAWN_DUP2, devnull, 2),
             ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
         )
     except OSError:
+        os.close(read_fd)
         return None
+    finally:
+        os.close(write_fd)
+        os.close(devnull)
+    return GitProbe(pid, read_fd)
 
 
-def finish(proc: subprocess.Popen[bytes] | None) -> Git:
-    if proc is None:
+def finish(probe: GitProbe | None) -> Git:
+    if probe is None:
         return Git()
-    out, _ = proc.communicate()
-    if proc.returncode != 0:
+    chunks = []
+    with os.fdopen(probe.fd, "rb") as fh:
+        chunks.append(fh.read())
+    _, status = os.waitpid(probe.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
         return Git()
+    return parse(b"".join(chunks).decode(errors="replace"))
+
+
+def parse(text: str) -> Git:
     sha = branch = ""
     dirty = False
-    for line in out.decode(errors="replace").splitlines():
+    for line in text.splitlines():
         if line.startswith("# branch.oid "):
             sha = line.split(" ", 2)[2]
             sha = "" if sha == "(initial)" else sha

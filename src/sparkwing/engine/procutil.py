@@ -48,4 +48,10 @@ def process_alive(pid: int, start_ticks: int | None = None) -> bool:
         current = process_start_ticks(pid)
         if current is not None and current != start_ticks:
             return False
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return True  # no /proc (not Linux): trust the signal probe
+    # A zombie has exited and will never finish its work.
+    return data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X")

@@ -275,7 +275,13 @@ class Scheduler:
             job_id=job.id,
             fn=job.fn,
             context=lambda sink: self._context(node, sink),
-            env=dict(job.env_vars),
+            env={
+                **job.env_vars,
+                # Also how recovery recognises this run's processes if the runner dies.
+                "SPARKWING_RUN_ID": self.rc.run_id,
+                "SPARKWING_PIPELINE": self.rc.pipeline,
+                "SPARKWING_JOB": job.id,
+            },
             workdir=str(self.workdir),
             open_secrets=self.open_secrets,
             before=_restorer(self.open_cache, consumed, self.workdir) if consumed else None,

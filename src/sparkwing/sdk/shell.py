@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import shlex
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +51,8 @@ def run_command(
     input: str | None = None,
     log: bool = True,
 ) -> ShellResult:
+    import subprocess  # here, not at import: most jobs never start a command
+
     display = argv if isinstance(argv, str) else shlex.join(argv)
     if log:
         sink.log("info", sink.mask_text(f"$ {display}"))
@@ -93,13 +93,15 @@ def run_command(
 
 
 def _pump(
-    proc: subprocess.Popen[bytes],
+    proc: Any,
     sink: Sink,
     out_parts: list[bytes],
     err_parts: list[bytes],
     log: bool,
 ) -> None:
     """Read stdout and stderr together so neither pipe fills, logging whole lines as they come."""
+    import selectors
+
     sel = selectors.DefaultSelector()
     assert proc.stdout is not None and proc.stderr is not None
     pending = {"stdout": b"", "stderr": b""}

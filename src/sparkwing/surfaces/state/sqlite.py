@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_SECONDS = 30.0
 # Application-level retries stop after this long; SQLite's own timeout covers each attempt.
-RETRY_DEADLINE_SECONDS = -1.0
+RETRY_DEADLINE_SECONDS = 120.0
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 

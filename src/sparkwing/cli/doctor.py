@@ -1,0 +1,301 @@
+"""``sparkwing doctor``: check the installation, project, profile and surfaces, then find
+runs whose runner died without finishing them and record them as failed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sparkwing.cli.common import PROFILE_OPTION, emit_json
+
+if TYPE_CHECKING:
+    from sparkwing.conf.project import Project
+    from sparkwing.conf.resolved import ResolvedProfile
+    from sparkwing.surfaces.state.base import RunRecord, StateStore
+
+MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
+
+
+@dataclass
+class Report:
+    checks: list[dict[str, str]] = field(default_factory=list)
+    fixed: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, name: str, status: str, detail: str) -> None:
+        self.checks.append({"check": name, "status": status, "detail": detail})
+
+    @property
+    def failed(self) -> bool:
+        return any(c["status"] == "fail" for c in self.checks)
+
+
+def _guard(report: Report, name: str, fn: Callable[[], Any]) -> Any:
+    """Run one check; an error it raises becomes a ``fail`` line instead of stopping doctor."""
+    try:
+        return fn()
+    except Exception as exc:
+        report.add(name, "fail", " ".join(str(exc).split()) or type(exc).__name__)
+        return None
+
+
+@click.command("doctor")
+@click.option(
+    "--stale-after",
+    default="120s",
+    show_default=True,
+    metavar="DURATION",
+    help="A run on another host counts as dead after this long without a heartbeat.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@PROFILE_OPTION
+@click.pass_context
+def doctor_cmd(ctx: click.Context, stale_after: str, output: str, profile: str | None) -> int:
+    """Check the setup (versions, project, profile, state, cache, logs, secrets) and mark
+    runs whose runner process died as failed. Exit 1 if any check fails."""
+    from sparkwing.errors import PlanError, UsageError
+    from sparkwing.sdk.durations import parse_duration
+
+    try:
+        stale_seconds = parse_duration(stale_after, "--stale-after")
+    except PlanError as exc:
+        raise UsageError(str(exc)) from None
+    report = Report()
+    _versions(report)
+    project = _guard(report, "project", lambda: _project(ctx, report))
+    resolved = _guard(report, "profile", lambda: _profile(report, profile, project))
+    if resolved is not None:
+        state = _guard(report, "state", lambda: _state(report, resolved))
+        _guard(report, "cache", lambda: _directory(report, "cache", resolved))
+        _guard(report, "logs", lambda: _directory(report, "logs", resolved))
+        _guard(report, "secrets", lambda: _secrets(report, resolved))
+        if state is not None:
+            try:
+                _guard(report, "runs", lambda: _reap(report, state, stale_seconds))
+            finally:
+                state.close()
+    _print(report, output)
+    return 1 if report.failed else 0
+
+
+def _versions(report: Report) -> None:
+    import platform
+    import sys
+
+    from sparkwing.__about__ import __version__
+
+    python = platform.python_version()
+    status = "ok" if sys.version_info >= (3, 11) else "fail"
+    report.add("version", status, f"sparkwing {__version__}, Python {python} ({sys.executable})")
+
+
+def _project(ctx: click.Context, report: Report) -> Project | None:
+    from sparkwing.cli.common import load_project
+
+    project = load_project(ctx)
+    if project is None:
+        report.add(
+            "project",
+            "warn",
+            "no .sparkwing/ here or above; `sparkwing pipeline new NAME` creates one",
+        )
+        return None
+    names = ", ".join(p.name for p in project.pipelines) or "none listed"
+    exists = "valid" if project.file.exists() else "no sparkwing.yaml (defaults only)"
+    report.add("project", "ok", f"{project.dir}: {exists}; pipelines: {names}")
+    return project
+
+
+def _profile(report: Report, profile: str | None, project: Project | None) -> ResolvedProfile:
+    import os
+
+    from sparkwing.conf.profiles import load_user_profiles
+    from sparkwing.conf.resolve import resolve_profile
+
+    user = load_user_profiles()
+    for warning in user.warnings:
+        report.add("profiles file", "warn", warning)
+    # ``project`` is None when it is missing or invalid (reported above): resolve without it.
+    resolved = resolve_profile(project, flag=profile, env=os.environ, pipeline=None, user=user)
+    report.add("profile", "ok", f"{resolved.name} ({resolved.source})")
+    return resolved
+
+
+def _state(report: Report, resolved: ResolvedProfile) -> StateStore | None:
+    """The opened state when it is healthy (runs are only repaired in a healthy store)."""
+    from sparkwing.cli.common import describe_store, surface_spec
+    from sparkwing.surfaces.open import open_state
+
+    spec = surface_spec(resolved, "state")
+    state = open_state(spec)
+    where = describe_store(state, spec)
+    check = getattr(state, "integrity_check", None)
+    if callable(check):
+        result = str(check())
+        if result != "ok":
+            report.add("state", "fail", f"{where}: integrity check: {result}")
+            state.close()
+            return None
+        where += " (integrity ok)"
+    report.add("state", "ok", f"{where} opens")
+    return state
+
+
+def _writable_dir(path: Path) -> tuple[bool, str]:
+    """Whether ``path`` (or, if it does not exist yet, its nearest existing parent that
+    would hold it) accepts new files."""
+    import os
+    import tempfile
+
+    target = path
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    if not target.is_dir():
+        return False, f"{target} is not a directory"
+    if target != path:
+        ok = os.access(target, os.W_OK | os.X_OK)
+        return ok, f"{path} (will be created in {target})" if ok else f"{target} is not writable"
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".sparkwing-doctor-"):
+            pass
+    except OSError as exc:
+        return False, f"{path} is not writable: {exc.strerror or exc}"
+    return True, f"{path} writable"
+
+
+def _directory(report: Report, surface: str, resolved: ResolvedProfile) -> None:
+    import os
+
+    from sparkwing.conf.interpolate import parse
+
+    spec = resolved.spec(surface)
+    if spec.type != "filesystem" or not spec.path:
+        report.add(
+            surface, "ok", f"{spec.describe()} (`sparkwing profile check` tests remote stores)"
+        )
+        return
+    # A path with ${RUN_ID} and friends: check the fixed folder the variables sit under.
+    parts = parse(spec.path)
+    literal: list[str] = []
+    for part in parts:
+        if isinstance(part, tuple):
+            break
+        literal.append(part)
+    text = "".join(literal)
+    if len(literal) < len(parts) and not text.endswith("/"):
+        text = os.path.dirname(text)
+    folder = Path(text or ".").expanduser()
+    ok, detail = _writable_dir(folder)
+    report.add(surface, "ok" if ok else "fail", detail)
+
+
+def _secrets(report: Report, resolved: ResolvedProfile) -> None:
+    import stat
+
+    from sparkwing.cli.common import surface_spec
+
+    spec = surface_spec(resolved, "secrets")
+    if spec.type not in ("filesystem", "dotenv") or not spec.path:
+        report.add("secrets", "ok", spec.describe())
+        return
+    plain = spec.options.get("plain_path")
+    for path in [Path(spec.path)] + ([Path(str(plain)).expanduser()] if plain else []):
+        if not path.exists():
+            report.add("secrets", "ok", f"{path} (not created yet)")
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            report.add(
+                "secrets",
+                "warn",
+                f"{path} is readable by group or others (mode {mode:04o}); run: chmod 600 {path}",
+            )
+        else:
+            report.add("secrets", "ok", f"{path} (mode {mode:04o})")
+
+
+def _dead_reason(run: RunRecord, here: str, now: float, stale_seconds: float) -> str | None:
+    """Why ``run``'s runner is dead, or None while it may still be alive."""
+    from sparkwing.cli.common import runner_alive
+    from sparkwing.engine.clock import parse_iso
+
+    where = f"runner process {run.pid or '?'} on {run.host or 'an unknown host'}"
+    if run.host == here and run.pid:
+        if runner_alive(run):
+            return None
+        return f"{where} died (found by sparkwing doctor)"
+    beat = run.heartbeat_at or run.started_at or run.created_at
+    try:
+        age = now - parse_iso(beat).timestamp() if beat else None
+    except ValueError:
+        age = None
+    if age is not None and age <= stale_seconds:
+        return None
+    since = beat or "the run started"
+    return f"no heartbeat since {since} from {where} (found by sparkwing doctor)"
+
+
+def _reap(report: Report, state: StateStore, stale_seconds: float) -> None:
+    import socket
+    import time
+
+    from sparkwing.engine.recovery import record_runner_death
+
+    here, now = socket.gethostname(), time.time()
+    live: list[RunRecord] = []
+    for status in ("pending", "running"):
+        cursor = None
+        while True:
+            page = state.list_runs(status=status, limit=200, cursor=cursor)
+            live.extend(page.runs)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    for run in live:
+        reason = _dead_reason(run, here, now, stale_seconds)
+        if reason is None:
+            continue
+        cancelled = record_runner_death(state, run.run_id, reason)
+        report.fixed.append(
+            {
+                "run_id": run.run_id,
+                "pipeline": run.pipeline,
+                "reason": reason,
+                "cancelled_jobs": cancelled,
+            }
+        )
+    still = len(live) - len(report.fixed)
+    detail = f"{len(report.fixed)} dead run(s) marked failed" if report.fixed else "no dead runs"
+    report.add("runs", "ok", detail + (f"; {still} live" if still else ""))
+
+
+def _print(report: Report, output: str) -> None:
+    import sys
+
+    if output == "json":
+        emit_json({"ok": not report.failed, "checks": report.checks, "fixed": report.fixed})
+        return
+    tty = sys.stdout.isatty()
+    width = max(len(c["check"]) for c in report.checks)
+    for check in report.checks:
+        mark = MARKS[check["status"]]
+        if tty:
+            mark = click.style(mark, fg=COLOURS[check["status"]])
+        click.echo(f"{mark}  {check['check'].ljust(width)}  {check['detail']}")
+    for fixed in report.fixed:
+        jobs = f"; {fixed['cancelled_jobs']} job(s) cancelled" if fixed["cancelled_jobs"] else ""
+        click.echo(
+            f"fixed  {fixed['run_id']} ({fixed['pipeline']}): failed: {fixed['reason']}{jobs}"
+        )
