@@ -3,11 +3,12 @@ child process and record what happens to it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -136,8 +137,80 @@ def run_cmd(
     return _supervise(spec)
 
 
+# Third-party packages the CLI itself loaded: a forked runner drops them from sys.modules so
+# the pipeline imports its own versions (a bundle may pin different ones).
+_CLI_ONLY_PACKAGES = ("click", "yaml", "_yaml", "rich", "markdown_it", "pygments", "mdurl")
+
+
+@contextlib.contextmanager
+def _forwarding(send: Callable[[int], None]) -> Iterator[None]:
+    """While waiting for the runner: Ctrl-C reaches the whole foreground group by itself,
+    so only a SIGTERM / SIGHUP sent to the CLI alone is passed on."""
+
+    def forward(signum: int, _frame: Any) -> None:
+        if signum != signal.SIGINT:
+            try:
+                send(signum)
+            except OSError:
+                pass
+
+    previous = {
+        s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def _supervise(spec: Any) -> int:
     """Start the runner and wait for it; if it dies without finishing the run, record that."""
+    if hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn":
+        code = _supervise_fork(spec)
+    else:
+        code = _supervise_spawn(spec)
+    if code in (0, 1, 2, 130):
+        return code
+    return _runner_died(spec, code)
+
+
+def _supervise_fork(spec: Any) -> int:
+    """Fork the runner: a separate process (its imports and crashes stay its own) that skips
+    a second interpreter start and the imports the CLI already paid for."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; measured through the CLI tests
+        code = 70
+        try:
+            for s in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(s, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for name in list(sys.modules):
+                if name.split(".", 1)[0] in _CLI_ONLY_PACKAGES:
+                    del sys.modules[name]
+            from sparkwing.engine.runner import run_in_child
+
+            code = run_in_child(spec)
+        except BaseException:
+            code = 70
+        finally:
+            os._exit(code)
+    with _forwarding(lambda signum: os.kill(pid, signum)):
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    return os.waitstatus_to_exitcode(status)
+
+
+def _supervise_spawn(spec: Any) -> int:
+    """Start the runner as a new interpreter (SPARKWING_RUNNER=spawn, or no fork)."""
+    import subprocess
+
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     # -c rather than -m: runpy costs a few milliseconds of every run's start-up.
@@ -146,32 +219,14 @@ def _supervise(spec: Any) -> int:
         stdin=subprocess.PIPE,
         env=env,
     )
-
-    def forward(signum: int, _frame: Any) -> None:
-        # Ctrl-C reaches the whole foreground group; a SIGTERM sent to us alone is passed on.
-        if signum != signal.SIGINT:
-            try:
-                proc.send_signal(signum)
-            except OSError:
-                pass
-
-    previous = {
-        s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    }
-    try:
+    with _forwarding(proc.send_signal):
         assert proc.stdin is not None
         try:
             proc.stdin.write(json.dumps(spec.to_dict()).encode())
             proc.stdin.close()
         except BrokenPipeError:
             pass
-        code = proc.wait()
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-    if code in (0, 1, 2, 130):
-        return code
-    return _runner_died(spec, code)
+        return proc.wait()
 
 
 def _runner_died(spec: Any, code: int) -> int:

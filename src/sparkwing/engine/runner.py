@@ -198,7 +198,8 @@ def _crash_report(spec: RunSpec) -> str:
     return str(path)
 
 
-def main() -> None:
+def run_in_child(spec: RunSpec) -> int:
+    """The runner's whole life in this process; returns its exit code (never raises)."""
     import signal
 
     from sparkwing.engine.procutil import die_with_parent
@@ -206,11 +207,6 @@ def main() -> None:
     # SIGTERM (not SIGKILL) when the CLI dies: the scheduler then cancels the run cleanly,
     # ends every job's process group and writes every status.
     die_with_parent(signal.SIGTERM)
-    try:
-        spec = RunSpec.from_dict(json.loads(sys.stdin.read()))
-    except ValueError as exc:
-        print(f"error: runner received an invalid run spec: {exc}", file=sys.stderr)
-        sys.exit(2)
     try:
         code = execute(spec)
     except SparkwingError as exc:
@@ -225,8 +221,22 @@ def main() -> None:
             f"(details in {_crash_report(spec)})",
             file=sys.stderr,
         )
-    sys.stdout.flush()
-    sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    return code
+
+
+def main() -> None:
+    """Entry for a runner started as a new interpreter, with the RunSpec as JSON on stdin."""
+    try:
+        spec = RunSpec.from_dict(json.loads(sys.stdin.read()))
+    except ValueError as exc:
+        print(f"error: runner received an invalid run spec: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run_in_child(spec))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,260 @@
+"""JSON Schemas (draft 2020-12) for the user profiles file and the project file, built from
+the same constants the loader validates with, so editors can check and complete both files.
+
+``python -m sparkwing.conf.schema --write`` refreshes the copies shipped in ``schemas/``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sparkwing.conf.interpolate import VARIABLES, check_template
+from sparkwing.conf.project import DEFAULTS_KEYS, PIPELINE_KEYS, TOP_KEYS
+from sparkwing.conf.profiles import USER_TOP_KEYS
+from sparkwing.conf.resolved import SURFACES
+from sparkwing.conf.specs import (
+    _DSN_TYPES,
+    _PATH_TYPES,
+    CACHE_KEYS,
+    CONTROLLER_KEYS,
+    OBJECT_STORES,
+    PROFILE_KEYS,
+    SPEC_KEYS,
+    TYPES,
+)
+from sparkwing.errors import ConfigError
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+FILES: tuple[str, ...] = ("project", "user")
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+
+# The same rules as sparkwing.ids.check_segment: what a profile or pipeline name may be.
+_NAME: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "pattern": "^[^/\\\\\\u0000-\\u001f\\u007f]+$",
+    "not": {"enum": [".", ".."]},
+}
+
+_FIELD_HELP = {
+    "type": "Backend type.",
+    "path": "Local path (~ expands); prefix-style variables allowed per surface.",
+    "bucket": "Bucket or container name (object stores).",
+    "prefix": "Key prefix inside the bucket; may use ${...} variables allowed for the surface.",
+    "url": "Connection URL (postgres/mysql DSN, or controller URL).",
+    "url_source": "Where the DSN comes from: env:VAR, or a secret NAME in the profile's "
+    "secrets surface.",
+    "token": "Controller token (prefer token_env; never commit a token).",
+    "token_env": "Environment variable holding the controller token.",
+}
+
+
+def allowed_variables(surface: str) -> tuple[str, ...]:
+    """The ``${...}`` variables ``surface`` specs may use, asked of the loader's own check."""
+    allowed = []
+    for name in VARIABLES:
+        try:
+            check_template(surface, "path", "${" + name + "}")
+        except ConfigError:
+            continue
+        allowed.append(name)
+    return tuple(allowed)
+
+
+def _template_pattern(allowed: tuple[str, ...]) -> str:
+    """A regex matching text the loader refuses: a single ``$`` (not part of ``$$``) that
+    does not start an allowed ``${NAME}``."""
+    unescaped = r"(^|[^$])(\$\$)*\$(?!\$)"
+    if not allowed:
+        return unescaped
+    return unescaped + r"(?!\{(?:" + "|".join(allowed) + r")\})"
+
+
+def _spec_schema(surface: str) -> dict[str, Any]:
+    types = TYPES[surface]
+    allowed = allowed_variables(surface)
+    keys = CACHE_KEYS if surface == "cache" else SPEC_KEYS
+    variables = ", ".join("${" + v + "}" for v in allowed) or "no variables"
+    templated: dict[str, Any] = {"type": "string", "not": {"pattern": _template_pattern(allowed)}}
+    properties: dict[str, Any] = {}
+    for key in keys:
+        if key == "type":
+            properties[key] = {"enum": list(types), "description": _FIELD_HELP[key]}
+        elif key == "binaries":
+            properties[key] = {
+                "$ref": "#/$defs/cache.binaries",
+                "description": "Where pipeline bundles (bin/<hash>) go, if not in this cache.",
+            }
+        elif key in ("path", "prefix"):
+            help_ = f"{_FIELD_HELP[key]} Allowed here: {variables} ($$ is a literal $)."
+            properties[key] = {**templated, "description": help_}
+        else:
+            properties[key] = {"type": "string", "description": _FIELD_HELP[key]}
+    # `path: ~` is YAML null, which the loader reads as the home folder.
+    properties["path"] = {"anyOf": [properties["path"], {"type": "null"}]}
+    rules: list[dict[str, Any]] = []
+    stores = [t for t in types if t in OBJECT_STORES]
+    if stores:
+        rules.append(_when(stores, {"required": ["bucket"]}))
+    with_path = [t for t in types if t in _PATH_TYPES]
+    if with_path:
+        rules.append(_when(with_path, {"required": ["path"]}))
+    dsn = [t for t in types if t in _DSN_TYPES]
+    if dsn:
+        rules.append(_when(dsn, {"oneOf": [{"required": ["url"]}, {"required": ["url_source"]}]}))
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": f"The {surface} surface: one of {', '.join(types)}.",
+        "properties": properties,
+        "required": ["type"],
+        "additionalProperties": False,
+    }
+    if rules:
+        schema["allOf"] = rules
+    return schema
+
+
+def _when(types: list[str], then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": {"properties": {"type": {"enum": types}}, "required": ["type"]}, "then": then}
+
+
+def _controller_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "A controller every surface this profile leaves out is routed through.",
+        "properties": {key: {"type": "string", "description": _FIELD_HELP[key]} for key in CONTROLLER_KEYS},
+        "required": ["url"],
+        "additionalProperties": False,
+    }
+
+
+def _profile_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for key in PROFILE_KEYS:
+        properties[key] = {"$ref": f"#/$defs/{key}"}
+    # A `type: controller` spec needs a url unless the profile has a controller: entry.
+    needs_url = {
+        surface: {
+            "if": {"properties": {"type": {"const": "controller"}}, "required": ["type"]},
+            "then": {"required": ["url"]},
+        }
+        for surface in SURFACES
+    }
+    return {
+        "type": "object",
+        "description": "Where state, cache, logs and secrets go; undeclared surfaces use the "
+        "built-in local defaults (or the controller, when one is given).",
+        "properties": properties,
+        "additionalProperties": False,
+        "if": {"not": {"required": ["controller"]}},
+        "then": {"properties": needs_url},
+    }
+
+
+def _defs() -> dict[str, Any]:
+    defs: dict[str, Any] = {"name": _NAME, "profile": _profile_schema()}
+    defs["controller"] = _controller_schema()
+    for surface in TYPES:
+        defs[surface] = _spec_schema(surface)
+    defs["profiles"] = {
+        "type": "object",
+        "description": "Profiles by name; select one with --profile or SPARKWING_PROFILE.",
+        "propertyNames": {"$ref": "#/$defs/name"},
+        "additionalProperties": {"$ref": "#/$defs/profile"},
+    }
+    return defs
+
+
+def project_schema() -> dict[str, Any]:
+    """The schema of ``.sparkwing/sparkwing.yaml``."""
+    defaults = {
+        "profile": {"type": "string", "description": "Profile used when none is selected."},
+        "args": {"type": "object", "description": "Inputs shared by every pipeline."},
+    }
+    pipeline = {
+        "name": {"$ref": "#/$defs/name", "description": "The name for `sparkwing run`."},
+        "entrypoint": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The registered pipeline class or function.",
+        },
+        "profile": {"type": "string", "description": "Pins this pipeline's surfaces."},
+        "description": {"type": "string"},
+        "args": {"type": "object", "description": "Inputs for this pipeline."},
+    }
+    top = {
+        "defaults": {
+            "type": "object",
+            "properties": {k: defaults[k] for k in DEFAULTS_KEYS},
+            "additionalProperties": False,
+        },
+        "profiles": {"$ref": "#/$defs/profiles"},
+        "pipelines": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {k: pipeline[k] for k in PIPELINE_KEYS},
+                "required": ["name", "entrypoint"],
+                "additionalProperties": False,
+            },
+        },
+    }
+    return {
+        "$schema": DIALECT,
+        "$id": "https://sparkwing.dev/schemas/project.schema.json",
+        "title": "Sparkwing project file (.sparkwing/sparkwing.yaml)",
+        "type": ["object", "null"],
+        "properties": {k: top[k] for k in TOP_KEYS},
+        "additionalProperties": False,
+        "$defs": _defs(),
+    }
+
+
+def user_schema() -> dict[str, Any]:
+    """The schema of the user profiles file (``~/.config/sparkwing/profiles.yaml``). The
+    loader only warns about unknown keys there; the schema flags them so editors show typos."""
+    top = {"profiles": {"$ref": "#/$defs/profiles"}}
+    return {
+        "$schema": DIALECT,
+        "$id": "https://sparkwing.dev/schemas/user.schema.json",
+        "title": "Sparkwing user profiles file (profiles.yaml)",
+        "type": ["object", "null"],
+        "properties": {k: top[k] for k in USER_TOP_KEYS},
+        "additionalProperties": False,
+        "$defs": _defs(),
+    }
+
+
+def schema(which: str) -> dict[str, Any]:
+    if which == "project":
+        return project_schema()
+    if which == "user":
+        return user_schema()
+    raise ValueError(f"unknown schema {which!r} (expected one of: {', '.join(FILES)})")
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """The text form shipped in ``schemas/`` and printed by ``sparkwing profile schema``."""
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def shipped_path(which: str) -> Path:
+    return SCHEMA_DIR / f"{which}.schema.json"
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["--write"]:
+        sys.stderr.write("usage: python -m sparkwing.conf.schema --write\n")
+        return 2
+    SCHEMA_DIR.mkdir(exist_ok=True)
+    for which in FILES:
+        shipped_path(which).write_text(dumps(schema(which)), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
