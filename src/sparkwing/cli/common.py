@@ -66,11 +66,15 @@ def resolve(
     pipeline: str | None = None,
     project: Project | None = None,
 ) -> ResolvedProfile:
+    from sparkwing.conf.profiles import load_user_profiles
     from sparkwing.conf.resolve import resolve_profile
 
     if project is None:
         project = load_project(ctx)
-    return resolve_profile(project, flag=profile, env=os.environ, pipeline=pipeline)
+    user = load_user_profiles()
+    for warning in user.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return resolve_profile(project, flag=profile, env=os.environ, pipeline=pipeline, user=user)
 
 
 def emit_json(doc: Any) -> None:

@@ -174,11 +174,13 @@ def list_rows(loaded: Loaded) -> list[dict[str, Any]]:
     ``local`` hiding the built-in one) are listed with ``active: false``."""
     from sparkwing.conf.resolve import BUILTIN_NAME, builtin_profile
 
-    user, project = loaded.user.profiles, loaded.project.profiles if loaded.project else {}
+    user = loaded.user.profiles
+    project = loaded.project.profiles if loaded.project is not None else {}
+    project_file = loaded.project.file if loaded.project is not None else None
     default, default_source = _default_name(loaded)
     found: list[tuple[str, ProfileDef, bool, str | None]] = []
     for name, p in user.items():
-        note = f"overrides the one in {loaded.project.file}" if name in project else None
+        note = f"overrides the one in {project_file}" if name in project else None
         found.append(("user", p, True, note))
     for name, p in project.items():
         note = f"shadowed by the one in {loaded.user.file}" if name in user else None

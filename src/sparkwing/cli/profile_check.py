@@ -89,9 +89,10 @@ def _probe_cache(spec: SurfaceSpec, probe: Probe) -> None:
         cache.close()
 
 
-def _conditional_writes(cache: Cache, key: str) -> str:
+def _conditional_writes(cache: Cache, spare_key: str) -> str:
     """Whether put_if_absent / put_if_match really refuse a losing writer on this store."""
     from sparkwing.errors import NotSupportedError, PreconditionFailedError
+    from sparkwing.surfaces.cache.base import MEMO_PREFIX
 
     if not cache.supports_conditional_writes():
         return "not supported"
@@ -103,18 +104,25 @@ def _conditional_writes(cache: Cache, key: str) -> str:
             return True
         return False
 
+    # A fixed key: a filesystem cache keeps one lock file per key it ever locked.
+    key = f"{MEMO_PREFIX}sparkwing-probe-cas"
     try:
-        first = cache.put_if_absent(key, b"first")
-        enforced = refused(lambda: cache.put_if_absent(key, b"second"))
-        cache.put_if_match(key, b"third", first)
-        enforced = refused(lambda: cache.put_if_match(key, b"fourth", first)) and enforced
+        try:
+            first = cache.put_if_absent(key, b"first")
+        except PreconditionFailedError:
+            key = spare_key  # another check is probing right now (or one died mid-probe)
+            first = cache.put_if_absent(key, b"first")
+        try:
+            enforced = refused(lambda: cache.put_if_absent(key, b"second"))
+            cache.put_if_match(key, b"third", first)
+            enforced = refused(lambda: cache.put_if_match(key, b"fourth", first)) and enforced
+        finally:
+            cache.delete(key)
     except NotSupportedError:
         return "not supported"
     except PreconditionFailedError:
         # A write that should have won was refused: the store cannot be relied on either way.
         return "not enforced"
-    finally:
-        cache.delete(key)
     return "enforced" if enforced else "not enforced"
 
 
@@ -142,8 +150,12 @@ def _probe_secrets(spec: SurfaceSpec, probe: Probe) -> None:
 
 
 def _scrub(message: str, spec: SurfaceSpec) -> str:
-    """``message`` with the spec's url and token removed: a driver error may quote them."""
-    for secret in (spec.url, spec.token):
+    """``message`` without the spec's url or token (nor the token its ``token_env`` names):
+    a driver error may quote them."""
+    import os
+
+    from_env = os.environ.get(spec.token_env) if spec.token_env else None
+    for secret in (spec.url, spec.token, from_env):
         if secret:
             message = message.replace(secret, "<redacted>")
     return " ".join(message.split())

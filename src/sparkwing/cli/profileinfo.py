@@ -49,7 +49,7 @@ def pipeline_option(fn: F) -> F:
         "pipeline",
         default=None,
         metavar="NAME",
-        help="Apply this pipeline's own profile: pin, surface by surface.",
+        help="Apply this pipeline's `profile:` pin, surface by surface.",
     )(fn)
 
 
@@ -114,6 +114,10 @@ def location(spec: SurfaceSpec) -> str:
     """Where a surface lives, safe to print: never a token or DSN; a controller by host."""
     if spec.type == "controller":
         return f"controller:{host_of(spec.url)}"
+    if spec.type == "sqlite" and not spec.path:
+        from sparkwing.paths import default_state_path
+
+        return f"sqlite:{default_state_path()}"
     return spec.describe()
 
 

@@ -130,6 +130,7 @@ def run_cmd(
         profile_name=resolved.name,
         profile_source=resolved.source,
         surfaces=RunSpec.surfaces_of(final),
+        surface_reasons=dict(resolved.reasons),
         parallel=parallel or os.cpu_count() or 2,
         trigger=trigger,
         output=output,

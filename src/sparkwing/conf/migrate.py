@@ -64,8 +64,12 @@ def read_legacy(project_dir: Path) -> LegacyConfig:
     if "defaults" in top and not is_null(top["defaults"].value):
         entry = top["defaults"]
         # `defaults:` has a profile's shape: parse it as a one-entry `profiles:` mapping.
-        key = ScalarNode(_STR_TAG, DEFAULT_PROFILE, entry.key_node.start_mark, entry.key_node.end_mark)
-        wrapped = MappingNode(_MAP_TAG, [(key, entry.value)], entry.value.start_mark, entry.value.end_mark)
+        key = ScalarNode(
+            _STR_TAG, DEFAULT_PROFILE, entry.key_node.start_mark, entry.key_node.end_mark
+        )
+        wrapped = MappingNode(
+            _MAP_TAG, [(key, entry.value)], entry.value.start_mark, entry.value.end_mark
+        )
         profiles.update(parse_profiles(reader, wrapped))
         default_profile = DEFAULT_PROFILE
     if "environments" in top:
@@ -144,7 +148,9 @@ def holds_credentials(profile: ProfileDef) -> bool:
     if profile.controller is not None and profile.controller.token:
         return True
     specs = [getattr(profile, s) for s in SURFACES]
-    return any(s is not None and (s.token or s.url and s.type in ("postgres", "mysql")) for s in specs)
+    return any(
+        s is not None and (s.token or (s.url and s.type in ("postgres", "mysql"))) for s in specs
+    )
 
 
 def render(legacy: LegacyConfig, redact: bool) -> str:

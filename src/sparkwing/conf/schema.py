@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sparkwing.conf.interpolate import VARIABLES, check_template
-from sparkwing.conf.project import DEFAULTS_KEYS, PIPELINE_KEYS, TOP_KEYS
 from sparkwing.conf.profiles import USER_TOP_KEYS
+from sparkwing.conf.project import DEFAULTS_KEYS, PIPELINE_KEYS, TOP_KEYS
 from sparkwing.conf.resolved import SURFACES
 from sparkwing.conf.specs import (
     _DSN_TYPES,
@@ -126,7 +126,9 @@ def _controller_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "description": "A controller every surface this profile leaves out is routed through.",
-        "properties": {key: {"type": "string", "description": _FIELD_HELP[key]} for key in CONTROLLER_KEYS},
+        "properties": {
+            key: {"type": "string", "description": _FIELD_HELP[key]} for key in CONTROLLER_KEYS
+        },
         "required": ["url"],
         "additionalProperties": False,
     }

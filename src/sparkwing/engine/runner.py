@@ -113,19 +113,13 @@ def _run(
         trigger=spec.trigger,
         profile=spec.profile_name,
         profile_source=spec.profile_source,
-        surfaces={
-            k: {
-                f: v
-                for f, v in d.items()
-                if f in ("type", "path", "bucket", "prefix", "url_source") and v is not None
-            }
-            for k, d in spec.surfaces.items()
-        },
+        surfaces={name: spec.surface(name).to_record() for name in spec.surfaces},
         host=os.uname().nodename,
         pid=os.getpid(),
         extra={
             "start_ticks": process_start_ticks(os.getpid()),
             "parallel": spec.parallel,
+            "surface_sources": spec.surface_reasons,
             "jobs": len(order),
         },
     )

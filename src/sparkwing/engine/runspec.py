@@ -34,6 +34,8 @@ class RunSpec:
     profile_name: str = "local"
     profile_source: str = "built-in"
     surfaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Why each surface resolved as it did (flag, pipeline pin, built-in ...), for the record.
+    surface_reasons: dict[str, str] = field(default_factory=dict)
     parallel: int = 2
     trigger: str = "cli"
     output: str = "plain"

@@ -45,14 +45,18 @@ class SurfaceSpec:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if self.binaries is not None:
+            out["binaries"] = self.binaries.to_record()
         return out
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> SurfaceSpec:
+        binaries = data.get("binaries")
         return cls(
             type=str(data["type"]),
             path=data.get("path"),
             bucket=data.get("bucket"),
             prefix=data.get("prefix"),
             url_source=data.get("url_source"),
+            binaries=cls.from_record(binaries) if isinstance(binaries, dict) else None,
         )
