@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.engine.swtest import Proj
+
 # Variables that would make a test read or write outside its temporary folder.
 _SCRUBBED = (
     "SPARKWING_PROFILE",
@@ -164,3 +166,9 @@ def cli(project: ProjectFiles, tmp_path: Path) -> Cli:
     """The real CLI, run in ``project.root`` with a temporary HOME / SPARKWING_HOME /
     XDG_CONFIG_HOME (see ``cli.home``, ``cli.sparkwing_home``, ``cli.config_dir``)."""
     return Cli(project.root, tmp_path)
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Proj:
+    """A temp project with its own HOME and SPARKWING_HOME, driven through the real CLI."""
+    return Proj(tmp_path)

@@ -55,6 +55,10 @@ class PreconditionFailedError(StorageError):
     """A conditional write lost: the object exists or its etag changed."""
 
 
+class GateResolvedError(PreconditionFailedError):
+    """An approval or pause was already resolved by someone else (first one wins)."""
+
+
 class NotSupportedError(StorageError):
     """The backend does not support this operation (for example reading stdout logs)."""
 

@@ -26,6 +26,8 @@ from sparkwing.surfaces.state.base import (
     StateStore,
 )
 
+from .gates_suite import GateConformance
+
 StoreFactory = Callable[[], StateStore]
 
 _BASE_TIME = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -60,7 +62,7 @@ def ev(kind: str, node_id: str | None = None, **data: Any) -> NewEvent:
     return NewEvent(kind=kind, ts=iso(), node_id=node_id, data=data)
 
 
-class StateConformance:
+class StateConformance(GateConformance):
     """Behaviour every StateStore must show; subclasses supply the ``store`` fixture."""
 
     @pytest.fixture

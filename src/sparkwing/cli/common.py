@@ -116,6 +116,8 @@ def status_colour(status: Any) -> str:
         "cancelled": "yellow",
         "running": "blue",
         "cached": "cyan",
+        "approval_pending": "magenta",
+        "paused": "magenta",
         "skipped": "white",
         "pending": "white",
     }.get(str(status), "white")

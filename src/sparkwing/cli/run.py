@@ -44,20 +44,33 @@ from sparkwing.cli.common import PROFILE_OPTION, load_project, resolve
     help="Progress: live on a terminal, plain lines otherwise; json prints one "
     "document with the run and its jobs at the end.",
 )
+@click.option(
+    "--sw-pause-before",
+    "pause_before",
+    multiple=True,
+    metavar="JOB",
+    help="Pause before JOB starts, until `sparkwing runs resume` (repeatable).",
+)
+@click.option(
+    "--sw-pause-on-failure",
+    "pause_on_failure",
+    is_flag=True,
+    help="Pause a job that failed (after its retries) with its workspace kept; "
+    "`sparkwing runs resume` runs it again, `--abort` cancels the run.",
+)
 @click.option("--sw-trigger", "trigger", default="cli", hidden=True)
 @click.argument("pipeline_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run_cmd(
     ctx: click.Context,
+    /,
     pipeline: str,
-    profile: str | None,
-    parallel: int | None,
-    output: str,
-    trigger: str,
     pipeline_args: tuple[str, ...],
+    **options: Any,
 ) -> int:
     """Run PIPELINE. Flags after the name that sparkwing does not own are the pipeline's
-    inputs (for example `sparkwing run deploy --env prod`).
+    inputs (for example `sparkwing run deploy --env prod`); sparkwing's own options may
+    come before or after the name.
 
     Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 130 interrupted.
     """
@@ -67,34 +80,11 @@ def run_cmd(
     from sparkwing.ids import new_run_id
     from sparkwing.surfaces.spec import SurfaceSpec
 
-    # Engine flags may also follow the pipeline name: pick them out of the pass-through args.
-    rest: list[str] = []
-    args = list(pipeline_args)
-    i = 0
-    while i < len(args):
-        a = args[i]
-        name, eq, value = a.partition("=")
-        if name in ("--sw-parallel", "--profile", "-o", "--output"):
-            if not eq:
-                if i + 1 >= len(args):
-                    raise click.UsageError(f"option {name} requires a value")
-                value = args[i + 1]
-                i += 1
-            if name == "--sw-parallel":
-                if not value.isdigit() or int(value) < 1:
-                    raise click.UsageError(f"--sw-parallel: {value!r} is not a positive integer")
-                parallel = int(value)
-            elif name == "--profile":
-                profile = value
-            elif value not in ("auto", "plain", "json", "quiet"):
-                raise click.UsageError(f"{name}: {value!r} is not one of auto, plain, json, quiet")
-            else:
-                output = value
-        elif name.startswith("--sw-"):
-            raise click.UsageError(f"unknown engine flag {name} (engine flags: --sw-parallel)")
-        else:
-            rest.append(a)
-        i += 1
+    rest = _take_engine_options(ctx, list(pipeline_args), options)
+    profile: str | None = options["profile"]
+    parallel: int | None = options["parallel"]
+    output: str = options["output"]
+    trigger: str = options["trigger"]
 
     project = load_project(ctx, required=True)
     assert project is not None
@@ -132,10 +122,50 @@ def run_cmd(
         surfaces=RunSpec.surfaces_of(final),
         surface_reasons=dict(resolved.reasons),
         parallel=parallel or os.cpu_count() or 2,
+        pause_before=list(options["pause_before"]),
+        pause_on_failure=bool(options["pause_on_failure"]),
         trigger=trigger,
         output=output,
     )
     return _supervise(spec)
+
+
+def _take_engine_options(ctx: click.Context, args: list[str], options: dict[str, Any]) -> list[str]:
+    """Pull sparkwing's own options out of the arguments after the pipeline name (they win
+    over the same options given before it); the rest are the pipeline's inputs."""
+    by_flag = {
+        flag: param
+        for param in ctx.command.params
+        if isinstance(param, click.Option) and not param.hidden
+        for flag in param.opts
+    }
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        param = by_flag.get(name)
+        if param is None or param.name is None:
+            if name.startswith("--sw-"):
+                own = ", ".join(sorted(f for f in by_flag if f.startswith("--sw-")))
+                raise click.UsageError(f"unknown engine flag {name} (engine flags: {own})")
+            rest.append(args[i])
+            i += 1
+            continue
+        if param.is_flag:
+            options[param.name] = True
+        else:
+            if not eq:
+                if i + 1 >= len(args):
+                    raise click.UsageError(f"option {name} requires a value")
+                i += 1
+                value = args[i]
+            converted = param.type.convert(value, param, ctx)
+            if param.multiple:
+                options[param.name] = (*options.get(param.name, ()), converted)
+            else:
+                options[param.name] = converted
+        i += 1
+    return rest
 
 
 # Third-party packages the CLI itself loaded: a forked runner drops them from sys.modules so

@@ -18,6 +18,7 @@ from sparkwing.cli.common import (
     status_colour,
     table,
 )
+from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import find_run, run_arg, run_options
 
@@ -35,6 +36,9 @@ def runs_group() -> None:
 
 runs_group.add_command(logs_cmd)
 runs_group.add_command(errors_cmd)
+runs_group.add_command(approvals_group)
+runs_group.add_command(pauses_group)
+runs_group.add_command(resume_cmd)
 
 
 def _git(run: RunRecord) -> str:
@@ -226,6 +230,11 @@ def status_cmd(
 def _waiting(nodes: list[NodeRecord]) -> str:
     """What a live run is busy with: its running jobs, then those still queued."""
     parts = []
+    for node in nodes:
+        gate = node.extra.get("gate") if isinstance(node.extra, dict) else None
+        if node.status in ("approval_pending", "paused") and isinstance(gate, dict):
+            what = "approval" if node.status == "approval_pending" else "resume"
+            parts.append(f"{what} of {node.node_id} ({gate.get('message') or ''})")
     for label, state in (("running", "running"), ("queued", "pending")):
         ids = [n.node_id for n in nodes if n.status == state]
         if ids:

@@ -81,6 +81,8 @@ class PlainDisplay(Display):
                 self.out.write(f"{rec.node_id:<{self._width}} > started{attempt}\n")
             else:
                 self.out.write(f"{rec.node_id:<{self._width}} ~ {rec.reason}\n")
+        elif rec.status in ("approval_pending", "paused"):
+            self.out.write(f"{rec.node_id:<{self._width}} ? {rec.reason}\n")
         elif rec.status in SYMBOLS:
             took = ""
             if rec.node_id in self._started:
@@ -151,6 +153,11 @@ class TtyDisplay(PlainDisplay):
             self._status[rec.node_id] = rec.status
             if rec.status == "running" and rec.reason is None:
                 self._started.setdefault(rec.node_id, time.monotonic())
+            if rec.status in ("approval_pending", "paused"):
+                self.live.console.print(
+                    f"[bold magenta]{'waiting':>9}[/] "
+                    f"[bold]{escape(rec.node_id)}[/] {escape(rec.reason or '')}"
+                )
             if rec.status in SYMBOLS:
                 took = ""
                 if rec.node_id in self._started:
@@ -171,11 +178,14 @@ class TtyDisplay(PlainDisplay):
         from rich.text import Text
 
         running = [n for n, s in self._status.items() if s == "running"]
+        waiting = [n for n, s in self._status.items() if s in ("approval_pending", "paused")]
         done = sum(1 for s in self._status.values() if s in SYMBOLS)
         line = Text(f"{done}/{len(self._status)} done", style="bold")
         if running:
             shown = ", ".join(running[:6]) + (" ..." if len(running) > 6 else "")
             line.append(f"  running: {shown}", style="blue")
+        if waiting:
+            line.append(f"  waiting: {', '.join(waiting[:6])}", style="magenta")
         line.append(f"  {format_duration(now - self._t0)}", style="dim")
         self.live.update(line, refresh=True)
 

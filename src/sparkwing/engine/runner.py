@@ -79,6 +79,12 @@ def execute(spec: RunSpec) -> int:
             f"{type(exc).__name__}: {exc}{_plan_location(exc, root)}"
         ) from None
     order = plan.order()
+    unknown = [j for j in spec.pause_before if j not in plan.jobs]
+    if unknown:
+        raise PlanError(
+            f'--sw-pause-before: pipeline "{spec.pipeline}" has no job "{unknown[0]}" '
+            f"(jobs: {', '.join(order)})"
+        )
     return _run(spec, plan, order, args, plain_args, rc)
 
 
@@ -95,6 +101,17 @@ def _run(
     from sparkwing.surfaces.state.base import RunRecord
 
     state = open_state(spec.surface("state"))
+    needs_gates = (
+        spec.pause_before
+        or spec.pause_on_failure
+        or any(job.approval is not None for job in plan.jobs.values())
+    )
+    if needs_gates and not state.supports_gates():
+        what = "approvals" if any(j.approval for j in plan.jobs.values()) else "debug pauses"
+        raise PlanError(
+            f"{what} are not supported on this store ({spec.surface('state').describe()}): "
+            "use postgres or a controller"
+        )
     cache = open_cache(spec.surface("cache"))
     logs = open_logs(spec.surface("logs"))
     secrets_spec = spec.surface("secrets")
@@ -141,10 +158,14 @@ def _run(
             parallel=spec.parallel,
             workdir=Path(spec.root),
             memo_lease=float(os.environ.get("SPARKWING_MEMO_LEASE_SECONDS", "60")),
+            pause_before=frozenset(spec.pause_before),
+            pause_on_failure=spec.pause_on_failure,
         )
         status = scheduler.execute()
         reason = scheduler.interrupted if status == "cancelled" else None
-        if status == "failed":
+        if status == "failed" and scheduler.denied:
+            reason = "denied"
+        elif status == "failed":
             failed = [
                 n.job.id
                 for n in scheduler.nodes.values()

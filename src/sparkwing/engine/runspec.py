@@ -36,6 +36,8 @@ class RunSpec:
     surfaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Why each surface resolved as it did (flag, pipeline pin, built-in ...), for the record.
     surface_reasons: dict[str, str] = field(default_factory=dict)
+    pause_before: list[str] = field(default_factory=list)
+    pause_on_failure: bool = False
     parallel: int = 2
     trigger: str = "cli"
     output: str = "plain"

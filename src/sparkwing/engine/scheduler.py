@@ -24,17 +24,20 @@ from sparkwing.engine.clock import now_iso
 from sparkwing.engine.jobproc import JobLaunch, fork_job
 from sparkwing.engine.protocol import LineSplitter
 from sparkwing.engine.recorder import Recorder
-from sparkwing.errors import SparkwingError
+from sparkwing.errors import GateResolvedError, SparkwingError
 from sparkwing.sdk.context import Context, RunContext
 from sparkwing.sdk.durations import format_duration
 from sparkwing.sdk.plan import Job, Plan
 from sparkwing.sdk.runtime import Runtime, running
 from sparkwing.surfaces.cache.base import Cache
-from sparkwing.surfaces.state.base import FINAL_NODE_STATUSES, NodeRecord
+from sparkwing.surfaces.state.base import FINAL_NODE_STATUSES, Gate, NodeRecord
 
 HEARTBEAT_SECONDS = 5.0
 KILL_GRACE_SECONDS = 2.0
 MEMO_POLL_SECONDS = 0.25
+GATE_POLL_SECONDS = 0.5
+# What an approval that times out becomes, per on_expiry.
+EXPIRY_RESOLUTION = {"fail": "expired", "deny": "denied", "approve": "approved"}
 
 
 @dataclass
@@ -55,6 +58,10 @@ class NodeRun:
     memo_key: str | None = None
     memo_leader: bool = False
     memo_poll_at: float | None = None
+    gate_kind: str | None = None  # the gate this node waits at (approval / pause)
+    gate_poll_at: float | None = None
+    gate_deadline: float | None = None
+    paused_before: bool = False  # its pause-before gate was resumed already
 
     @property
     def final(self) -> bool:
@@ -100,6 +107,8 @@ class Scheduler:
         parallel: int,
         workdir: Path,
         memo_lease: float = 60.0,
+        pause_before: frozenset[str] = frozenset(),
+        pause_on_failure: bool = False,
     ) -> None:
         self.plan = plan
         self.args = args
@@ -111,6 +120,8 @@ class Scheduler:
         self.parallel = max(1, parallel)
         self.workdir = workdir
         self.memo_lease = memo_lease
+        self.pause_before = pause_before
+        self.pause_on_failure = pause_on_failure
         self.outputs: dict[str, Any] = {}
         self.artifacts: dict[str, str | None] = {}
         self.nodes: dict[str, NodeRun] = {}
@@ -130,6 +141,7 @@ class Scheduler:
         os.set_blocking(self._wake_w, False)
         self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
         self.failed_required = False
+        self.denied = False
         self._parent = os.getppid()
 
     # ---------------------------------------------------------------- public entry
@@ -215,6 +227,19 @@ class Scheduler:
     def _prepare(self, node: NodeRun) -> None:
         job = node.job
         first_look = node.memo_poll_at is None and node.record.attempt == 0
+        if job.approval is not None:
+            self._open_gate(
+                node,
+                "approval",
+                job.approval.message or f"approve {job.id}?",
+                job.approval.timeout_s,
+            )
+            return
+        if job.id in self.pause_before and not node.paused_before:
+            self._open_gate(
+                node, "pause", f"paused before {job.id} starts", None, {"when": "before"}
+            )
+            return
         if job.skip_fn is not None and first_look and self._in_engine(node, job.skip_fn):
             self._finish(node, "skipped", "skip_if returned true")
             return
@@ -313,7 +338,7 @@ class Scheduler:
         now = time.monotonic()
         times = [self._next_heartbeat]
         for node in self.nodes.values():
-            for t in (node.deadline, node.retry_at, node.memo_poll_at):
+            for t in (node.deadline, node.retry_at, node.memo_poll_at, node.gate_poll_at):
                 if t is not None and not node.final:
                     times.append(t)
         # Wake at least every half second so a live display can update its clock.
@@ -458,6 +483,10 @@ class Scheduler:
                 {"attempt": node.record.attempt, "delay_s": delay, "error": error},
             )
             return
+        if self.pause_on_failure:
+            node.record.error = error
+            self._open_gate(node, "pause", f"{job.id} failed: {error}", None, {"when": "failure"})
+            return
         if node.memo_leader and node.memo_key:
             self.rec.state.memo_release(node.memo_key, f"{self.rc.run_id}/{job.id}")
             node.memo_leader = False
@@ -471,7 +500,8 @@ class Scheduler:
 
     def _finish(self, node: NodeRun, status: str, reason: str | None) -> None:
         node.record.finished_at = now_iso()
-        node.retry_at = node.memo_poll_at = None
+        node.retry_at = node.memo_poll_at = node.gate_poll_at = None
+        node.gate_kind = None
         self._set_status(node, status, reason)
         self.rec.event("node_finished", node.job.id, {"status": status, "reason": reason})
         job = node.job
@@ -504,6 +534,8 @@ class Scheduler:
             if node.retry_at is not None and now >= node.retry_at:
                 node.retry_at = None
                 self.ready.append(node.job.id)
+            if node.gate_poll_at is not None and now >= node.gate_poll_at:
+                self._poll_gate(node, now)
             if node.memo_poll_at is not None and now >= node.memo_poll_at:
                 node.memo_poll_at = now + 3600  # parked until _prepare re-polls it
                 self.ready.append(node.job.id)
@@ -516,6 +548,118 @@ class Scheduler:
                     self.rec.state.memo_renew(
                         node.memo_key, holder_prefix + node.job.id, self.memo_lease
                     )
+
+    # ---------------------------------------------------------------- human gates
+    def _open_gate(
+        self,
+        node: NodeRun,
+        kind: str,
+        message: str,
+        timeout_s: float | None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Park the node at an approval or a pause until someone resolves it (any machine
+        sharing the state surface); the run keeps heartbeating meanwhile."""
+        from datetime import UTC, datetime, timedelta
+
+        expires = None
+        if timeout_s is not None:
+            expires = (datetime.now(UTC) + timedelta(seconds=timeout_s)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            )
+            node.gate_deadline = time.monotonic() + timeout_s
+        message = self.rec.masker.text(message)
+        gate = Gate(
+            run_id=self.rc.run_id,
+            node_id=node.job.id,
+            kind=kind,
+            message=message,
+            created_at=now_iso(),
+            expires_at=expires,
+            extra=extra or {},
+        )
+        node.gate_kind = kind
+        node.gate_poll_at = time.monotonic() + GATE_POLL_SECONDS
+        hint = f"--run {self.rc.run_id} --node {node.job.id}"
+        if kind == "approval":
+            status = "approval_pending"
+            reason = f"waiting for approval: {message} (sparkwing runs approvals approve {hint})"
+        else:
+            status = "paused"
+            reason = f"{message} (sparkwing runs resume {hint})"
+        node.record.extra["gate"] = {"kind": kind, "message": message, "expires_at": expires}
+        self._set_status(node, status, reason)
+        self.rec.event(
+            "gate_opened", node.job.id, {"kind": kind, "message": message, "expires_at": expires}
+        )
+        # The node's status is written before the gate exists: whoever finds the gate
+        # also finds the run saying what it waits for.
+        self.rec.flush()
+        self.rec.state.gate_open(gate)
+
+    def _poll_gate(self, node: NodeRun, now: float) -> None:
+        assert node.gate_kind is not None
+        node.gate_poll_at = now + GATE_POLL_SECONDS
+        gate = self.rec.state.gate_get(self.rc.run_id, node.job.id, node.gate_kind)
+        if gate is None:
+            return
+        if gate.status == "pending":
+            if node.gate_deadline is None or now < node.gate_deadline:
+                return
+            approval = node.job.approval
+            resolution = EXPIRY_RESOLUTION[approval.on_expiry if approval else "fail"]
+            try:
+                gate = self.rec.state.gate_resolve(
+                    self.rc.run_id,
+                    node.job.id,
+                    gate.kind,
+                    resolution,
+                    "sparkwing (timed out)",
+                    f"no decision within the timeout ({resolution})",
+                )
+            except GateResolvedError:
+                resolved = self.rec.state.gate_get(self.rc.run_id, node.job.id, gate.kind)
+                if resolved is None:
+                    return
+                gate = resolved
+        self._gate_resolved(node, gate)
+
+    def _gate_resolved(self, node: NodeRun, gate: Gate) -> None:
+        job = node.job
+        node.gate_poll_at = node.gate_deadline = None
+        node.gate_kind = None
+        by = gate.resolved_by or "someone"
+        note = f": {gate.comment}" if gate.comment else ""
+        node.record.extra["gate"] = gate.to_dict()
+        self.rec.event(
+            "gate_resolved",
+            job.id,
+            {"kind": gate.kind, "status": gate.status, "by": by, "comment": gate.comment},
+        )
+        if gate.status == "approved":
+            node.record.output = {
+                "approved_by": by,
+                "comment": gate.comment,
+                "at": gate.resolved_at,
+            }
+            self.outputs[job.id] = node.record.output
+            self._finish(node, "success", f"approved by {by}{note}")
+        elif gate.status == "denied":
+            node.record.error = f"denied by {by}{note}"
+            self.failed_required = True
+            self.denied = True
+            self._finish(node, "failed", "denied")
+        elif gate.status == "expired":
+            node.record.error = "approval expired without a decision"
+            self._finish(node, "failed", "approval expired")
+        elif gate.status == "resumed":
+            node.paused_before = True
+            if gate.extra.get("when") == "failure":
+                node.record.error = None
+            self._set_status(node, "pending", f"resumed by {by}{note}")
+            self.ready.append(job.id)
+        else:  # aborted
+            self.interrupted = f"aborted at the pause of {job.id} by {by}{note}"
 
     def _cancel_everything(self, reason: str) -> None:
         for node in list(self.running.values()):

@@ -34,6 +34,7 @@ class Job:
         self.output_globs: list[str] = []
         self.consumed: list[str] = []
         self.description: str | None = None
+        self.approval: ApprovalSpec | None = None
 
     def __repr__(self) -> str:
         return f"Job({self.id!r})"
@@ -133,7 +134,23 @@ class Job:
             "outputs": list(self.output_globs),
             "consumes": list(self.consumed),
             "description": self.description,
+            **({"approval": self.approval.snapshot()} if self.approval else {}),
         }
+
+
+ON_EXPIRY = ("fail", "deny", "approve")
+
+
+class ApprovalSpec:
+    """A human gate: the job waits in ``approval_pending`` until someone resolves it."""
+
+    def __init__(self, message: str, timeout_s: float | None, on_expiry: str) -> None:
+        self.message = message
+        self.timeout_s = timeout_s
+        self.on_expiry = on_expiry
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"message": self.message, "timeout_s": self.timeout_s, "on_expiry": self.on_expiry}
 
 
 def _flatten(items: Iterable[Any]) -> Iterable[Job | str]:
@@ -170,6 +187,32 @@ class Plan:
         self.jobs[job_id] = job
         if needs:
             job.needs(*needs)
+        return job
+
+    def approval(
+        self,
+        job_id: str,
+        *,
+        message: str = "",
+        timeout: str | float | None = None,
+        on_expiry: str = "fail",
+        needs: Iterable[Job | str] = (),
+    ) -> Job:
+        """A gate that waits until someone runs ``sparkwing runs approvals approve|deny``.
+
+        After ``timeout`` it resolves by itself per ``on_expiry``: ``fail`` (the gate fails),
+        ``deny`` (as if denied) or ``approve``. Downstream jobs ``needs`` it like any job.
+        """
+        if on_expiry not in ON_EXPIRY:
+            raise PlanError(
+                f'approval "{job_id}": on_expiry must be one of {", ".join(ON_EXPIRY)}, '
+                f"got {on_expiry!r}"
+            )
+        seconds = None
+        if timeout is not None:
+            seconds = parse_duration(timeout, f'approval "{job_id}" timeout')
+        job = self.job(job_id, None, needs=needs)
+        job.approval = ApprovalSpec(str(message), seconds, on_expiry)
         return job
 
     def order(self) -> list[str]:

@@ -1,7 +1,8 @@
 """The state interface every state backend implements, and the records it stores.
 
 Kept deliberately small (the original Go interface had 40 methods); coordination is
-limited to memo reservation, which every backend must provide.
+limited to memo reservation, which every backend must provide, and an optional run queue
+(``submit_run`` / ``claim_run``), which a backend without it refuses with NotSupportedError.
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ import abc
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-RunStatus = Literal["pending", "running", "success", "failed", "cancelled"]
+from sparkwing.errors import NotSupportedError
+
+# "queued": submitted with StateStore.submit_run and not yet started by a worker.
+RunStatus = Literal["queued", "pending", "running", "success", "failed", "cancelled"]
 NodeStatus = Literal["pending", "running", "success", "failed", "cached", "skipped", "cancelled"]
 
-RUN_STATUSES: tuple[str, ...] = ("pending", "running", "success", "failed", "cancelled")
+RUN_STATUSES: tuple[str, ...] = ("queued", "pending", "running", "success", "failed", "cancelled")
 NODE_STATUSES: tuple[str, ...] = (
     "pending",
     "running",
+    "approval_pending",
+    "paused",
     "success",
     "failed",
     "cached",
@@ -135,13 +141,33 @@ class MemoClaim:
     expires_at: float | None = None
 
 
+@dataclass
+class RunClaim:
+    """A queued run a worker now holds (answer to :meth:`StateStore.claim_run`).
+
+    ``attempt`` is 1 on the first claim and grows each time the run is claimed again after
+    a holder's lease expired (or it was requeued); ``previous_worker`` is who held it last.
+    ``expires_at`` is when the lease ends unless renewed (seconds since the epoch).
+    """
+
+    run: RunRecord
+    spec: dict[str, Any]
+    worker: str
+    attempt: int
+    expires_at: float
+    previous_worker: str | None = None
+
+
 class StateStore(abc.ABC):
     """Durable run history plus coordination. Every method is safe across processes."""
 
     # -- runs -------------------------------------------------------------------------
     @abc.abstractmethod
     def create_run(self, run: RunRecord) -> None:
-        """Insert a new run; raises PreconditionFailedError if the id exists."""
+        """Insert a new run; raises PreconditionFailedError if the id exists, unless the
+        existing record is ``queued`` (submitted, not started): then ``run`` replaces it,
+        keeping its ``created_at`` (submission time) and merging ``extra`` (starting a
+        queued run is creating it)."""
 
     @abc.abstractmethod
     def update_run(self, run_id: str, **fields: Any) -> None:
@@ -210,5 +236,118 @@ class StateStore(abc.ABC):
     def memo_forget(self, key: str) -> None:
         """Drop a done entry (its result expired or went missing) so it can be recomputed."""
 
+    # -- human gates: approvals and debug pauses (optional capability) ---------------
+    def supports_gates(self) -> bool:
+        """Whether this store can coordinate approvals and pauses across machines."""
+        return False
+
+    def gate_open(self, gate: Gate) -> Gate:
+        """Create the pending gate for (run, node, kind); an existing pending one is kept and
+        returned, a resolved one is replaced (a job may pause again after a resume)."""
+        raise _gates_unsupported(self)
+
+    def gate_resolve(
+        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
+    ) -> Gate:
+        """Resolve a pending gate exactly once: the first resolution wins; any later one
+        raises GateResolvedError naming who resolved it. NotFoundError when there is none."""
+        raise _gates_unsupported(self)
+
+    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
+        raise _gates_unsupported(self)
+
+    def gate_list(
+        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
+    ) -> list[Gate]:
+        """Gates, oldest first."""
+        raise _gates_unsupported(self)
+
+    # -- run queue (optional capability) ----------------------------------------------
+    def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
+        """Store ``run`` with status ``queued`` and the ``spec`` a worker needs to start it
+        (JSON-serialisable); raises PreconditionFailedError if the id exists."""
+        raise self._no_queue()
+
+    def claim_run(self, worker: str, lease_seconds: float) -> RunClaim | None:
+        """Take the oldest queued run, or one whose holder's lease expired, for ``worker``;
+        None when there is none. Each queued run is held by at most one worker at a time."""
+        raise self._no_queue()
+
+    def renew_claim(self, run_id: str, worker: str, lease_seconds: float) -> bool:
+        """Extend ``worker``'s lease on ``run_id``; False if it no longer holds the run."""
+        raise self._no_queue()
+
+    def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
+        """``worker`` is done with ``run_id`` (it will not be claimed again), or with
+        ``requeue`` puts it back in the queue; False if ``worker`` did not hold it."""
+        raise self._no_queue()
+
+    def _no_queue(self) -> NotSupportedError:
+        return NotSupportedError(
+            f"{type(self).__name__} does not support the run queue (sqlite and postgres state do)"
+        )
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store is unusable afterwards."""
+
+
+GATE_KINDS = ("approval", "pause")
+# Resolutions per kind; "expired" is set by the engine when an approval times out.
+GATE_RESOLUTIONS = {
+    "approval": ("approved", "denied", "expired"),
+    "pause": ("resumed", "aborted"),
+}
+
+
+@dataclass
+class Gate:
+    """A point where a run waits for a person: an approval job or a debug pause."""
+
+    run_id: str
+    node_id: str
+    kind: str  # approval | pause
+    status: str = "pending"  # pending, or one of GATE_RESOLUTIONS[kind]
+    message: str | None = None
+    created_at: str = ""
+    expires_at: str | None = None
+    resolved_by: str | None = None
+    resolved_at: str | None = None
+    comment: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Gate:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _gates_unsupported(store: StateStore) -> Exception:
+    from sparkwing.errors import NotSupportedError
+
+    return NotSupportedError(
+        f"approvals and pauses are not supported on this store ({type(store).__name__}): "
+        "use postgres or a controller"
+    )
+
+
+def check_gate(run_id: str, node_id: str, kind: str) -> None:
+    from sparkwing.errors import UsageError
+    from sparkwing.ids import check_segment
+
+    check_segment(run_id, "run id")
+    check_segment(node_id, "node id")
+    if kind not in GATE_KINDS:
+        raise UsageError(f"gate kind must be one of {', '.join(GATE_KINDS)}, not {kind!r}")
+
+
+def already_resolved(gate: Gate) -> Exception:
+    """The refusal every backend gives a second resolution (first one wins)."""
+    from sparkwing.errors import GateResolvedError
+
+    return GateResolvedError(
+        f'{gate.kind} "{gate.node_id}" of {gate.run_id} was already resolved by '
+        f"{gate.resolved_by} at {gate.resolved_at} ({gate.status})"
+    )

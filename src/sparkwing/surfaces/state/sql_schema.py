@@ -62,7 +62,61 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             " expires_at DOUBLE PRECISION)",
         ],
     ),
+    (
+        2,
+        [
+            # Human gates (approvals, debug pauses): one row per (run, node, kind); the
+            # status column makes "first resolution wins" a single conditional UPDATE.
+            "CREATE TABLE IF NOT EXISTS gates ("
+            " run_id TEXT NOT NULL,"
+            " node_id TEXT NOT NULL,"
+            " kind TEXT NOT NULL,"
+            " status TEXT NOT NULL,"
+            " created_at TEXT NOT NULL,"
+            " data TEXT NOT NULL,"
+            " PRIMARY KEY (run_id, node_id, kind))",
+            "CREATE INDEX IF NOT EXISTS gates_status_idx ON gates (status, created_at)",
+        ],
+    ),
+    (
+        3,
+        [
+            # Per-run event counter: appends reserve seqs by bumping one row, whose lock
+            # orders concurrent appenders (Postgres); seeded from the events already there.
+            "CREATE TABLE IF NOT EXISTS event_seqs ("
+            " run_id TEXT PRIMARY KEY,"
+            " last_seq BIGINT NOT NULL)",
+            "INSERT INTO event_seqs (run_id, last_seq)"
+            " SELECT run_id, MAX(seq) FROM events GROUP BY run_id",
+            # Submitted runs: state queued -> claimed (worker, lease) -> done. claim_id tells
+            # a claim whose reply was lost to a dropped connection from any other.
+            "CREATE TABLE IF NOT EXISTS run_queue ("
+            " run_id TEXT PRIMARY KEY,"
+            " state TEXT NOT NULL,"
+            " spec TEXT NOT NULL,"
+            " worker TEXT,"
+            " claim_id TEXT,"
+            " lease_expires DOUBLE PRECISION,"
+            " attempts INTEGER NOT NULL,"
+            " submitted_at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS run_queue_state_idx ON run_queue (state, run_id)",
+        ],
+    ),
 ]
+
+# Gates: the queries both SQL backends run (``?`` placeholders; Postgres converts them).
+GATE_INSERT = (
+    "INSERT INTO gates (run_id, node_id, kind, status, created_at, data)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (run_id, node_id, kind) DO UPDATE SET status = excluded.status,"
+    " created_at = excluded.created_at, data = excluded.data"
+    " WHERE gates.status <> 'pending'"
+)
+GATE_SELECT = "SELECT data FROM gates WHERE run_id = ? AND node_id = ? AND kind = ?"
+GATE_RESOLVE = (
+    "UPDATE gates SET status = ?, data = ?"
+    " WHERE run_id = ? AND node_id = ? AND kind = ? AND status = 'pending'"
+)
 
 
 def latest_version() -> int:

@@ -27,13 +27,17 @@ from sparkwing.errors import (
 from sparkwing.ids import check_key, check_segment
 from sparkwing.surfaces.state import sql_schema
 from sparkwing.surfaces.state.base import (
+    GATE_RESOLUTIONS,
     Event,
+    Gate,
     MemoClaim,
     NewEvent,
     NodeRecord,
     RunPage,
     RunRecord,
     StateStore,
+    already_resolved,
+    check_gate,
 )
 
 T = TypeVar("T")
@@ -467,3 +471,81 @@ class SqliteState(StateStore):
         check_key(key, "memo key")
         sql = "DELETE FROM memo WHERE key = ? AND state = 'done'"
         self._write(lambda c: c.execute(sql, (key,)))
+
+    # -- human gates ---------------------------------------------------------------
+    def supports_gates(self) -> bool:
+        return True
+
+    def gate_open(self, gate: Gate) -> Gate:
+        check_gate(gate.run_id, gate.node_id, gate.kind)
+        gate.status = "pending"
+        params = (
+            gate.run_id,
+            gate.node_id,
+            gate.kind,
+            gate.status,
+            gate.created_at,
+            _dumps(gate.to_dict(), "gate"),
+        )
+        key = (gate.run_id, gate.node_id, gate.kind)
+
+        def tx(conn: sqlite3.Connection) -> Gate:
+            conn.execute(sql_schema.GATE_INSERT, params)
+            row = conn.execute(sql_schema.GATE_SELECT, key).fetchone()
+            return Gate.from_dict(json.loads(row[0]))
+
+        return self._write(tx)
+
+    def gate_resolve(
+        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
+    ) -> Gate:
+        check_gate(run_id, node_id, kind)
+        if status not in GATE_RESOLUTIONS[kind]:
+            raise UsageError(
+                f"a {kind} resolves to one of {', '.join(GATE_RESOLUTIONS[kind])}, not {status!r}"
+            )
+        key = (run_id, node_id, kind)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+        def tx(conn: sqlite3.Connection) -> Gate:
+            row = conn.execute(sql_schema.GATE_SELECT, key).fetchone()
+            if row is None:
+                raise NotFoundError(f'run {run_id} has no {kind} at job "{node_id}"')
+            gate = Gate.from_dict(json.loads(row[0]))
+            if gate.status != "pending":
+                raise already_resolved(gate)
+            gate.status, gate.resolved_by, gate.resolved_at, gate.comment = (
+                status,
+                by,
+                now,
+                comment,
+            )
+            conn.execute(sql_schema.GATE_RESOLVE, (status, _dumps(gate.to_dict(), "gate"), *key))
+            return gate
+
+        return self._write(tx)
+
+    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
+        check_gate(run_id, node_id, kind)
+        row = self._read(
+            lambda c: c.execute(sql_schema.GATE_SELECT, (run_id, node_id, kind)).fetchone()
+        )
+        return Gate.from_dict(json.loads(row[0])) if row else None
+
+    def gate_list(
+        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
+    ) -> list[Gate]:
+        clauses, params = [], []
+        if run_id is not None:
+            check_segment(run_id, "run id")
+            clauses.append("run_id = ?")
+            params.append(run_id)
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        if pending_only:
+            clauses.append("status = 'pending'")
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        sql = f"SELECT data FROM gates{where} ORDER BY created_at, run_id, node_id"
+        rows = self._read(lambda c: c.execute(sql, params).fetchall())
+        return [Gate.from_dict(json.loads(r[0])) for r in rows]
