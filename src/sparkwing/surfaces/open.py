@@ -33,13 +33,36 @@ def _require_path(surface: str, spec: SurfaceSpec) -> Path:
     return Path(spec.path).expanduser()
 
 
-def open_state(spec: SurfaceSpec) -> StateStore:
+def open_state(spec: SurfaceSpec, *, secrets: SecretStore | None = None) -> StateStore:
+    """``secrets`` resolves a postgres ``url_source`` that names a secret (``env:VAR`` and
+    ``url`` need none)."""
     if spec.type == "sqlite":
         from sparkwing.paths import default_state_path
         from sparkwing.surfaces.state.sqlite import SqliteState
 
         path = Path(spec.path).expanduser() if spec.path else default_state_path()
         return SqliteState(path)
+    if spec.type == "postgres":
+        import os
+
+        from sparkwing.conf.resolve import resolve_url_source
+        from sparkwing.surfaces.state.postgres import PostgresState
+
+        return PostgresState(resolve_url_source(spec, secrets, os.environ))
+    if spec.type in ("s3", "gcs", "azure-blob"):
+        from sparkwing.paths import local_dir
+        from sparkwing.surfaces.objectstore.open import open_object_store
+        from sparkwing.surfaces.state.objectstore import ObjectStoreState
+        from sparkwing.surfaces.state.outbox import OutboxState
+
+        # Writes the store cannot take during a brief outage wait in the machine's outbox.
+        inner = ObjectStoreState(open_object_store(spec, role="state"))
+        return OutboxState(inner, local_dir() / "outbox.db")
+    if spec.type == "controller":
+        from sparkwing.controller.client import client_for
+        from sparkwing.surfaces.state.controller import ControllerState
+
+        return ControllerState(client_for(spec))
     raise _not_implemented("state", spec)
 
 
@@ -48,6 +71,16 @@ def open_cache(spec: SurfaceSpec) -> Cache:
         from sparkwing.surfaces.cache.filesystem import FilesystemCache
 
         return FilesystemCache(_require_path("cache", spec))
+    if spec.type in ("s3", "gcs", "azure-blob"):
+        from sparkwing.surfaces.cache.objectstore import ObjectStoreCache
+        from sparkwing.surfaces.objectstore.open import open_object_store
+
+        return ObjectStoreCache(open_object_store(spec, role="cache"))
+    if spec.type == "controller":
+        from sparkwing.controller.client import client_for
+        from sparkwing.surfaces.cache.controller import ControllerCache
+
+        return ControllerCache(client_for(spec))
     raise _not_implemented("cache", spec)
 
 
@@ -60,6 +93,16 @@ def open_logs(spec: SurfaceSpec) -> LogStore:
         from sparkwing.surfaces.logs.stdout import StdoutLogs
 
         return StdoutLogs()
+    if spec.type in ("s3", "gcs", "azure-blob"):
+        from sparkwing.surfaces.logs.objectstore import ObjectStoreLogs
+        from sparkwing.surfaces.objectstore.open import open_object_store
+
+        return ObjectStoreLogs(open_object_store(spec, role="logs"))
+    if spec.type == "controller":
+        from sparkwing.controller.client import client_for
+        from sparkwing.surfaces.logs.controller import ControllerLogs
+
+        return ControllerLogs(client_for(spec))
     raise _not_implemented("logs", spec)
 
 
@@ -79,4 +122,9 @@ def open_secrets(spec: SurfaceSpec) -> SecretStore:
         from sparkwing.surfaces.secrets.env import NoSecrets
 
         return NoSecrets()
+    if spec.type == "controller":
+        from sparkwing.controller.client import client_for
+        from sparkwing.surfaces.secrets.controller import ControllerSecrets
+
+        return ControllerSecrets(client_for(spec))
     raise _not_implemented("secrets", spec)

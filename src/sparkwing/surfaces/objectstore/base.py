@@ -9,7 +9,7 @@ one line naming the endpoint.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +59,11 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> bool:
         """True if something was deleted (stores that cannot tell return True)."""
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete every key (in bulk where the store can); keys already gone are ignored."""
+        for key in keys:
+            self.delete(key)
 
     @abc.abstractmethod
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectMeta]:

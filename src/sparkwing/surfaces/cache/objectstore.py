@@ -1,0 +1,100 @@
+"""The cache on an object store (S3, GCS, Azure Blob): each cache key is one object under
+the store's prefix. Only the cache prefixes are ever read, listed or deleted, so state and
+logs sharing the bucket and prefix are never touched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from sparkwing.errors import InvalidKeyError
+from sparkwing.ids import check_key, check_prefix
+from sparkwing.surfaces.cache.base import CACHE_PREFIXES, Cache, ObjectInfo
+from sparkwing.surfaces.objectstore.base import ObjectMeta, ObjectStore
+
+
+def _info(meta: ObjectMeta) -> ObjectInfo:
+    return ObjectInfo(key=meta.key, size=meta.size, modified=meta.modified, etag=meta.etag)
+
+
+class ObjectStoreCache(Cache):
+    """A :class:`Cache` over any :class:`ObjectStore`; the adapter is ``.store``.
+
+    Files stream through the adapter (multipart) and are never held whole in memory;
+    conditional writes are the store's own preconditions.
+    """
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def _key(self, key: str) -> str:
+        check_key(key, "cache key")
+        if not key.startswith(CACHE_PREFIXES):
+            raise InvalidKeyError(
+                f"cache key {key!r} is outside the cache prefixes ({', '.join(CACHE_PREFIXES)})"
+            )
+        return key
+
+    # -- reads -----------------------------------------------------------------------
+    def get(self, key: str) -> bytes | None:
+        got = self.store.get(self._key(key))
+        return None if got is None else got[0]
+
+    def get_file(self, key: str, dest: Path) -> bool:
+        return self.store.get_file(self._key(key), Path(dest)) is not None
+
+    def has(self, key: str) -> bool:
+        return self.store.head(self._key(key)) is not None
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        meta = self.store.head(self._key(key))
+        return None if meta is None else _info(meta)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        check_prefix(prefix, "cache prefix")
+        # A prefix shorter than a cache prefix ("", "mem") lists the cache prefixes it
+        # covers, never the rest of the bucket.
+        roots = [p for p in CACHE_PREFIXES if p.startswith(prefix)]
+        if not roots:
+            if not prefix.startswith(CACHE_PREFIXES):
+                raise InvalidKeyError(
+                    f"cache prefix {prefix!r} is outside the cache prefixes "
+                    f"({', '.join(CACHE_PREFIXES)})"
+                )
+            roots = [prefix]
+        return self._list(sorted(roots))
+
+    def _list(self, roots: Sequence[str]) -> Iterator[ObjectInfo]:
+        for root in roots:
+            for meta in self.store.list(root):
+                yield _info(meta)
+
+    # -- writes ----------------------------------------------------------------------
+    def put(self, key: str, data: bytes) -> None:
+        self.store.put(self._key(key), data)
+
+    def put_file(self, key: str, src: Path) -> None:
+        self.store.put_file(self._key(key), Path(src))
+
+    def delete(self, key: str) -> bool:
+        return self.store.delete(self._key(key))
+
+    # -- conditional writes ----------------------------------------------------------
+    def supports_conditional_writes(self) -> bool:
+        return True
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        got = self.store.get(self._key(key))
+        return None if got is None else (got[0], got[1].etag)
+
+    def put_if_absent(self, key: str, data: bytes) -> str:
+        return self.store.put_if_absent(self._key(key), data).etag
+
+    def put_if_match(self, key: str, data: bytes, etag: str) -> str:
+        return self.store.put_if_match(self._key(key), data, etag).etag
+
+    def describe(self) -> str:
+        return f"cache {self.store.describe()}"
+
+    def close(self) -> None:
+        self.store.close()

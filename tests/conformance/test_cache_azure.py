@@ -1,0 +1,20 @@
+"""Runs the cache conformance suite against ObjectStoreCache on azure (Azurite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from sparkwing.surfaces.cache.base import Cache
+from sparkwing.surfaces.cache.objectstore import ObjectStoreCache
+
+from ..objectstores import bucket_store
+from .cache_suite import CacheConformance
+
+
+class TestAzureCache(CacheConformance):
+    @pytest.fixture
+    def cache(self) -> Iterator[Cache]:
+        with bucket_store("azure", "team/cache") as store:
+            yield ObjectStoreCache(store)
