@@ -86,6 +86,7 @@ def doctor_cmd(ctx: click.Context, stale_after: str, output: str, profile: str |
                 _guard(report, "runs", lambda: _reap(report, state, stale_seconds))
             finally:
                 state.close()
+    _guard(report, "outbox", lambda: _outbox(report))
     _print(report, output)
     return 1 if report.failed else 0
 
@@ -279,6 +280,44 @@ def _reap(report: Report, state: StateStore, stale_seconds: float) -> None:
     still = len(live) - len(report.fixed)
     detail = f"{len(report.fixed)} dead run(s) marked failed" if report.fixed else "no dead runs"
     report.add("runs", "ok", detail + (f"; {still} live" if still else ""))
+
+
+def _outbox(report: Report) -> None:
+    """State writes staged while an object store was unreachable (they replay by themselves
+    at the next command that opens that store; failed ones need a look)."""
+    from datetime import UTC, datetime
+
+    from sparkwing.paths import local_dir
+    from sparkwing.surfaces.state.outbox_queue import outbox_summary
+
+    path = local_dir() / "outbox.db"
+    if not path.exists():
+        report.add("outbox", "ok", "empty")
+        return
+    summaries = outbox_summary(path)
+    staged = [s for s in summaries if s.pending]
+    failed = [s for s in summaries if s.failed]
+    for s in staged:
+        since = (
+            datetime.fromtimestamp(s.oldest, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            if s.oldest
+            else "?"
+        )
+        report.add(
+            "outbox",
+            "warn",
+            f"{s.pending} state write(s) for {s.store} staged since "
+            f"{since}; they replay at the next command using it",
+        )
+    for s in failed:
+        report.add(
+            "outbox",
+            "fail",
+            f"{s.failed} state write(s) for {s.store} were refused by "
+            f"the store and kept in {path} (table failed)",
+        )
+    if not staged and not failed:
+        report.add("outbox", "ok", "empty")
 
 
 def _print(report: Report, output: str) -> None:

@@ -63,6 +63,17 @@ def _probe_state(spec: SurfaceSpec, probe: Probe) -> None:
     finally:
         state.close()
     probe.reachable = True
+    if spec.type in ("s3", "gcs", "azure-blob"):
+        # Object-store state coordinates memoize and gates by compare-and-swap.
+        from sparkwing.surfaces.objectstore.open import open_object_store
+        from sparkwing.surfaces.objectstore.probe import probe_conditional_writes
+
+        store = open_object_store(spec, role="state")
+        try:
+            enforced = probe_conditional_writes(store)
+        finally:
+            store.close()
+        probe.conditional_writes = "enforced" if enforced else "not enforced"
 
 
 def _probe_cache(spec: SurfaceSpec, probe: Probe) -> None:

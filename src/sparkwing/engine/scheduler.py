@@ -139,7 +139,8 @@ class Scheduler:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+        self._next_heartbeat = time.monotonic() + min(HEARTBEAT_SECONDS, memo_lease / 3)
+        self._next_run_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
         self.failed_required = False
         self.denied = False
         self._parent = os.getppid()
@@ -540,8 +541,11 @@ class Scheduler:
                 node.memo_poll_at = now + 3600  # parked until _prepare re-polls it
                 self.ready.append(node.job.id)
         if now >= self._next_heartbeat:
-            self._next_heartbeat = now + HEARTBEAT_SECONDS
-            self.rec.heartbeat()
+            # A short memo lease needs renewing more often than the run's heartbeat.
+            self._next_heartbeat = now + min(HEARTBEAT_SECONDS, self.memo_lease / 3)
+            if now >= self._next_run_heartbeat:
+                self._next_run_heartbeat = now + HEARTBEAT_SECONDS
+                self.rec.heartbeat()
             holder_prefix = self.rc.run_id + "/"
             for node in self.nodes.values():
                 if node.memo_leader and node.memo_key:

@@ -81,7 +81,10 @@ class ObjectStoreCache(Cache):
 
     # -- conditional writes ----------------------------------------------------------
     def supports_conditional_writes(self) -> bool:
-        return True
+        # Probed once per store handle: some S3-compatible endpoints ignore preconditions.
+        from sparkwing.surfaces.objectstore.probe import probe_conditional_writes
+
+        return probe_conditional_writes(self.store)
 
     def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
         got = self.store.get(self._key(key))

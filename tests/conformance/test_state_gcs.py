@@ -1,0 +1,9 @@
+"""The state conformance suite on gcs object storage, against its real test server."""
+
+from __future__ import annotations
+
+from tests.conformance.state_objectstore import ObjectStoreStateConformance
+
+
+class TestStateGcs(ObjectStoreStateConformance):
+    kind = "gcs"
