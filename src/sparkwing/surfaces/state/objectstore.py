@@ -39,6 +39,7 @@ from sparkwing.surfaces.objectstore.probe import probe_conditional_writes, warn_
 from sparkwing.surfaces.state import objindex
 from sparkwing.surfaces.state.base import (
     Event,
+    Gate,
     MemoClaim,
     NewEvent,
     NodeRecord,
@@ -46,6 +47,7 @@ from sparkwing.surfaces.state.base import (
     RunRecord,
     StateStore,
 )
+from sparkwing.surfaces.state.objgates import GateDocs
 from sparkwing.surfaces.state.objmemo import MemoDocs
 from sparkwing.surfaces.state.segments import SegmentLogs, dumps, fetch_all, new_token
 
@@ -89,6 +91,7 @@ class ObjectStoreState(StateStore):
         self._store = store
         self._logs = SegmentLogs(store)
         self._memo = MemoDocs(store)
+        self._gates = GateDocs(store)
         self._lock = threading.Lock()
         self._docs: OrderedDict[str, tuple[Doc, str]] = OrderedDict()
         self._folds: OrderedDict[str, _Fold] = OrderedDict()
@@ -430,3 +433,31 @@ class ObjectStoreState(StateStore):
         check_key(key, "memo key")
         if self.conditional_writes():
             self._memo.forget(key)
+
+    # -- human gates: only where preconditions are enforced -----------------------------
+    def supports_gates(self) -> bool:
+        return self.conditional_writes()
+
+    def gate_open(self, gate: Gate) -> Gate:
+        if not self.conditional_writes():
+            return super().gate_open(gate)
+        return self._gates.open(gate)
+
+    def gate_resolve(
+        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
+    ) -> Gate:
+        if not self.conditional_writes():
+            return super().gate_resolve(run_id, node_id, kind, status, by, comment)
+        return self._gates.resolve(run_id, node_id, kind, status, by, comment)
+
+    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
+        if not self.conditional_writes():
+            return super().gate_get(run_id, node_id, kind)
+        return self._gates.get(run_id, node_id, kind)
+
+    def gate_list(
+        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
+    ) -> list[Gate]:
+        if not self.conditional_writes():
+            return super().gate_list(run_id=run_id, kind=kind, pending_only=pending_only)
+        return self._gates.list(run_id, kind, pending_only)
