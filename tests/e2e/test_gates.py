@@ -1,5 +1,5 @@
-"""Approvals and debug pauses end to end on a shared SQLite state: the run waits, a second
-process with another SPARKWING_HOME resolves the gate, the run goes on."""
+"""Approvals and debug pauses end to end on each state backend family: the run waits, a
+second process with another SPARKWING_HOME resolves the gate, the run goes on."""
 
 from __future__ import annotations
 
@@ -39,16 +39,35 @@ def plan2(plan, args, rc):
 """
 
 
-@pytest.fixture
-def shared(proj: Proj, tmp_path: Path) -> tuple[Proj, dict[str, str]]:
-    """The project plus the environment of a second machine sharing the state database."""
+BACKENDS = ["sqlite", "s3"]
+
+
+def _profile_lines(backend: str, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """The shared profile's surface lines for ``backend`` and the environment it needs."""
+    if backend == "sqlite":
+        return [
+            f"    state: {{type: sqlite, path: {tmp_path / 'shared.db'}}}",
+            f"    cache: {{type: filesystem, path: {tmp_path / 'cache'}}}",
+            f"    logs: {{type: filesystem, path: {tmp_path / 'logs'}}}",
+        ], {}
+    from tests.objectstores import create_bucket, emulator_env, new_bucket_name
+
+    env = emulator_env(backend)
+    bucket = new_bucket_name()
+    create_bucket(backend, bucket)
+    spec = f"{{type: {backend}, bucket: {bucket}, prefix: team}}"
+    return [f"    {surface}: {spec}" for surface in ("state", "cache", "logs")], env
+
+
+@pytest.fixture(params=BACKENDS)
+def shared(
+    request: pytest.FixtureRequest, proj: Proj, tmp_path: Path
+) -> tuple[Proj, dict[str, str]]:
+    """The project plus the environment of a second machine sharing the state surface."""
+    lines, env = _profile_lines(request.param, tmp_path)
     profiles = tmp_path / "profiles.yaml"
-    profiles.write_text(
-        "profiles:\n  team:\n"
-        f"    state: {{type: sqlite, path: {tmp_path / 'shared.db'}}}\n"
-        f"    cache: {{type: filesystem, path: {tmp_path / 'cache'}}}\n"
-        f"    logs: {{type: filesystem, path: {tmp_path / 'logs'}}}\n"
-    )
+    profiles.write_text("\n".join(["profiles:", "  team:", *lines]) + "\n")
+    proj.env.update(env)
     proj.env["SPARKWING_PROFILES"] = str(profiles)
     proj.env["SPARKWING_PROFILE"] = "team"
     proj.pipeline(PIPE)
