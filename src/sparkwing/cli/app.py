@@ -28,6 +28,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Check the setup; mark runs whose process died.",
     ),
     "profile": ("sparkwing.cli.profile", "profile_group", "Show how the profile resolves."),
+    "worker": (
+        "sparkwing.cli.worker",
+        "worker_cmd",
+        "Execute runs queued with `runs submit`, each exactly once.",
+    ),
+    "cache": (
+        "sparkwing.cli.cache",
+        "cache_group",
+        "Explain, list and prune pipeline bundles.",
+    ),
+    "controller": (
+        "sparkwing.cli.controller",
+        "controller_group",
+        "Serve the controller API; manage its tokens.",
+    ),
 }
 
 

@@ -1,0 +1,320 @@
+"""The runner side's HTTP client for a controller: one shared httpx client per process,
+bearer auth, retries with backoff for transient failures (connection errors, timeouts,
+502/503/504), and one clear line for auth failures. Used by every ``controller`` surface.
+
+Each write carries an ``Idempotency-Key`` that stays the same across its retries, so a
+retried append whose first answer was lost is not applied twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from sparkwing import errors
+from sparkwing.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from sparkwing.surfaces.spec import SurfaceSpec
+
+RETRY_ENV = "SPARKWING_CONTROLLER_RETRY_SECONDS"
+CA_ENV = "SPARKWING_CONTROLLER_CA"
+DEFAULT_RETRY_SECONDS = 30.0
+TRANSIENT_STATUSES = frozenset({502, 503, 504})
+KEEPALIVE_EXPIRY = 10.0  # below the server's keep-alive (see controller.server)
+# Error types a controller answers with, mapped back to the exceptions the stores raise.
+_ERRORS: dict[str, type[errors.SparkwingError]] = {
+    cls.__name__: cls
+    for cls in (
+        errors.UsageError,
+        errors.ConfigError,
+        errors.InvalidKeyError,
+        errors.StorageError,
+        errors.NotFoundError,
+        errors.PreconditionFailedError,
+        errors.GateResolvedError,
+        errors.NotSupportedError,
+        errors.SchemaVersionError,
+    )
+}
+
+_lock = threading.Lock()
+_shared: tuple[int, httpx.Client] | None = None
+
+
+def http() -> httpx.Client:
+    """This process's client. A forked child gets its own: sockets must not be shared."""
+    global _shared
+    import httpx
+
+    pid = os.getpid()
+    with _lock:
+        if _shared is None or _shared[0] != pid:
+            ca = os.environ.get(CA_ENV)
+            verify: Any = True
+            if ca:
+                import ssl
+
+                verify = ssl.create_default_context(cafile=ca)
+            client = httpx.Client(
+                timeout=httpx.Timeout(60.0, connect=10.0),
+                limits=httpx.Limits(
+                    max_connections=64,
+                    max_keepalive_connections=16,
+                    keepalive_expiry=KEEPALIVE_EXPIRY,
+                ),
+                verify=verify,
+                follow_redirects=False,
+                trust_env=False,  # a proxy from the environment must not see the token
+            )
+            _shared = (pid, client)
+        return _shared[1]
+
+
+def segment(value: str) -> str:
+    """One path segment, percent-encoded (ids are validated before they get here)."""
+    return quote(value, safe="")
+
+
+def key_path(key: str) -> str:
+    return "/".join(segment(part) for part in key.split("/"))
+
+
+def token_of(spec: SurfaceSpec) -> str:
+    if spec.token:
+        return spec.token
+    if spec.token_env:
+        value = os.environ.get(spec.token_env, "")
+        if not value:
+            raise ConfigError(
+                f"controller token: environment variable {spec.token_env} is not set or empty"
+            )
+        return value
+    raise ConfigError("controller profile needs a token (controller: {url, token or token_env})")
+
+
+def encode_json(body: Any, what: str) -> bytes:
+    try:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode()
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise StorageError(f"cannot {what}: the data is not JSON-serializable: {exc}") from None
+
+
+def _retry_budget() -> float:
+    try:
+        return max(0.0, float(os.environ.get(RETRY_ENV, DEFAULT_RETRY_SECONDS)))
+    except ValueError:
+        return DEFAULT_RETRY_SECONDS
+
+
+class ControllerClient:
+    """Requests to one controller with one token."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        self.host = f"{host}:{port}" if port else host
+        if parts.scheme not in ("http", "https") or not host:
+            raise ConfigError(
+                f"controller url for {self.host or '?'} must be http(s)://host[:port]"
+            )
+        # Without user:password (it would replace the bearer header, and must never be
+        # printed) and without a query: safe to show, and what every request starts from.
+        self.base = urlunsplit((parts.scheme, self.host, parts.path.rstrip("/"), "", ""))
+        self._headers = {"Authorization": f"Bearer {token}"}
+
+    def __repr__(self) -> str:  # never the token
+        return f"ControllerClient({self.base!r})"
+
+    def describe(self) -> str:
+        return f"controller {self.host}"
+
+    # -- errors ------------------------------------------------------------------------
+    def fail(self, response: httpx.Response, what: str) -> NoReturn:
+        """Raise the error a non-success ``response`` stands for."""
+        try:
+            doc = json.loads(response.read())
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+        if not (isinstance(doc, dict) and isinstance(doc.get("error"), str)):
+            raise StorageError(
+                f"{self.describe()}: {what} got HTTP {response.status_code} with an "
+                "unexpected body (is the url a sparkwing controller?)"
+            )
+        message, kind = doc["error"], str(doc.get("type", ""))
+        if response.status_code == 401:
+            raise ConfigError(
+                f"controller {self.base} refused the token ({message}); check the profile's "
+                "controller token"
+            )
+        if response.status_code == 403:
+            scope = doc.get("scope") or "?"
+            raise ConfigError(
+                f"controller {self.base}: the token lacks scope {scope} (needed to {what}); "
+                f"create one with `sparkwing controller token create --scope {scope}`"
+            )
+        cls = _ERRORS.get(kind, StorageError)
+        raise cls(message if cls is not StorageError else f"{self.describe()}: {message}")
+
+    # -- requests ----------------------------------------------------------------------
+    def _attempts(self, what: str) -> Iterator[int]:
+        """Attempt numbers until the retry budget is spent; sleeps between attempts."""
+        deadline = time.monotonic() + _retry_budget()
+        pause = 0.1
+        attempt = 0
+        while True:
+            yield attempt
+            attempt += 1
+            if time.monotonic() + pause > deadline:
+                return
+            time.sleep(random.uniform(pause / 2, pause))
+            pause = min(pause * 2, 3.0)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content: Callable[[], Iterable[bytes] | bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        timeout: Any = None,
+    ) -> httpx.Response:
+        import httpx
+
+        client = http()
+        merged = dict(self._headers)
+        if headers:
+            merged.update(headers)
+        if method != "GET":
+            merged["Idempotency-Key"] = uuid.uuid4().hex
+        data: bytes | None = None
+        if body is not None:
+            data = encode_json(body, what)
+            merged["Content-Type"] = "application/json"
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        last: str = ""
+        for _ in self._attempts(what):
+            payload = content() if content is not None else data
+            request = client.build_request(
+                method,
+                self.base + path,
+                params=clean,
+                content=payload,
+                headers=merged,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+            try:
+                response = client.send(request, stream=stream)
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                if _unknown_host(exc):
+                    raise StorageError(
+                        f"{self.describe()}: cannot {what}: host name not known"
+                    ) from None
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                continue
+            if response.status_code in TRANSIENT_STATUSES:
+                last = f"HTTP {response.status_code}"
+                with contextlib.suppress(Exception):
+                    doc = json.loads(response.read())
+                    last += f" ({doc['error']})"
+                response.close()
+                continue
+            return response
+        raise StorageError(
+            f"{self.describe()} unreachable: cannot {what} ({last}); retried for "
+            f"{_retry_budget():g}s (set {RETRY_ENV} to change)"
+        )
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        ok: tuple[int, ...] = (200, 201, 204),
+        missing: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Send; the decoded JSON answer (None for 204, or for 404 when ``missing``)."""
+        response = self._send(method, path, what=what, **kwargs)
+        if missing and response.status_code == 404 and is_not_found(response):
+            return None
+        if response.status_code not in ok:
+            self.fail(response, what)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise StorageError(f"{self.describe()}: {what} answered with invalid JSON") from None
+
+    @contextlib.contextmanager
+    def stream(
+        self, method: str, path: str, *, what: str, **kwargs: Any
+    ) -> Iterator[httpx.Response]:
+        """A streamed response (closed on exit); transient failures before it starts are
+        retried, errors raised."""
+        response = self._send(method, path, what=what, stream=True, **kwargs)
+        try:
+            yield response
+        finally:
+            response.close()
+
+
+def _unknown_host(exc: BaseException) -> bool:
+    """A name that does not resolve is a configuration error, not an outage: no retries.
+    (A temporary resolver failure, EAI_AGAIN, is retried.)"""
+    import socket
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror) and seen.errno == socket.EAI_NONAME:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def is_not_found(response: httpx.Response) -> bool:
+    """Whether a 404 is the controller's "no such record" (not a missing route)."""
+    try:
+        doc = json.loads(response.read())
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("type") == "NotFoundError"
+
+
+_clients: dict[tuple[str, str], ControllerClient] = {}
+
+
+def client_for(spec: SurfaceSpec) -> ControllerClient:
+    """The client for a ``type: controller`` spec (its url and token, or token_env)."""
+    if not spec.url:
+        raise ConfigError("controller surface requires url (controller: {url, token})")
+    token = token_of(spec)
+    key = (spec.url, token)
+    with _lock:
+        found = _clients.get(key)
+        if found is None:
+            found = _clients[key] = ControllerClient(spec.url, token)
+    return found

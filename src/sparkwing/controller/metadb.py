@@ -1,0 +1,185 @@
+"""The controller's own tables (tokens, encrypted secrets, a key check) in the database of
+its state surface: the same SQLite file or Postgres database, tables prefixed ``controller_``.
+
+They live beside the state schema rather than in its migrations: only the controller reads
+them, and ``CREATE TABLE IF NOT EXISTS`` under a lock is all the versioning they need.
+"""
+
+from __future__ import annotations
+
+import abc
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sparkwing.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.secrets.base import SecretStore
+    from sparkwing.surfaces.spec import SurfaceSpec
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+DDL: tuple[str, ...] = (
+    "CREATE TABLE IF NOT EXISTS controller_tokens ("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " token_hash TEXT NOT NULL UNIQUE,"
+    " scopes TEXT NOT NULL,"
+    " created_at TEXT NOT NULL,"
+    " last_used_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS controller_secrets ("
+    " name TEXT PRIMARY KEY,"
+    " masked INTEGER NOT NULL,"
+    " sealed TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS controller_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+_BUSY_DEADLINE = 60.0
+# An arbitrary constant naming the advisory lock that serialises table creation on Postgres.
+_PG_LOCK_ID = 0x5357_4354
+
+
+class MetaDB(abc.ABC):
+    """A tiny SQL executor; statements use ``?`` placeholders on every dialect."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement in its own transaction; returns the affected row count."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    @abc.abstractmethod
+    def describe(self) -> str: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class SqliteMetaDB(MetaDB):
+    """One connection shared by the server's threads under a lock (SQLite serialises writes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA busy_timeout = 30000")
+        except (OSError, sqlite3.Error) as err:
+            raise StorageError(f"controller database {self.path}: {err}") from None
+        self._retry(self._create)
+
+    def _create(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in DDL:
+                self._db.execute(statement)
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        deadline = time.monotonic() + _BUSY_DEADLINE
+        with self._lock:
+            while True:
+                try:
+                    return fn()
+                except sqlite3.Error as err:
+                    text = str(err).lower()
+                    if ("locked" not in text and "busy" not in text) or (
+                        time.monotonic() > deadline
+                    ):
+                        raise StorageError(f"controller database {self.path}: {err}") from None
+                time.sleep(0.01)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._retry(lambda: self._db.execute(sql, tuple(params)).rowcount)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._retry(lambda: list(self._db.execute(sql, tuple(params)).fetchall()))
+
+    def describe(self) -> str:
+        return f"sqlite:{self.path}"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class PostgresMetaDB(MetaDB):
+    """A small connection pool; each statement commits on its own."""
+
+    def __init__(self, dsn: str, where: str) -> None:
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            raise ConfigError(
+                "a postgres-backed controller needs psycopg: pip install 'sparkwing[postgres]'"
+            ) from None
+        self._where = where
+        self._errors: tuple[type[BaseException], ...] = (psycopg.Error,)
+        try:
+            self._pool = ConnectionPool(dsn, min_size=1, max_size=4, open=True, timeout=30)
+            with self._pool.connection() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_ID,))
+                for statement in DDL:
+                    conn.execute(statement)
+        except self._errors as err:
+            raise StorageError(f"controller database {where}: {_one_line(err)}") from None
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(self._sql(sql), tuple(params)).rowcount
+        except self._errors as err:
+            raise StorageError(f"controller database {self._where}: {_one_line(err)}") from None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            with self._pool.connection() as conn:
+                cur = conn.execute(self._sql(sql), tuple(params))
+                return [tuple(row) for row in cur.fetchall()]
+        except self._errors as err:
+            raise StorageError(f"controller database {self._where}: {_one_line(err)}") from None
+
+    def describe(self) -> str:
+        return self._where
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+def open_metadb(spec: SurfaceSpec, secrets: SecretStore | None, env: Mapping[str, str]) -> MetaDB:
+    """The controller tables in the database ``spec`` (the controller's state) names."""
+    if spec.type == "sqlite":
+        from sparkwing.paths import default_state_path
+
+        return SqliteMetaDB(Path(spec.path).expanduser() if spec.path else default_state_path())
+    if spec.type == "postgres":
+        from sparkwing.conf.resolve import resolve_url_source
+
+        dsn = resolve_url_source(spec, secrets, env)
+        return PostgresMetaDB(dsn, spec.describe())
+    raise ConfigError(
+        f'the controller needs sqlite or postgres state, not "{spec.type}" '
+        "(its tokens and secrets live in that database)"
+    )

@@ -1,0 +1,217 @@
+"""API operations for coordination beyond memo leases: the run queue (submit, claim, renew,
+release) and human gates (approvals, debug pauses). Both pass through to the controller's
+state store, which refuses them (501) when it lacks the capability."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from sparkwing.controller import schemas as s
+from sparkwing.controller.endpoint import (
+    Call,
+    Endpoint,
+    Param,
+    Reply,
+    error_response,
+    json_response,
+)
+from sparkwing.controller.routes_state import READ, RUN_ID, WRITE
+from sparkwing.ids import check_segment
+from sparkwing.surfaces.state.base import GATE_KINDS, Gate, RunRecord, check_gate
+
+
+def state_capabilities(call: Call) -> Any:
+    return {"gates": call.backend.state.supports_gates()}
+
+
+# -- run queue -----------------------------------------------------------------------------
+def submit(call: Call) -> Any:
+    run = RunRecord.from_dict(call.body["run"])
+    call.backend.state.submit_run(run, call.body["spec"])
+    return json_response({"run_id": run.run_id}, 201)
+
+
+def claim(call: Call) -> Any:
+    got = call.backend.state.claim_run(
+        call.body["worker"], float(call.body.get("lease_seconds", 60))
+    )
+    if got is None:
+        return {"claim": None}
+    return {"claim": {**asdict(got), "run": got.run.to_dict()}}
+
+
+def renew(call: Call) -> Any:
+    lease = float(call.body.get("lease_seconds", 60))
+    return {"ok": call.backend.state.renew_claim(call.path["run_id"], call.body["worker"], lease)}
+
+
+def release(call: Call) -> Any:
+    ok = call.backend.state.release_claim(
+        call.path["run_id"], call.body["worker"], requeue=bool(call.body.get("requeue", False))
+    )
+    return {"ok": ok}
+
+
+# -- gates ---------------------------------------------------------------------------------
+def _node_id(value: str) -> object:
+    return check_segment(value, "node id")
+
+
+def _kind(value: str) -> object:
+    check_gate("run", "node", value)
+    return value
+
+
+NODE_ID = Param("node_id", "path", s.STR, "Node (job) id.", required=True, check=_node_id)
+KIND = Param(
+    "kind",
+    "path",
+    {"type": "string", "enum": list(GATE_KINDS)},
+    "Gate kind.",
+    required=True,
+    check=_kind,
+)
+
+
+def gate_open(call: Call) -> Any:
+    gate = Gate.from_dict(call.body)
+    check_gate(gate.run_id, gate.node_id, gate.kind)
+    return call.backend.state.gate_open(gate).to_dict()
+
+
+def gate_resolve(call: Call) -> Any:
+    p, b = call.path, call.body
+    gate = call.backend.state.gate_resolve(
+        p["run_id"], p["node_id"], p["kind"], b["status"], b["by"], b.get("comment")
+    )
+    return gate.to_dict()
+
+
+def gate_get(call: Call) -> Any:
+    p = call.path
+    gate = call.backend.state.gate_get(p["run_id"], p["node_id"], p["kind"])
+    if gate is None:
+        return error_response(404, "NotFoundError", f"no {p['kind']} gate at {p['node_id']}")
+    return gate.to_dict()
+
+
+def gate_list(call: Call) -> Any:
+    q = call.query
+    gates = call.backend.state.gate_list(
+        run_id=q.get("run_id"), kind=q.get("kind"), pending_only=q.get("pending_only", True)
+    )
+    return {"gates": [g.to_dict() for g in gates]}
+
+
+def _run_query(value: str) -> object:
+    return check_segment(value, "run id")
+
+
+GATE_PATH = "/v1/gates/{run_id}/{node_id}/{kind}"
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET",
+        "/v1/state/capabilities",
+        "state_capabilities",
+        "Optional state capabilities of the controller's store.",
+        READ,
+        state_capabilities,
+        Reply(200, "Capabilities.", s.STATE_CAPABILITIES),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/queue",
+        "queue_submit",
+        "Submit a run for a worker to start (409 if the id exists).",
+        WRITE,
+        submit,
+        Reply(201, "Queued.", s.obj({"run_id": s.STR}, ("run_id",))),
+        body=s.SUBMIT,
+        errors=(409, 501),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/queue/claim",
+        "queue_claim",
+        "Take the oldest queued run (or one whose lease expired); claim is null if none.",
+        WRITE,
+        claim,
+        Reply(200, "The claim, or null.", s.CLAIMED),
+        body=s.CLAIM_REQUEST,
+        errors=(501,),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/queue/{run_id}/renew",
+        "queue_renew",
+        "Extend a worker's lease on a run.",
+        WRITE,
+        renew,
+        Reply(200, "Whether the worker still holds it.", s.OK),
+        params=(RUN_ID,),
+        body=s.CLAIM_REQUEST,
+        errors=(501,),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/queue/{run_id}/release",
+        "queue_release",
+        "A worker is done with a run, or puts it back in the queue (requeue).",
+        WRITE,
+        release,
+        Reply(200, "Whether the worker held it.", s.OK),
+        params=(RUN_ID,),
+        body=s.RELEASE,
+        errors=(501,),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/gates",
+        "gate_open",
+        "Open the pending gate (approval or pause) of a run's job.",
+        WRITE,
+        gate_open,
+        Reply(200, "The gate.", s.GATE),
+        body=s.GATE,
+        errors=(501,),
+    ),
+    Endpoint(
+        "POST",
+        GATE_PATH + "/resolve",
+        "gate_resolve",
+        "Resolve a pending gate; the first resolution wins (409 for later ones).",
+        WRITE,
+        gate_resolve,
+        Reply(200, "The resolved gate.", s.GATE),
+        params=(RUN_ID, NODE_ID, KIND),
+        body=s.GATE_RESOLVE,
+        errors=(404, 409, 501),
+    ),
+    Endpoint(
+        "GET",
+        GATE_PATH,
+        "gate_get",
+        "One gate.",
+        READ,
+        gate_get,
+        Reply(200, "The gate.", s.GATE),
+        params=(RUN_ID, NODE_ID, KIND),
+        errors=(404, 501),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/gates",
+        "gate_list",
+        "Gates, oldest first (pending ones unless pending_only=false).",
+        READ,
+        gate_list,
+        Reply(200, "The gates.", s.GATES),
+        params=(
+            Param("run_id", "query", s.STR, "Only this run's gates.", check=_run_query),
+            Param("kind", "query", {"type": "string", "enum": list(GATE_KINDS)}, "Only this kind."),
+            Param("pending_only", "query", s.BOOL, "Only pending gates (default true)."),
+        ),
+        errors=(501,),
+    ),
+)

@@ -1,0 +1,34 @@
+"""Token scopes: what each allows, and parsing a ``--scope a,b`` list."""
+
+from __future__ import annotations
+
+from sparkwing.errors import UsageError
+
+ADMIN = "admin"
+SCOPES: tuple[str, ...] = (
+    "runs.read",
+    "runs.write",
+    "logs.read",
+    "logs.write",
+    "cache.read",
+    "cache.write",
+    "secrets.read",
+    "secrets.write",
+    ADMIN,
+)
+
+
+def parse_scopes(text: str) -> tuple[str, ...]:
+    """``runs.read,logs.write`` -> sorted unique scopes; an unknown one is a UsageError."""
+    found = sorted({part.strip() for part in text.split(",") if part.strip()})
+    if not found:
+        raise UsageError(f"give at least one scope (one of: {', '.join(SCOPES)})")
+    unknown = [s for s in found if s not in SCOPES]
+    if unknown:
+        raise UsageError(f"unknown scope {unknown[0]!r} (expected one of: {', '.join(SCOPES)})")
+    return tuple(found)
+
+
+def allows(granted: tuple[str, ...] | list[str], needed: str) -> bool:
+    """Whether ``granted`` covers ``needed``; admin covers everything."""
+    return ADMIN in granted or needed in granted

@@ -1,0 +1,1 @@
+"""Controller tests: security (auth, scopes, ids), schemathesis, end to end."""
