@@ -338,7 +338,7 @@ def test_check_reports_unimplemented_and_unreachable_surfaces(
     project.yaml(f"""
         profiles:
           mixed:
-            state: {{type: postgres, url_source: "env:RUNS_DSN"}}
+            state: {{type: mysql, url_source: "env:RUNS_DSN"}}
             cache: {{type: filesystem, path: "{blocker}/cache"}}
             logs: {{type: stdout}}
             secrets: {{type: env, prefix: "APP_"}}
@@ -347,9 +347,9 @@ def test_check_reports_unimplemented_and_unreachable_surfaces(
     assert result.code == 1
     rows = {r["surface"]: r for r in result.ndjson()}
     assert rows["state"]["reachable"] is False
-    assert rows["state"]["location"] == "postgres:env:RUNS_DSN"
+    assert rows["state"]["location"] == "mysql:env:RUNS_DSN"
     assert rows["state"]["detail"] == (
-        'state backend type "postgres" is recognized but not implemented in this build'
+        'state backend type "mysql" is recognized but not implemented in this build'
     )
     assert rows["cache"]["reachable"] is False and "cannot" in rows["cache"]["detail"]
     assert rows["logs"]["reachable"] is True and "not support" in rows["logs"]["detail"]
