@@ -58,7 +58,15 @@ from sparkwing.cli.common import PROFILE_OPTION, load_project, resolve
     help="Pause a job that failed (after its retries) with its workspace kept; "
     "`sparkwing runs resume` runs it again, `--abort` cancels the run.",
 )
+@click.option(
+    "--sw-no-bundle-cache",
+    "no_bundle_cache",
+    is_flag=True,
+    help="Rebuild the pipeline bundle (reinstall its requirements) instead of reusing one.",
+)
 @click.option("--sw-trigger", "trigger", default="cli", hidden=True)
+# `sparkwing worker` starts a queued run under the id `runs submit` gave it.
+@click.option("--sw-run-id", "run_id", default=None, hidden=True)
 @click.argument("pipeline_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run_cmd(
@@ -77,7 +85,7 @@ def run_cmd(
     from sparkwing.conf.interpolate import interpolate_spec
     from sparkwing.conf.resolved import ResolvedProfile
     from sparkwing.engine.runspec import RunSpec
-    from sparkwing.ids import new_run_id
+    from sparkwing.ids import is_run_id, new_run_id
     from sparkwing.surfaces.spec import SurfaceSpec
 
     rest = _take_engine_options(ctx, list(pipeline_args), options)
@@ -90,7 +98,9 @@ def run_cmd(
     assert project is not None
     entry = project.pipeline(pipeline)
     resolved = resolve(ctx, profile, pipeline, project)
-    run_id = new_run_id()
+    run_id = options["run_id"] or new_run_id()
+    if not is_run_id(run_id):
+        raise click.UsageError(f"--sw-run-id: {run_id!r} is not a run id")
 
     def final_spec(surface: str) -> SurfaceSpec:
         return interpolate_spec(
@@ -127,7 +137,24 @@ def run_cmd(
         trigger=trigger,
         output=output,
     )
-    return _supervise(spec)
+    from sparkwing.bundle.resolve import open_bundle
+
+    def say(message: str) -> None:
+        if output != "quiet":
+            click.echo(message, err=True)
+
+    with open_bundle(
+        project.dir,
+        final.cache,
+        rebuild=bool(options["no_bundle_cache"]),
+        say=say,
+        warn=lambda message: click.echo(message, err=True),
+    ) as bundle:
+        spec.bundle = bundle.record()
+        if bundle.sources_dir is not None:
+            spec.sparkwing_dir = str(bundle.sources_dir)
+            spec.sys_path = bundle.sys_path
+        return _supervise(spec, isolated=bundle.isolated)
 
 
 def _take_engine_options(ctx: click.Context, args: list[str], options: dict[str, Any]) -> list[str]:
@@ -195,12 +222,15 @@ def _forwarding(send: Callable[[int], None]) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def _supervise(spec: Any) -> int:
-    """Start the runner and wait for it; if it dies without finishing the run, record that."""
-    if hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn":
+def _supervise(spec: Any, isolated: bool = False) -> int:
+    """Start the runner and wait for it; if it dies without finishing the run, record that.
+
+    ``isolated``: the pipeline has its own requirements, so the runner is a new interpreter
+    whose ``sys.path`` holds them, never a fork of the CLI with the CLI's imports."""
+    if not isolated and hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn":
         code = _supervise_fork(spec)
     else:
-        code = _supervise_spawn(spec)
+        code = _supervise_spawn(spec, isolated)
     if code in (0, 1, 2, 130):
         return code
     return _runner_died(spec, code)
@@ -238,15 +268,17 @@ def _supervise_fork(spec: Any) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def _supervise_spawn(spec: Any) -> int:
-    """Start the runner as a new interpreter (SPARKWING_RUNNER=spawn, or no fork)."""
+def _supervise_spawn(spec: Any, isolated: bool = False) -> int:
+    """Start the runner as a new interpreter (a bundle with requirements, SPARKWING_RUNNER=spawn,
+    or no fork)."""
     import subprocess
 
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    flags = _isolation_flags() if isolated else []
     # -c rather than -m: runpy costs a few milliseconds of every run's start-up.
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from sparkwing.engine.runner import main; main()"],
+        [sys.executable, *flags, "-c", "from sparkwing.engine.runner import main; main()"],
         stdin=subprocess.PIPE,
         env=env,
     )
@@ -258,6 +290,21 @@ def _supervise_spawn(spec: Any) -> int:
         except BrokenPipeError:
             pass
         return proc.wait()
+
+
+def _isolation_flags() -> list[str]:
+    """No current folder (-P) and no user site-packages (-s) on the runner's sys.path: only the
+    bundle in front of this installation's own packages. Flags rather than PYTHONNOUSERSITE,
+    so the commands jobs run keep the user's environment."""
+    import site
+
+    import sparkwing
+
+    user_site = site.getusersitepackages()
+    # Unless sparkwing itself was installed there (pip install --user): it must stay importable.
+    if user_site and os.path.abspath(sparkwing.__file__).startswith(user_site + os.sep):
+        return ["-P"]
+    return ["-s", "-P"]
 
 
 def _runner_died(spec: Any, code: int) -> int:

@@ -31,13 +31,25 @@ def call_plan(obj: Any, plan: Any, args: Any, rc: Any) -> None:
     fn(*[plan, args, rc][: max(1, min(3, count))])
 
 
-def _plan_location(exc: BaseException, root: Path) -> str:
+def _plan_location(exc: BaseException, *roots: Path) -> str:
     import traceback
 
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename.startswith(str(root)):
+        if frame.filename.startswith(tuple(str(root) for root in roots)):
             return f" (at {frame.filename}:{frame.lineno})"
     return ""
+
+
+def _add_site_dirs(paths: list[str]) -> None:
+    """Put a bundle's installed requirements first on ``sys.path`` (its sources go in front
+    of them on import), reading their ``.pth`` files as a site-packages folder would."""
+    import site
+
+    before = list(sys.path)
+    for path in paths:
+        site.addsitedir(path)
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = added + before
 
 
 def execute(spec: RunSpec) -> int:
@@ -50,6 +62,8 @@ def execute(spec: RunSpec) -> int:
 
     root = Path(spec.root)
     git_proc = gitinfo.start(root)
+    if spec.sys_path:
+        _add_site_dirs(spec.sys_path)
     modules = import_project(Path(spec.sparkwing_dir))
     pdef = find_pipeline(spec.pipeline, spec.entrypoint, modules, spec.yaml_names)
     args, plain_args = build_args(
@@ -76,7 +90,7 @@ def execute(spec: RunSpec) -> int:
     except Exception as exc:
         raise PlanError(
             f'plan() of pipeline "{spec.pipeline}" raised '
-            f"{type(exc).__name__}: {exc}{_plan_location(exc, root)}"
+            f"{type(exc).__name__}: {exc}{_plan_location(exc, root, Path(spec.sparkwing_dir))}"
         ) from None
     order = plan.order()
     unknown = [j for j in spec.pause_before if j not in plan.jobs]
@@ -138,6 +152,7 @@ def _run(
             "parallel": spec.parallel,
             "surface_sources": spec.surface_reasons,
             "jobs": len(order),
+            **({"bundle": spec.bundle} if spec.bundle else {}),
         },
     )
     state.create_run(run)
@@ -176,6 +191,7 @@ def _run(
         status, reason = "failed", f"engine error: {type(exc).__name__}: {exc}"
         recorder.event("run_finished", None, {"status": status, "reason": reason})
         _safe(recorder.flush)
+        _safe(logs.close)
         _safe(
             lambda: state.update_run(
                 spec.run_id, status=status, reason=masker.text(reason), finished_at=now_iso()

@@ -41,6 +41,10 @@ class RunSpec:
     parallel: int = 2
     trigger: str = "cli"
     output: str = "plain"
+    # The pipeline bundle (sparkwing.bundle): {"key", "source", "digest"} for the run record,
+    # and the folders its requirements were installed in, put on sys.path after the sources.
+    bundle: dict[str, Any] | None = None
+    sys_path: list[str] = field(default_factory=list)
 
     def surface(self, name: str) -> SurfaceSpec:
         return spec_from_dict(self.surfaces[name])
