@@ -21,7 +21,9 @@ def report(ctx):
     import six
 
     print(f"six {six.__version__} from {six.__file__}")
-    return {"six": six.__version__, "file": six.__file__}
+    # Commands the job starts see the bundle's packages too.
+    child = ctx.sh("python3 -c 'import six; print(six.__file__)'").capture()
+    return {"six": six.__version__, "file": six.__file__, "child_file": child}
 
 
 @sw.pipeline("deps")
@@ -90,6 +92,7 @@ def test_a_second_machine_fetches_the_bundle_and_installs_nothing(
     output = first["nodes"][0]["output"]
     assert output["six"] == "1.16.0"
     assert output["file"].startswith(str(m1.sparkwing_home / "bundles" / "trees"))
+    assert output["child_file"] == output["file"]
     uploaded = shared / "bin" / built["key"]
     assert verify(uploaded) == built["digest"]
 

@@ -28,8 +28,6 @@ def open_remote(spec: SurfaceSpec) -> Cache:
     """Open the store ``binaries_spec`` returned (through the one surface factory)."""
     from sparkwing.surfaces.open import open_cache
 
-    if spec.type == "filesystem" and spec.prefix:
-        spec = dataclasses.replace(spec, path=str(_filesystem_root(spec)), prefix=None)
     return open_cache(spec)
 
 

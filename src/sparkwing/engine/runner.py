@@ -50,6 +50,13 @@ def _add_site_dirs(paths: list[str]) -> None:
         site.addsitedir(path)
     added = [p for p in sys.path if p not in before]
     sys.path[:] = added + before
+    # Commands jobs start (`ctx.sh("pytest")`, `python -m ...`) see the bundle too: its
+    # console scripts on PATH, its packages on PYTHONPATH.
+    scripts = [os.path.join(p, "bin") for p in paths if os.path.isdir(os.path.join(p, "bin"))]
+    if scripts:
+        os.environ["PATH"] = os.pathsep.join([*scripts, os.environ.get("PATH", "")])
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([*paths, *([old] if old else [])])
 
 
 def execute(spec: RunSpec) -> int:

@@ -70,7 +70,9 @@ def open_cache(spec: SurfaceSpec) -> Cache:
     if spec.type == "filesystem":
         from sparkwing.surfaces.cache.filesystem import FilesystemCache
 
-        return FilesystemCache(_require_path("cache", spec))
+        root = _require_path("cache", spec)
+        # A bucket's prefix is a key prefix; on a filesystem the same prefix is a folder.
+        return FilesystemCache(root / spec.prefix if spec.prefix else root)
     if spec.type in ("s3", "gcs", "azure-blob"):
         from sparkwing.surfaces.cache.objectstore import ObjectStoreCache
         from sparkwing.surfaces.objectstore.open import open_object_store
