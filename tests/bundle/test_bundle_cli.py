@@ -326,3 +326,28 @@ def test_two_machines_share_bundles_through_s3(
     copy.write_bytes(again[0])
     assert verify(copy) == bundle_of(rebuilt)["digest"]
     objectstores.empty(store)
+
+
+def test_pipeline_list_and_describe_import_through_the_bundle(
+    deps_project: ProjectFiles, tmp_path: Path, recording_installer: dict[str, str]
+) -> None:
+    # A module importing its requirement at top level: describing it needs the bundle.
+    deps_project.write(
+        "toplevel.py",
+        """
+        import six  # from the bundle, at the version requirements.txt pins
+        import sparkwing as sw
+
+        @sw.pipeline("needs-six", description="six " + six.__version__)
+        def plan(plan, args, rc):
+            plan.job("a", "echo a")
+        """,
+    )
+    cli = machine(deps_project, tmp_path / "m1", f'{{type: filesystem, path: "{tmp_path}/c"}}')
+    listed = cli("pipeline", "list", "-o", "json", env=recording_installer)
+    assert listed.code == 0, listed.stderr
+    rows = {row["name"]: row for row in listed.ndjson()}
+    assert rows["needs-six"]["description"] == "six 1.16.0"
+    described = cli("pipeline", "describe", "needs-six", "-o", "json", env=recording_installer)
+    assert described.code == 0, described.stderr
+    assert [j["id"] for j in described.json()["plan"]["jobs"]] == ["a"]

@@ -5,8 +5,11 @@ CLI never runs user code and a broken module is reported, not crashed on."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,44 @@ def inspect_project(
 ) -> dict[str, Any]:
     """What the project's modules register (and, for ``pipeline``, its inputs and plan),
     found by importing them in a child process."""
+    with _project_bundle(project, profile) as bundle:
+        return _inspect(project, pipeline, profile, bundle)
+
+
+_REQUIREMENT_FILES = (
+    "requirements.txt",
+    "requirements.lock",
+    "pyproject.toml",
+    "uv.lock",
+    "pylock.toml",
+)
+
+
+@contextlib.contextmanager
+def _project_bundle(project: Project, profile: str | None) -> Iterator[Any]:
+    """The pipeline's bundle when it has requirements (its modules may import them), so
+    describing a pipeline sees exactly what running it would; None otherwise."""
+    if not any((project.dir / name).exists() for name in _REQUIREMENT_FILES):
+        yield None
+        return
+    from sparkwing.bundle.resolve import open_bundle
+    from sparkwing.conf.interpolate import interpolate_spec
+    from sparkwing.conf.resolve import resolve_profile
+
+    resolved = resolve_profile(project, flag=profile, env=os.environ, pipeline=None)
+    cache = interpolate_spec(resolved.cache, run_id="", pipeline="", profile=resolved.name)
+    with open_bundle(
+        project.dir,
+        cache,
+        say=lambda m: click.echo(m, err=True),
+        warn=lambda m: click.echo(m, err=True),
+    ) as bundle:
+        yield bundle
+
+
+def _inspect(
+    project: Project, pipeline: str | None, profile: str | None, bundle: Any
+) -> dict[str, Any]:
     import subprocess
     import sys
 
@@ -55,9 +96,16 @@ def inspect_project(
         "default_args": dict(project.defaults.args),
         "profile": profile,
     }
+    flags: list[str] = []
+    if bundle is not None and bundle.sources_dir is not None:
+        from sparkwing.cli.run import isolation_flags
+
+        request["sparkwing_dir"] = str(bundle.sources_dir)
+        request["sys_path"] = bundle.sys_path
+        flags = isolation_flags() if bundle.isolated else []
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "sparkwing.engine.describe"],
+            [sys.executable, *flags, "-m", "sparkwing.engine.describe"],
             input=json.dumps(request, default=str),
             capture_output=True,
             text=True,

@@ -275,7 +275,7 @@ def _supervise_spawn(spec: Any, isolated: bool = False) -> int:
 
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    flags = _isolation_flags() if isolated else []
+    flags = isolation_flags() if isolated else []
     # -c rather than -m: runpy costs a few milliseconds of every run's start-up.
     proc = subprocess.Popen(
         [sys.executable, *flags, "-c", "from sparkwing.engine.runner import main; main()"],
@@ -292,7 +292,7 @@ def _supervise_spawn(spec: Any, isolated: bool = False) -> int:
         return proc.wait()
 
 
-def _isolation_flags() -> list[str]:
+def isolation_flags() -> list[str]:
     """No current folder (-P) and no user site-packages (-s) on the runner's sys.path: only the
     bundle in front of this installation's own packages. Flags rather than PYTHONNOUSERSITE,
     so the commands jobs run keep the user's environment."""

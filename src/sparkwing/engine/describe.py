@@ -78,6 +78,10 @@ def describe(request: dict[str, Any]) -> dict[str, Any]:
     from sparkwing.engine.loader import find_pipeline, import_project
     from sparkwing.sdk.registry import PipelineDef, registered
 
+    if request.get("sys_path"):
+        from sparkwing.engine.runner import add_site_dirs
+
+        add_site_dirs(list(request["sys_path"]))
     modules = import_project(Path(request["sparkwing_dir"]))
     yaml_entries = list(request.get("yaml") or [])
     yaml_names = [str(e["name"]) for e in yaml_entries]

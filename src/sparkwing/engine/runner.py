@@ -40,7 +40,7 @@ def _plan_location(exc: BaseException, *roots: Path) -> str:
     return ""
 
 
-def _add_site_dirs(paths: list[str]) -> None:
+def add_site_dirs(paths: list[str]) -> None:
     """Put a bundle's installed requirements first on ``sys.path`` (its sources go in front
     of them on import), reading their ``.pth`` files as a site-packages folder would."""
     import site
@@ -70,7 +70,7 @@ def execute(spec: RunSpec) -> int:
     root = Path(spec.root)
     git_proc = gitinfo.start(root)
     if spec.sys_path:
-        _add_site_dirs(spec.sys_path)
+        add_site_dirs(spec.sys_path)
     modules = import_project(Path(spec.sparkwing_dir))
     pdef = find_pipeline(spec.pipeline, spec.entrypoint, modules, spec.yaml_names)
     args, plain_args = build_args(
