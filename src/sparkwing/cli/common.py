@@ -120,6 +120,7 @@ def status_colour(status: Any) -> str:
         "paused": "magenta",
         "skipped": "white",
         "pending": "white",
+        "queued": "magenta",
     }.get(str(status), "white")
 
 

@@ -21,11 +21,12 @@ from sparkwing.cli.common import (
 from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import find_run, run_arg, run_options
+from sparkwing.cli.submit import submit_cmd
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import NodeRecord, RunRecord
 
-RUN_STATUSES = ("pending", "running", "success", "failed", "cancelled")
+RUN_STATUSES = ("queued", "pending", "running", "success", "failed", "cancelled")
 CANCEL_WAIT_SECONDS = 10.0
 
 
@@ -36,6 +37,7 @@ def runs_group() -> None:
 
 runs_group.add_command(logs_cmd)
 runs_group.add_command(errors_cmd)
+runs_group.add_command(submit_cmd)
 runs_group.add_command(approvals_group)
 runs_group.add_command(pauses_group)
 runs_group.add_command(resume_cmd)

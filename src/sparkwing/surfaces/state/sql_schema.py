@@ -102,6 +102,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS run_queue_state_idx ON run_queue (state, run_id)",
         ],
     ),
+    (
+        4,
+        [
+            # A token on each batch's first event: a retry after a dropped connection finds
+            # out whether the lost attempt committed (Postgres; SQLite leaves it NULL).
+            "ALTER TABLE events ADD COLUMN batch TEXT",
+        ],
+    ),
 ]
 
 # Gates: the queries both SQL backends run (``?`` placeholders; Postgres converts them).

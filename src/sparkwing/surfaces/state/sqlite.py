@@ -7,36 +7,32 @@ schema) can fail busy without SQLite ever calling its busy handler.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sparkwing.errors import (
-    NotFoundError,
-    PreconditionFailedError,
     StorageError,
-    UsageError,
 )
 from sparkwing.ids import check_key, check_segment
+from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
 from sparkwing.surfaces.state.base import (
-    GATE_RESOLUTIONS,
     Event,
     Gate,
     MemoClaim,
     NewEvent,
     NodeRecord,
+    RunClaim,
     RunPage,
     RunRecord,
     StateStore,
-    already_resolved,
     check_gate,
 )
 
@@ -48,39 +44,6 @@ RETRY_DEADLINE_SECONDS = 120.0
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 
-_RUN_COLUMNS = ("pipeline", "status", "created_at", "started_at", "finished_at", "heartbeat_at")
-_RUN_FIELDS = frozenset(RunRecord.__dataclass_fields__) - {"run_id"}
-_NODE_COLUMNS = frozenset({"run_id", "node_id", "status"})
-
-_INSERT_RUN = (
-    "INSERT INTO runs (run_id, pipeline, status, created_at, started_at, finished_at,"
-    " heartbeat_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING"
-)
-_SELECT_RUN_COLUMNS = (
-    "SELECT run_id, pipeline, status, created_at, started_at, finished_at, heartbeat_at, data"
-    " FROM runs"
-)
-_UPSERT_PLAN = (
-    "INSERT INTO plans (run_id, data) VALUES (?, ?)"
-    " ON CONFLICT (run_id) DO UPDATE SET data = excluded.data"
-)
-_UPSERT_NODE = (
-    "INSERT INTO nodes (run_id, node_id, ord, status, data) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (run_id, node_id) DO UPDATE SET status = excluded.status, data = excluded.data"
-)
-_INSERT_EVENT = (
-    "INSERT INTO events (run_id, seq, ts, kind, node_id, data) VALUES (?, ?, ?, ?, ?, ?)"
-)
-_SELECT_EVENTS = (
-    "SELECT seq, ts, kind, node_id, data FROM events"
-    " WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-)
-_COMPLETE_MEMO = (
-    "INSERT INTO memo (key, holder, state, result, expires_at) VALUES (?, ?, 'done', ?, NULL)"
-    " ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, state = 'done',"
-    " result = excluded.result, expires_at = NULL"
-)
-
 
 def _is_busy(err: sqlite3.Error) -> bool:
     code = getattr(err, "sqlite_errorcode", None)
@@ -90,11 +53,18 @@ def _is_busy(err: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _dumps(value: Any, what: str) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError) as err:
-        raise StorageError(f"{what} is not JSON-serializable: {err}") from None
+_SELECT_CLAIMABLE = (
+    "SELECT run_id, worker FROM run_queue"
+    " WHERE state = 'queued' OR (state = 'claimed' AND lease_expires <= ?)"
+    " ORDER BY run_id LIMIT 1"
+)
+_CLAIM = (
+    "UPDATE run_queue SET state = 'claimed', worker = ?, lease_expires = ?,"
+    " attempts = attempts + 1 WHERE run_id = ?"
+)
+_RENEW_CLAIM = (
+    "UPDATE run_queue SET lease_expires = ? WHERE run_id = ? AND worker = ? AND state = 'claimed'"
+)
 
 
 class SqliteState(StateStore):
@@ -231,60 +201,18 @@ class SqliteState(StateStore):
                 self._db.close()
 
     # -- runs -------------------------------------------------------------------------
-    @staticmethod
-    def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
-        data: dict[str, Any] = json.loads(row[7])
-        data.update(zip(("run_id", *_RUN_COLUMNS), row[:7], strict=True))
-        return RunRecord.from_dict(data)
-
     def create_run(self, run: RunRecord) -> None:
-        check_segment(run.run_id, "run id")
-        record = run.to_dict()
-        data = {k: v for k, v in record.items() if k not in _RUN_COLUMNS and k != "run_id"}
-        params = (
-            run.run_id,
-            *(record[c] for c in _RUN_COLUMNS),
-            _dumps(data, f"run {run.run_id}"),
-        )
-
-        def tx(conn: sqlite3.Connection) -> None:
-            if conn.execute(_INSERT_RUN, params).rowcount == 0:
-                raise PreconditionFailedError(f"run {run.run_id} already exists")
-
-        self._write(tx)
+        params = sq.run_params(run)
+        self._write(lambda c: sq.create_run(c, run, params))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         check_segment(run_id, "run id")
-        unknown = sorted(set(fields) - _RUN_FIELDS)
-        if unknown:
-            raise UsageError(f"cannot update run field(s): {', '.join(unknown)}")
-        columns = [k for k in fields if k in _RUN_COLUMNS]
-        in_data = {k: v for k, v in fields.items() if k not in _RUN_COLUMNS}
-
-        def tx(conn: sqlite3.Connection) -> None:
-            assignments = [f"{c} = ?" for c in columns]
-            params: list[Any] = [fields[c] for c in columns]
-            if in_data:
-                row = conn.execute("SELECT data FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-                if row is None:
-                    raise NotFoundError(f"run {run_id} not found")
-                data = json.loads(row[0])
-                data.update(in_data)
-                assignments.append("data = ?")
-                params.append(_dumps(data, f"run {run_id}"))
-            if not assignments:
-                assignments.append("run_id = run_id")
-            sql = f"UPDATE runs SET {', '.join(assignments)} WHERE run_id = ?"
-            if conn.execute(sql, (*params, run_id)).rowcount == 0:
-                raise NotFoundError(f"run {run_id} not found")
-
-        self._write(tx)
+        sq.check_run_update(fields)
+        self._write(lambda c: sq.update_run(c, run_id, fields))
 
     def get_run(self, run_id: str) -> RunRecord | None:
         check_segment(run_id, "run id")
-        sql = _SELECT_RUN_COLUMNS + " WHERE run_id = ?"
-        row = self._read(lambda c: c.execute(sql, (run_id,)).fetchone())
-        return None if row is None else self._run_from_row(row)
+        return self._read(lambda c: sq.get_run(c, run_id))
 
     def list_runs(
         self,
@@ -295,109 +223,49 @@ class SqliteState(StateStore):
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        if limit < 1:
-            raise UsageError(f"limit must be at least 1, got {limit}")
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
-            ("pipeline = ?", pipeline),
-            ("status = ?", status),
-            ("created_at >= ?", since),
-            ("run_id < ?", cursor),  # the cursor is the last run id of the previous page
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        sql = _SELECT_RUN_COLUMNS
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY run_id DESC LIMIT ?"
-        # One extra row tells whether another page exists without a second query.
-        params.append(limit + 1)
-        rows = self._read(lambda c: c.execute(sql, params).fetchall())
-        runs = [self._run_from_row(row) for row in rows[:limit]]
-        next_cursor = runs[-1].run_id if len(rows) > limit else None
-        return RunPage(runs=runs, next_cursor=next_cursor)
+        sql, params = sq.list_runs_query(pipeline, status, since, cursor, limit)
+        return sq.run_page(self._read(lambda c: c.execute(sql, params).fetchall()), limit)
 
     def heartbeat(self, run_id: str, at: str) -> None:
         check_segment(run_id, "run id")
-
-        def tx(conn: sqlite3.Connection) -> None:
-            sql = "UPDATE runs SET heartbeat_at = ? WHERE run_id = ?"
-            if conn.execute(sql, (at, run_id)).rowcount == 0:
-                raise NotFoundError(f"run {run_id} not found")
-
-        self._write(tx)
+        self._write(lambda c: sq.heartbeat(c, run_id, at))
 
     # -- plan, nodes, events ----------------------------------------------------------
     def save_plan(self, run_id: str, plan: dict[str, Any]) -> None:
         check_segment(run_id, "run id")
-        params = (run_id, _dumps(plan, f"plan of run {run_id}"))
-        self._write(lambda c: c.execute(_UPSERT_PLAN, params))
+        params = (run_id, sq.dumps(plan, f"plan of run {run_id}"))
+        self._write(lambda c: c.execute(sq.UPSERT_PLAN, params))
 
     def get_plan(self, run_id: str) -> dict[str, Any] | None:
         check_segment(run_id, "run id")
-        sql = "SELECT data FROM plans WHERE run_id = ?"
-        row = self._read(lambda c: c.execute(sql, (run_id,)).fetchone())
-        if row is None:
-            return None
-        plan: dict[str, Any] = json.loads(row[0])
-        return plan
+        return self._read(lambda c: sq.get_plan(c, run_id))
 
     def upsert_nodes(self, nodes: list[NodeRecord]) -> None:
-        if not nodes:
-            return
-        by_run: dict[str, list[tuple[str, str, str]]] = {}
-        for node in nodes:
-            check_segment(node.run_id, "run id")
-            check_segment(node.node_id, "node id")
-            record = node.to_dict()
-            data = {k: v for k, v in record.items() if k not in _NODE_COLUMNS}
-            by_run.setdefault(node.run_id, []).append(
-                (node.node_id, node.status, _dumps(data, f"node {node.node_id}"))
-            )
+        by_run = sq.encode_nodes(nodes)
 
         def tx(conn: sqlite3.Connection) -> None:
             for run_id, rows in by_run.items():
-                sql = "SELECT COALESCE(MAX(ord), 0) FROM nodes WHERE run_id = ?"
-                base = int(conn.execute(sql, (run_id,)).fetchone()[0])
-                # Existing nodes keep their ord (the upsert ignores it), so plan order holds.
-                conn.executemany(
-                    _UPSERT_NODE,
-                    (
-                        (run_id, node_id, base + i, status, data)
-                        for i, (node_id, status, data) in enumerate(rows, start=1)
-                    ),
-                )
+                sq.upsert_nodes(conn, run_id, rows)
 
-        self._write(tx)
+        if by_run:
+            self._write(tx)
 
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
         check_segment(run_id, "run id")
-        sql = "SELECT node_id, status, data FROM nodes WHERE run_id = ? ORDER BY ord"
-        rows = self._read(lambda c: c.execute(sql, (run_id,)).fetchall())
-        result = []
-        for node_id, status, raw in rows:
-            data = json.loads(raw)
-            data.update(run_id=run_id, node_id=node_id, status=status)
-            result.append(NodeRecord.from_dict(data))
-        return result
+        return self._read(lambda c: sq.list_nodes(c, run_id))
 
     def append_events(self, run_id: str, events: list[NewEvent]) -> list[int]:
         check_segment(run_id, "run id")
         if not events:
             return []
-        encoded = [
-            (e.ts, e.kind, e.node_id, _dumps(e.data, f"event {e.kind} data")) for e in events
-        ]
+        encoded = sq.encode_events(events)
 
         def tx(conn: sqlite3.Connection) -> list[int]:
-            sql = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?"
-            last = int(conn.execute(sql, (run_id,)).fetchone()[0])
-            seqs = list(range(last + 1, last + 1 + len(encoded)))
+            last = int(conn.execute(sq.BUMP_EVENT_SEQ, (run_id, len(encoded))).fetchall()[0][0])
+            seqs = list(range(last - len(encoded) + 1, last + 1))
             conn.executemany(
-                _INSERT_EVENT,
-                ((run_id, seq, *row) for seq, row in zip(seqs, encoded, strict=True)),
+                sq.INSERT_EVENT,
+                [(run_id, seq, *row) for seq, row in zip(seqs, encoded, strict=True)],
             )
             return seqs
 
@@ -405,14 +273,7 @@ class SqliteState(StateStore):
 
     def list_events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[Event]:
         check_segment(run_id, "run id")
-        params = (run_id, after_seq, -1 if limit is None else limit)
-        rows: Iterable[tuple[Any, ...]] = self._read(
-            lambda c: c.execute(_SELECT_EVENTS, params).fetchall()
-        )
-        return [
-            Event(run_id=run_id, seq=seq, ts=ts, kind=kind, node_id=node_id, data=json.loads(data))
-            for seq, ts, kind, node_id, data in rows
-        ]
+        return self._read(lambda c: sq.list_events(c, run_id, after_seq, limit))
 
     # -- coordination -----------------------------------------------------------------
     def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
@@ -460,7 +321,7 @@ class SqliteState(StateStore):
 
     def memo_complete(self, key: str, holder: str, result: str) -> None:
         check_key(key, "memo key")
-        self._write(lambda c: c.execute(_COMPLETE_MEMO, (key, holder, result)))
+        self._write(lambda c: c.execute(sq.COMPLETE_MEMO, (key, holder, result)))
 
     def memo_release(self, key: str, holder: str) -> None:
         check_key(key, "memo key")
@@ -472,80 +333,62 @@ class SqliteState(StateStore):
         sql = "DELETE FROM memo WHERE key = ? AND state = 'done'"
         self._write(lambda c: c.execute(sql, (key,)))
 
+    # -- run queue --------------------------------------------------------------------
+    def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
+        check_segment(run.run_id, "run id")
+        self._write(lambda c: sq.submit_run(c, run, spec))
+
+    def claim_run(self, worker: str, lease_seconds: float) -> RunClaim | None:
+        def tx(conn: sqlite3.Connection) -> RunClaim | None:
+            now = time.time()  # read under the write lock, like memo leases
+            row = conn.execute(_SELECT_CLAIMABLE, (now,)).fetchone()
+            if row is None:
+                return None
+            run_id, previous = row
+            expires = now + lease_seconds
+            conn.execute(_CLAIM, (worker, expires, run_id))
+            sql = "SELECT spec, attempts FROM run_queue WHERE run_id = ?"
+            spec, attempts = conn.execute(sql, (run_id,)).fetchone()
+            return sq.claim_from_row(conn, (run_id, spec, attempts, expires, previous), worker)
+
+        return self._write(tx)
+
+    def renew_claim(self, run_id: str, worker: str, lease_seconds: float) -> bool:
+        check_segment(run_id, "run id")
+
+        def tx(conn: sqlite3.Connection) -> bool:
+            params = (time.time() + lease_seconds, run_id, worker)
+            return conn.execute(_RENEW_CLAIM, params).rowcount > 0
+
+        return self._write(tx)
+
+    def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
+        check_segment(run_id, "run id")
+        params = ("queued" if requeue else "done", run_id, worker)
+        return self._write(lambda c: c.execute(sq.RELEASE_CLAIM, params).rowcount > 0)
+
     # -- human gates ---------------------------------------------------------------
     def supports_gates(self) -> bool:
         return True
 
     def gate_open(self, gate: Gate) -> Gate:
         check_gate(gate.run_id, gate.node_id, gate.kind)
-        gate.status = "pending"
-        params = (
-            gate.run_id,
-            gate.node_id,
-            gate.kind,
-            gate.status,
-            gate.created_at,
-            _dumps(gate.to_dict(), "gate"),
-        )
-        key = (gate.run_id, gate.node_id, gate.kind)
-
-        def tx(conn: sqlite3.Connection) -> Gate:
-            conn.execute(sql_schema.GATE_INSERT, params)
-            row = conn.execute(sql_schema.GATE_SELECT, key).fetchone()
-            return Gate.from_dict(json.loads(row[0]))
-
-        return self._write(tx)
+        return self._write(lambda c: sq.gate_open(c, gate))
 
     def gate_resolve(
         self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
     ) -> Gate:
         check_gate(run_id, node_id, kind)
-        if status not in GATE_RESOLUTIONS[kind]:
-            raise UsageError(
-                f"a {kind} resolves to one of {', '.join(GATE_RESOLUTIONS[kind])}, not {status!r}"
-            )
+        sq.check_resolution(kind, status)
         key = (run_id, node_id, kind)
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-        def tx(conn: sqlite3.Connection) -> Gate:
-            row = conn.execute(sql_schema.GATE_SELECT, key).fetchone()
-            if row is None:
-                raise NotFoundError(f'run {run_id} has no {kind} at job "{node_id}"')
-            gate = Gate.from_dict(json.loads(row[0]))
-            if gate.status != "pending":
-                raise already_resolved(gate)
-            gate.status, gate.resolved_by, gate.resolved_at, gate.comment = (
-                status,
-                by,
-                now,
-                comment,
-            )
-            conn.execute(sql_schema.GATE_RESOLVE, (status, _dumps(gate.to_dict(), "gate"), *key))
-            return gate
-
-        return self._write(tx)
+        # The write lock makes the read and the update one step: the first resolution wins.
+        return self._write(lambda c: sq.gate_resolve(c, key, status, by, comment))
 
     def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
         check_gate(run_id, node_id, kind)
-        row = self._read(
-            lambda c: c.execute(sql_schema.GATE_SELECT, (run_id, node_id, kind)).fetchone()
-        )
-        return Gate.from_dict(json.loads(row[0])) if row else None
+        return self._read(lambda c: sq.gate_get(c, run_id, node_id, kind))
 
     def gate_list(
         self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
     ) -> list[Gate]:
-        clauses, params = [], []
-        if run_id is not None:
-            check_segment(run_id, "run id")
-            clauses.append("run_id = ?")
-            params.append(run_id)
-        if kind is not None:
-            clauses.append("kind = ?")
-            params.append(kind)
-        if pending_only:
-            clauses.append("status = 'pending'")
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        sql = f"SELECT data FROM gates{where} ORDER BY created_at, run_id, node_id"
-        rows = self._read(lambda c: c.execute(sql, params).fetchall())
-        return [Gate.from_dict(json.loads(r[0])) for r in rows]
+        return self._read(lambda c: sq.gate_list(c, run_id, kind, pending_only))

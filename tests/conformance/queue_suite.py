@@ -1,0 +1,203 @@
+"""The run queue (submit, claim, renew, release): part of the state conformance suite.
+
+The queue is an optional capability: a store without it must refuse clearly
+(NotSupportedError naming the run queue), and the cases below then skip.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from sparkwing.errors import InvalidKeyError, NotSupportedError, PreconditionFailedError
+from sparkwing.ids import new_run_id
+from sparkwing.surfaces.state.base import RUN_STATUSES, RunRecord, StateStore
+
+_BASE = datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC)
+
+SPEC: dict[str, Any] = {
+    "root": "/srv/ß project",
+    "pipeline": "build",
+    "args": ["--name", "Ada ✓", "--times=2"],
+    "profile": "ci",
+    "nested": {"list": [1, None, True, {"k": "v"}]},
+}
+
+
+def queued_run(offset: int, pipeline: str = "build") -> RunRecord:
+    moment = _BASE + timedelta(seconds=offset)
+    return RunRecord(
+        run_id=new_run_id(moment),
+        pipeline=pipeline,
+        status="queued",
+        created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        trigger="queue",
+        extra={"submitted_by": "tester"},
+    )
+
+
+class QueueConformance:
+    """Mixed into StateConformance; uses its ``store`` and ``store_factory`` fixtures."""
+
+    def _require_queue(self, store: StateStore) -> None:
+        try:
+            assert store.claim_run("probe", 1) is None  # an empty store has nothing to claim
+        except NotSupportedError as err:
+            assert "run queue" in str(err)
+            with pytest.raises(NotSupportedError):
+                store.submit_run(queued_run(0), {})
+            pytest.skip("this store does not support the run queue (checked the refusal)")
+
+    def test_queued_is_a_run_status(self) -> None:
+        assert "queued" in RUN_STATUSES
+
+    def test_submit_then_claim_round_trips_the_spec(self, store: StateStore) -> None:
+        self._require_queue(store)
+        run = queued_run(0)
+        store.submit_run(run, SPEC)
+        got = store.get_run(run.run_id)
+        assert got is not None and got.status == "queued" and got.extra == run.extra
+        assert [r.run_id for r in store.list_runs(status="queued").runs] == [run.run_id]
+        claim = store.claim_run("worker-a", 60)
+        assert claim is not None
+        assert claim.run == got
+        assert claim.spec == SPEC
+        assert (claim.worker, claim.attempt, claim.previous_worker) == ("worker-a", 1, None)
+        assert claim.expires_at > time.time()
+        assert store.claim_run("worker-b", 60) is None
+        # Claiming does not start the run: that is the runner's job.
+        again = store.get_run(run.run_id)
+        assert again is not None and again.status == "queued"
+
+    def test_claims_come_oldest_first(self, store: StateStore) -> None:
+        self._require_queue(store)
+        runs = [queued_run(i * 10) for i in range(4)]
+        for run in (runs[2], runs[0], runs[3], runs[1]):
+            store.submit_run(run, {"n": run.run_id})
+        order = []
+        for _ in runs:
+            claim = store.claim_run("w", 60)
+            assert claim is not None
+            assert claim.spec == {"n": claim.run.run_id}
+            order.append(claim.run.run_id)
+        assert order == [r.run_id for r in runs]
+        assert store.claim_run("w", 60) is None
+
+    def test_submit_refuses_an_existing_id(self, store: StateStore) -> None:
+        self._require_queue(store)
+        run = queued_run(0)
+        store.submit_run(run, SPEC)
+        with pytest.raises(PreconditionFailedError):
+            store.submit_run(RunRecord(run_id=run.run_id, pipeline="other"), {})
+        started = queued_run(5)
+        store.create_run(RunRecord(run_id=started.run_id, pipeline="p", status="running"))
+        with pytest.raises(PreconditionFailedError):
+            store.submit_run(started, {})
+        claim = store.claim_run("w", 60)
+        assert claim is not None and claim.run.run_id == run.run_id and claim.spec == SPEC
+        assert store.claim_run("w", 60) is None
+
+    def test_renew_and_release_only_by_the_holder(self, store: StateStore) -> None:
+        self._require_queue(store)
+        run = queued_run(0)
+        store.submit_run(run, {})
+        assert store.claim_run("a", 60) is not None
+        assert store.renew_claim(run.run_id, "a", 60) is True
+        assert store.renew_claim(run.run_id, "b", 60) is False
+        assert store.release_claim(run.run_id, "b") is False
+        assert store.release_claim(run.run_id, "a") is True
+        assert store.renew_claim(run.run_id, "a", 60) is False
+        assert store.release_claim(run.run_id, "a") is False
+        assert store.claim_run("b", 60) is None  # done: never claimed again
+
+    def test_requeue_makes_the_run_claimable_again(self, store: StateStore) -> None:
+        self._require_queue(store)
+        run = queued_run(0)
+        store.submit_run(run, SPEC)
+        assert store.claim_run("a", 60) is not None
+        assert store.release_claim(run.run_id, "a", requeue=True) is True
+        claim = store.claim_run("b", 60)
+        assert claim is not None and claim.run.run_id == run.run_id
+        assert (claim.attempt, claim.previous_worker, claim.spec) == (2, "a", SPEC)
+
+    def test_a_live_claim_is_not_taken(self, store: StateStore) -> None:
+        self._require_queue(store)
+        store.submit_run(queued_run(0), {})
+        assert store.claim_run("a", 60) is not None
+        assert store.claim_run("b", 60) is None
+
+    def test_an_expired_claim_is_reclaimed(self, store: StateStore) -> None:
+        self._require_queue(store)
+        run = queued_run(0)
+        store.submit_run(run, SPEC)
+        first = store.claim_run("a", 0.05)
+        assert first is not None and first.attempt == 1
+        time.sleep(0.15)
+        second = store.claim_run("b", 60)
+        assert second is not None and second.run.run_id == run.run_id
+        assert (second.attempt, second.previous_worker, second.spec) == (2, "a", SPEC)
+        assert store.renew_claim(run.run_id, "a", 60) is False
+        assert store.release_claim(run.run_id, "a") is False
+        assert store.claim_run("c", 60) is None
+        assert store.release_claim(run.run_id, "b") is True
+
+    def test_creating_a_queued_run_starts_it_in_place(self, store: StateStore) -> None:
+        self._require_queue(store)
+        run = queued_run(0)
+        store.submit_run(run, SPEC)
+        start = RunRecord(
+            run_id=run.run_id,
+            pipeline="build",
+            status="running",
+            created_at="2026-05-01T09:00:07.000000Z",
+            started_at="2026-05-01T09:00:07.000000Z",
+            pid=4242,
+            extra={"jobs": 3},
+        )
+        store.create_run(start)
+        got = store.get_run(run.run_id)
+        assert got is not None
+        assert (got.status, got.started_at, got.pid) == ("running", start.started_at, 4242)
+        assert got.created_at == run.created_at  # submission time stays the creation time
+        assert got.extra == {"submitted_by": "tester", "jobs": 3}
+        with pytest.raises(PreconditionFailedError):
+            store.create_run(start)  # no longer queued: an ordinary duplicate
+
+    def test_concurrent_workers_claim_each_run_once(
+        self, store: StateStore, store_factory: Any
+    ) -> None:
+        self._require_queue(store)
+        runs = [queued_run(i) for i in range(12)]
+        for run in runs:
+            store.submit_run(run, {"id": run.run_id})
+        workers = 4
+        handles = [store_factory() for _ in range(workers)]
+        barrier = threading.Barrier(workers)
+
+        def work(w: int) -> list[str]:
+            barrier.wait()
+            got = []
+            while (claim := handles[w].claim_run(f"w{w}", 60)) is not None:
+                assert claim.spec == {"id": claim.run.run_id}
+                got.append(claim.run.run_id)
+            return got
+
+        with ThreadPoolExecutor(workers) as pool:
+            claimed = [rid for got in pool.map(work, range(workers)) for rid in got]
+        assert sorted(claimed) == sorted(r.run_id for r in runs)
+
+    @pytest.mark.parametrize("bad", ["a/b", "..", "", "a\x00b"])
+    def test_queue_rejects_invalid_run_ids(self, store: StateStore, bad: str) -> None:
+        self._require_queue(store)
+        with pytest.raises(InvalidKeyError):
+            store.submit_run(RunRecord(run_id=bad, pipeline="p"), {})
+        with pytest.raises(InvalidKeyError):
+            store.renew_claim(bad, "w", 60)
+        with pytest.raises(InvalidKeyError):
+            store.release_claim(bad, "w")
+        assert store.claim_run("w", 60) is None
