@@ -3,9 +3,11 @@ second process with another SPARKWING_HOME resolves the gate, the run goes on.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,11 +41,30 @@ def plan2(plan, args, rc):
 """
 
 
-BACKENDS = ["sqlite", "s3"]
+BACKENDS = ["sqlite", "s3", "postgres", "controller"]
 
 
-def _profile_lines(backend: str, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+def _profile_lines(
+    backend: str, tmp_path: Path, stack: contextlib.ExitStack, proj: Proj
+) -> tuple[list[str], dict[str, str]]:
     """The shared profile's surface lines for ``backend`` and the environment it needs."""
+    if backend == "postgres":
+        from tests.pgutil import fresh_database
+
+        url = stack.enter_context(fresh_database("gates"))
+        # The DSN lives in the secrets file: url_source names a secret, not a variable.
+        proj.secrets(f"RUNS_DSN={url}\n")
+        return [
+            "    state: {type: postgres, url_source: RUNS_DSN}",
+            f"    cache: {{type: filesystem, path: {tmp_path / 'cache'}}}",
+            f"    logs: {{type: filesystem, path: {tmp_path / 'logs'}}}",
+        ], {}
+    if backend == "controller":
+        from tests.controller.harness import Controller, local_profile
+
+        ctl = Controller(local_profile(tmp_path / "controller"))
+        stack.callback(ctl.stop)
+        return [f"    controller: {{url: '{ctl.url}', token: '{ctl.token()}'}}"], {}
     if backend == "sqlite":
         return [
             f"    state: {{type: sqlite, path: {tmp_path / 'shared.db'}}}",
@@ -62,9 +83,10 @@ def _profile_lines(backend: str, tmp_path: Path) -> tuple[list[str], dict[str, s
 @pytest.fixture(params=BACKENDS)
 def shared(
     request: pytest.FixtureRequest, proj: Proj, tmp_path: Path
-) -> tuple[Proj, dict[str, str]]:
+) -> Iterator[tuple[Proj, dict[str, str]]]:
     """The project plus the environment of a second machine sharing the state surface."""
-    lines, env = _profile_lines(request.param, tmp_path)
+    stack = contextlib.ExitStack()
+    lines, env = _profile_lines(request.param, tmp_path, stack, proj)
     profiles = tmp_path / "profiles.yaml"
     profiles.write_text("\n".join(["profiles:", "  team:", *lines]) + "\n")
     proj.env.update(env)
@@ -74,7 +96,8 @@ def shared(
     other = dict(proj.env)
     other["SPARKWING_HOME"] = str(tmp_path / "machine-b")
     other["SPARKWING_USER"] = "bob"
-    return proj, other
+    with stack:
+        yield proj, other
 
 
 def _sw(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -92,7 +115,12 @@ def _sw(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProce
 
 
 def _wait_for_gate(
-    env: dict[str, str], cwd: Path, what: str, kind: str = "approvals", timeout: float = 30
+    env: dict[str, str],
+    cwd: Path,
+    what: str,
+    kind: str = "approvals",
+    timeout: float = 30,
+    proc: subprocess.Popen[str] | None = None,
 ) -> dict[str, object]:
     args = (
         ("runs", kind, "list", "-o", "json")
@@ -101,6 +129,9 @@ def _wait_for_gate(
     )
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"the run ended before its gate appeared: {out[-500:]} {err}")
         res = _sw(env, cwd, *args)
         assert res.returncode == 0, res.stderr
         gates = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
@@ -124,7 +155,7 @@ def _nodes(doc: dict[str, object]) -> dict[str, dict[str, object]]:
 def test_approval_from_another_machine_lets_the_run_finish(shared: tuple[Proj, dict]) -> None:
     proj, other = shared
     proc = proj.popen("run", "release", "-o", "json")
-    gate = _wait_for_gate(other, proj.root, "approve-prod")
+    gate = _wait_for_gate(other, proj.root, "approve-prod", proc=proc)
     run_id = str(gate["run_id"])
     status = _sw(other, proj.root, "runs", "status", "--run", run_id)
     assert "approval of approve-prod (ship to prod?)" in status.stdout
@@ -157,7 +188,7 @@ def test_approval_from_another_machine_lets_the_run_finish(shared: tuple[Proj, d
 def test_denied_approval_fails_the_run_with_reason_denied(shared: tuple[Proj, dict]) -> None:
     proj, other = shared
     proc = proj.popen("run", "release", "-o", "json")
-    gate = _wait_for_gate(other, proj.root, "approve-prod")
+    gate = _wait_for_gate(other, proj.root, "approve-prod", proc=proc)
     res = _sw(
         other,
         proj.root,
@@ -203,7 +234,7 @@ def test_expired_approval_follows_on_expiry(
 def test_racing_approve_and_deny_exactly_one_wins(shared: tuple[Proj, dict]) -> None:
     proj, other = shared
     proc = proj.popen("run", "release", "-o", "json")
-    gate = _wait_for_gate(other, proj.root, "approve-prod")
+    gate = _wait_for_gate(other, proj.root, "approve-prod", proc=proc)
     from tests.engine.swtest import SPARKWING
 
     racers = [
@@ -241,7 +272,7 @@ def test_pause_before_resumed_from_another_process(shared: tuple[Proj, dict]) ->
     proj, other = shared
     (proj.root / "fixed.txt").write_text("yes")
     proc = proj.popen("run", "debug", "--sw-pause-before", "flaky", "-o", "json")
-    gate = _wait_for_gate(other, proj.root, "flaky", kind="pauses")
+    gate = _wait_for_gate(other, proj.root, "flaky", kind="pauses", proc=proc)
     assert gate["kind"] == "pause"
     res = _sw(other, proj.root, "runs", "resume", "--run", str(gate["run_id"]), "--node", "flaky")
     assert res.returncode == 0, res.stderr
@@ -253,7 +284,7 @@ def test_pause_before_resumed_from_another_process(shared: tuple[Proj, dict]) ->
 def test_pause_on_failure_keeps_workspace_and_resume_reruns(shared: tuple[Proj, dict]) -> None:
     proj, other = shared
     proc = proj.popen("run", "debug", "--sw-pause-on-failure", "-o", "json")
-    gate = _wait_for_gate(other, proj.root, "flaky", kind="pauses")
+    gate = _wait_for_gate(other, proj.root, "flaky", kind="pauses", proc=proc)
     assert "broken until fixed.txt exists" in str(gate["message"])
     (proj.root / "fixed.txt").write_text("fixed by hand")  # the engineer repairs the workspace
     res = _sw(other, proj.root, "runs", "resume", "--run", str(gate["run_id"]), "--node", "flaky")
@@ -267,7 +298,7 @@ def test_pause_on_failure_keeps_workspace_and_resume_reruns(shared: tuple[Proj, 
 def test_aborted_pause_cancels_the_run(shared: tuple[Proj, dict]) -> None:
     proj, other = shared
     proc = proj.popen("run", "debug", "--sw-pause-before", "flaky", "-o", "json")
-    gate = _wait_for_gate(other, proj.root, "flaky", kind="pauses")
+    gate = _wait_for_gate(other, proj.root, "flaky", kind="pauses", proc=proc)
     res = _sw(
         other,
         proj.root,

@@ -161,11 +161,11 @@ def open_state_view(
     ctx: click.Context, profile: str | None, pipeline: str | None = None
 ) -> Iterator[StateView]:
     """The resolved profile's state, closed on exit."""
-    from sparkwing.surfaces.open import open_state
+    from sparkwing.surfaces.open import open_profile_state
 
     resolved = resolve(ctx, profile, pipeline)
     spec = surface_spec(resolved, "state")
-    state = open_state(spec)
+    state = open_profile_state(spec, surface_spec(resolved, "secrets"))
     try:
         yield StateView(state, describe_store(state, spec), resolved)
     finally:

@@ -137,10 +137,10 @@ def _profile(report: Report, profile: str | None, project: Project | None) -> Re
 def _state(report: Report, resolved: ResolvedProfile) -> StateStore | None:
     """The opened state when it is healthy (runs are only repaired in a healthy store)."""
     from sparkwing.cli.common import describe_store, surface_spec
-    from sparkwing.surfaces.open import open_state
+    from sparkwing.surfaces.open import open_profile_state
 
     spec = surface_spec(resolved, "state")
-    state = open_state(spec)
+    state = open_profile_state(spec, surface_spec(resolved, "secrets"))
     where = describe_store(state, spec)
     check = getattr(state, "integrity_check", None)
     if callable(check):

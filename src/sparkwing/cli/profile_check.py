@@ -54,10 +54,10 @@ def _timed(action: Callable[[], object]) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
-def _probe_state(spec: SurfaceSpec, probe: Probe) -> None:
-    from sparkwing.surfaces.open import open_state
+def _probe_state(spec: SurfaceSpec, probe: Probe, secrets: SurfaceSpec | None) -> None:
+    from sparkwing.surfaces.open import open_profile_state
 
-    state = open_state(spec)
+    state = open_profile_state(spec, secrets)
     try:
         probe.latency_ms = _timed(lambda: state.list_runs(limit=1))
     finally:
@@ -172,13 +172,19 @@ def _scrub(message: str, spec: SurfaceSpec) -> str:
     return " ".join(message.split())
 
 
-def check_surface(surface: str, spec: SurfaceSpec, shown: SurfaceSpec, run_id: str) -> Probe:
+def check_surface(
+    surface: str,
+    spec: SurfaceSpec,
+    shown: SurfaceSpec,
+    run_id: str,
+    secrets: SurfaceSpec | None = None,
+) -> Probe:
     """Probe the opened ``spec``; ``shown`` is the uninterpolated spec the report names."""
     from sparkwing.errors import SparkwingError
 
     probe = Probe(surface=surface, type=shown.type, location=location(shown))
     probes: dict[str, Callable[[], None]] = {
-        "state": lambda: _probe_state(spec, probe),
+        "state": lambda: _probe_state(spec, probe, secrets),
         "cache": lambda: _probe_cache(spec, probe),
         "logs": lambda: _probe_logs(spec, probe, run_id),
         "secrets": lambda: _probe_secrets(spec, probe),
@@ -225,7 +231,7 @@ def check_cmd(
         except SparkwingError as exc:
             probe = Probe(surface, shown.type, location(shown), detail=_scrub(str(exc), shown))
         else:
-            probe = check_surface(surface, spec, shown, run_id)
+            probe = check_surface(surface, spec, shown, run_id, resolved.secrets)
         probes.append(probe)
     if output == "json":
         emit_ndjson({"profile": resolved.name, **asdict(p)} for p in probes)

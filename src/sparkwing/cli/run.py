@@ -310,14 +310,16 @@ def isolation_flags() -> list[str]:
 def _runner_died(spec: Any, code: int) -> int:
     from sparkwing.engine.recovery import record_runner_death
     from sparkwing.engine.runspec import spec_from_dict
-    from sparkwing.surfaces.open import open_state
+    from sparkwing.surfaces.open import open_profile_state
 
     how = (
         f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
     )
     reason = f"runner process {how}"
     try:
-        state = open_state(spec_from_dict(spec.surfaces["state"]))
+        state = open_profile_state(
+            spec_from_dict(spec.surfaces["state"]), spec_from_dict(spec.surfaces["secrets"])
+        )
         try:
             record_runner_death(state, spec.run_id, reason)
         finally:

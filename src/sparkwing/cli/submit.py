@@ -25,14 +25,11 @@ def state_spec(resolved: ResolvedProfile, pipeline: str = "") -> SurfaceSpec:
 
 
 def open_resolved_state(resolved: ResolvedProfile, spec: SurfaceSpec) -> StateStore:
-    """The state of ``resolved``; a postgres ``url_source`` naming a secret is looked up in
-    the profile's own secrets surface."""
+    """The state of ``resolved`` (a postgres ``url_source`` may name one of its secrets)."""
     from sparkwing.cli.common import surface_spec
-    from sparkwing.surfaces.open import open_secrets, open_state
+    from sparkwing.surfaces.open import open_profile_state
 
-    if spec.url_source and not spec.url_source.startswith("env:"):
-        return open_state(spec, secrets=open_secrets(surface_spec(resolved, "secrets")))
-    return open_state(spec)
+    return open_profile_state(spec, surface_spec(resolved, "secrets"))
 
 
 def _take_profile(args: list[str], profile: str | None) -> tuple[list[str], str | None]:

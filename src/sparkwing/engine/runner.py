@@ -118,10 +118,10 @@ def _run(
     from sparkwing.engine.procutil import process_start_ticks
     from sparkwing.engine.recorder import Recorder
     from sparkwing.engine.scheduler import Scheduler
-    from sparkwing.surfaces.open import open_cache, open_logs, open_secrets, open_state
+    from sparkwing.surfaces.open import open_cache, open_logs, open_profile_state, open_secrets
     from sparkwing.surfaces.state.base import RunRecord
 
-    state = open_state(spec.surface("state"))
+    state = open_profile_state(spec.surface("state"), spec.surface("secrets"))
     needs_gates = (
         spec.pause_before
         or spec.pause_on_failure

@@ -33,6 +33,14 @@ def _require_path(surface: str, spec: SurfaceSpec) -> Path:
     return Path(spec.path).expanduser()
 
 
+def open_profile_state(spec: SurfaceSpec, secrets_spec: SurfaceSpec | None) -> StateStore:
+    """A profile's state: a postgres ``url_source`` naming a secret is looked up in the
+    profile's own secrets surface (opened only then)."""
+    named_secret = spec.url_source and not spec.url_source.startswith("env:")
+    secrets = open_secrets(secrets_spec) if named_secret and secrets_spec else None
+    return open_state(spec, secrets=secrets)
+
+
 def open_state(spec: SurfaceSpec, *, secrets: SecretStore | None = None) -> StateStore:
     """``secrets`` resolves a postgres ``url_source`` that names a secret (``env:VAR`` and
     ``url`` need none)."""
