@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -17,8 +18,12 @@ def _wait_running(proj: Proj, timeout: float = 20) -> None:
     while time.time() < deadline:
         db_path = proj.swhome / "state.db"
         if db_path.exists():
-            rows = proj.db().execute("select count(*) from nodes where status='running'").fetchone()
-            if rows[0] > 0:
+            try:
+                query = "select count(*) from nodes where status='running'"
+                running = proj.db().execute(query).fetchone()[0]
+            except sqlite3.OperationalError:  # the schema is not created yet
+                running = 0
+            if running > 0:
                 return
         time.sleep(0.05)
     raise AssertionError("the job never started")
