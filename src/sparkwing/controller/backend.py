@@ -108,7 +108,7 @@ def open_backend(resolved: ResolvedProfile, key: bytes, env: Mapping[str, str]) 
         logs=logs,
         vault=vault,
         tokens=TokenStore(db),
-        spool=Path(tempfile.mkdtemp(prefix="sparkwing-controller-")),
+        spool=make_spool(cache),
         where={
             "state": specs["state"].describe(),
             "cache": cache.describe(),
@@ -116,6 +116,21 @@ def open_backend(resolved: ResolvedProfile, key: bytes, env: Mapping[str, str]) 
             "secrets": vault.describe(),
         },
     )
+
+
+def make_spool(cache: Cache) -> Path:
+    """A private folder for streamed bodies. For a cache of local files it sits in the cache's
+    own root, on its filesystem, so an upload is renamed into place instead of copied (the
+    reserved name keeps it out of every listing)."""
+    from sparkwing.surfaces.cache.filesystem import INTERNAL_PREFIX, FilesystemCache
+
+    if isinstance(cache, FilesystemCache):
+        try:
+            cache.root.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=INTERNAL_PREFIX + "spool-", dir=cache.root))
+        except OSError:
+            pass  # a root it cannot write yet: uploads then fail with the cache's own error
+    return Path(tempfile.mkdtemp(prefix="sparkwing-controller-"))
 
 
 def _describe(store: object, spec: SurfaceSpec) -> str:

@@ -16,15 +16,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from sparkwing import errors
 from sparkwing.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
+    from sparkwing.controller.bulk import Answer, Link
     from sparkwing.surfaces.spec import SurfaceSpec
 
 RETRY_ENV = "SPARKWING_CONTROLLER_RETRY_SECONDS"
@@ -32,6 +35,7 @@ CA_ENV = "SPARKWING_CONTROLLER_CA"
 DEFAULT_RETRY_SECONDS = 30.0
 TRANSIENT_STATUSES = frozenset({502, 503, 504})
 KEEPALIVE_EXPIRY = 10.0  # below the server's keep-alive (see controller.server)
+TIMEOUT, CONNECT_TIMEOUT = 60.0, 10.0
 # Error types a controller answers with, mapped back to the exceptions the stores raise.
 _ERRORS: dict[str, type[errors.SparkwingError]] = {
     cls.__name__: cls
@@ -48,8 +52,24 @@ _ERRORS: dict[str, type[errors.SparkwingError]] = {
     )
 }
 
+T = TypeVar("T")
 _lock = threading.Lock()
 _shared: tuple[int, httpx.Client] | None = None
+_contexts: dict[str, ssl.SSLContext] = {}
+
+
+def ssl_context() -> ssl.SSLContext:
+    """How controller certificates are checked: against the CA file of CA_ENV when set,
+    else against certifi's bundle (what httpx does by default). Shared by every transfer."""
+    import ssl
+
+    ca = os.environ.get(CA_ENV, "")
+    with _lock:
+        if ca not in _contexts:
+            import certifi
+
+            _contexts[ca] = ssl.create_default_context(cafile=ca or certifi.where())
+        return _contexts[ca]
 
 
 def http() -> httpx.Client:
@@ -58,22 +78,17 @@ def http() -> httpx.Client:
     import httpx
 
     pid = os.getpid()
+    context = ssl_context()
     with _lock:
         if _shared is None or _shared[0] != pid:
-            ca = os.environ.get(CA_ENV)
-            verify: Any = True
-            if ca:
-                import ssl
-
-                verify = ssl.create_default_context(cafile=ca)
             client = httpx.Client(
-                timeout=httpx.Timeout(60.0, connect=10.0),
+                timeout=httpx.Timeout(TIMEOUT, connect=CONNECT_TIMEOUT),
                 limits=httpx.Limits(
                     max_connections=64,
                     max_keepalive_connections=16,
                     keepalive_expiry=KEEPALIVE_EXPIRY,
                 ),
-                verify=verify,
+                verify=context,
                 follow_redirects=False,
                 trust_env=False,  # a proxy from the environment must not see the token
             )
@@ -139,6 +154,9 @@ class ControllerClient:
         # printed) and without a query: safe to show, and what every request starts from.
         self.base = urlunsplit((parts.scheme, self.host, parts.path.rstrip("/"), "", ""))
         self._headers = {"Authorization": f"Bearer {token}"}
+        self._prefix = parts.path.rstrip("/")
+        self._where = (parts.scheme, parts.hostname or "", port)
+        self._link: Link | None = None
 
     def __repr__(self) -> str:  # never the token
         return f"ControllerClient({self.base!r})"
@@ -228,23 +246,81 @@ class ControllerClient:
                 response = client.send(request, stream=stream)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 if _unknown_host(exc):
-                    raise StorageError(
-                        f"{self.describe()}: cannot {what}: host name not known"
-                    ) from None
+                    raise self._host_unknown(what) from None
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 continue
             if response.status_code in TRANSIENT_STATUSES:
-                last = f"HTTP {response.status_code}"
-                with contextlib.suppress(Exception):
-                    doc = json.loads(response.read())
-                    last += f" ({doc['error']})"
+                last = _transient(response)
                 response.close()
                 continue
             return response
-        raise StorageError(
+        raise self._unreachable(what, last)
+
+    def _host_unknown(self, what: str) -> StorageError:
+        return StorageError(f"{self.describe()}: cannot {what}: host name not known")
+
+    def _unreachable(self, what: str, last: str) -> StorageError:
+        return StorageError(
             f"{self.describe()} unreachable: cannot {what} ({last}); retried for "
             f"{_retry_budget():g}s (set {RETRY_ENV} to change)"
         )
+
+    def transfer(
+        self,
+        method: str,
+        path: str,
+        handle: Callable[[Answer], T],
+        *,
+        what: str,
+        body: int | None = None,
+        size: int = 0,
+        missing: bool = False,
+    ) -> T | None:
+        """A large object sent from or received into a file (see :mod:`.bulk`), with the
+        auth, idempotency key, retries and errors of every other request. ``body`` is a
+        descriptor to send ``size`` bytes of; ``handle`` reads a 200 answer and is called
+        again on a retry (raising :class:`~.receive.Interrupted` retries). None for a 404
+        when ``missing``."""
+        import httpx
+
+        from sparkwing.controller.bulk import Link
+        from sparkwing.controller.receive import Interrupted
+
+        headers = dict(self._headers)
+        if method != "GET":
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        if body is not None:
+            headers["Content-Length"] = str(size)
+        with _lock:
+            if self._link is None:
+                scheme, host, port = self._where
+                self._link = Link(scheme, host, port, (CONNECT_TIMEOUT, TIMEOUT))
+            link = self._link
+        context = ssl_context() if self._where[0] == "https" else None
+        target = self._prefix + path
+        last = ""
+        for _ in self._attempts(what):
+            try:
+                with link.exchange(
+                    context, KEEPALIVE_EXPIRY, method, target, headers, body, size
+                ) as answer:
+                    if answer.status == 200:
+                        return handle(answer)
+                    response = httpx.Response(
+                        answer.status, headers=answer.headers(), content=answer.read()
+                    )
+            except Interrupted as exc:
+                if _unknown_host(exc):
+                    raise self._host_unknown(what) from None
+                last = str(exc)
+                continue
+            if response.status_code in TRANSIENT_STATUSES:
+                last = _transient(response)
+                continue
+            if missing and response.status_code == 404 and is_not_found(response):
+                return None
+            self.fail(response, what)
+        raise self._unreachable(what, last)
 
     def call(
         self,
@@ -280,6 +356,14 @@ class ControllerClient:
             yield response
         finally:
             response.close()
+
+
+def _transient(response: httpx.Response) -> str:
+    """What a transient answer (502, 503, 504) said, for the error once retries run out."""
+    note = f"HTTP {response.status_code}"
+    with contextlib.suppress(Exception):
+        note += f" ({json.loads(response.read())['error']})"
+    return note
 
 
 def _unknown_host(exc: BaseException) -> bool:

@@ -4,16 +4,19 @@ coordination documents by design) carry their body in memory."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
+import stat
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from sparkwing.controller import schemas as s
 from sparkwing.controller.endpoint import (
@@ -25,7 +28,7 @@ from sparkwing.controller.endpoint import (
     json_response,
 )
 from sparkwing.controller.pipeline import read_bounded
-from sparkwing.errors import UsageError
+from sparkwing.errors import StorageError, UsageError
 from sparkwing.ids import check_key, check_prefix
 
 READ, WRITE = "cache.read", "cache.write"
@@ -33,7 +36,11 @@ OCTETS = "application/octet-stream"
 # Downloads up to this size are answered from memory (one read) instead of a file stream.
 SMALL_OBJECT = 256 * 1024
 MAX_CONDITIONAL_BODY = 16 * 1024 * 1024
-_SPOOL_FLUSH = 4 << 20
+_SPOOL_FLUSH = int(os.environ.get('SW_FLUSH', 4 << 20))
+if os.environ.get('SW_HW'):
+    import uvicorn.protocols.http.httptools_impl as _h
+    _h.HIGH_WATER_LIMIT = int(os.environ['SW_HW'])
+_IOV_MAX = 512  # buffers per writev, under every system's limit (Linux: 1024)
 
 
 def _key(value: str) -> object:
@@ -49,12 +56,67 @@ def _spool_path(call: Call, what: str) -> Path:
     return call.backend.spool / f"{what}-{secrets.token_hex(8)}"
 
 
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
+def _open_object(path: Path, key: str) -> tuple[int, int] | None:
+    """A read descriptor on ``path`` and its size; None when no object is there. The
+    descriptor pins the file: a concurrent replace or delete cannot change what it reads."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except OSError as exc:
+        raise StorageError(f"cache: cannot read {key!r}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None
+    return fd, st.st_size
 
 
-class Download(FileResponse):
-    chunk_size = 4 << 20  # the default 64 KiB costs an event-loop turn per 64 KiB
+def _read_all(fd: int) -> bytes:
+    with open(fd, "rb", closefd=True) as fh:
+        return fh.read()
+
+
+class Download(Response):
+    """Streams an open descriptor (closed when done) in large reads off the event loop: one
+    event-loop turn and one thread hop per 4 MiB."""
+
+    chunk_size = 4 << 20
+
+    def __init__(self, fd: int, size: int) -> None:
+        super().__init__(media_type=OCTETS, headers={"content-length": str(size)})
+        self.fd, self.size = fd, size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+            await send(start)
+            left = 0 if scope["method"] == "HEAD" else self.size
+            while left > 0:
+                chunk = await run_in_threadpool(os.read, self.fd, min(self.chunk_size, left))
+                if not chunk:  # cut short in place: the connection must not look complete
+                    raise StorageError("cache object shrank while it was being sent")
+                left -= len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+            if scope["method"] == "HEAD":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            os.close(self.fd)
+
+
+async def _respond(opened: tuple[int, int]) -> Response:
+    fd, size = opened
+    if size <= SMALL_OBJECT:
+        return Response(await run_in_threadpool(_read_all, fd), media_type=OCTETS)
+    return Download(fd, size)
+
+
+def _not_found(key: str) -> Response:
+    return error_response(404, "NotFoundError", f"cache key {key!r} not found")
 
 
 async def get_object(call: Call) -> Response:
@@ -62,37 +124,73 @@ async def get_object(call: Call) -> Response:
     if call.query.get("etag"):
         got = await run_in_threadpool(cache.get_with_etag, key)
         if got is None:
-            return error_response(404, "NotFoundError", f"cache key {key!r} not found")
+            return _not_found(key)
         return Response(got[0], media_type=OCTETS, headers={"ETag": got[1]})
+    local = cache.local_path(key)
+    if local is not None:  # read in place: no copy
+        opened = await run_in_threadpool(_open_object, local, key)
+        return _not_found(key) if opened is None else await _respond(opened)
     tmp = _spool_path(call, "get")
-    streaming = False
     try:
-        found = await run_in_threadpool(cache.get_file, key, tmp)
-        if not found:
-            return error_response(404, "NotFoundError", f"cache key {key!r} not found")
-        if tmp.stat().st_size <= SMALL_OBJECT:
-            return Response(tmp.read_bytes(), media_type=OCTETS)
-        streaming = True
+        if not await run_in_threadpool(cache.get_file, key, tmp):
+            return _not_found(key)
+        opened = await run_in_threadpool(_open_object, tmp, key)
     finally:
-        if not streaming:
-            _unlink(tmp)
-    return Download(tmp, media_type=OCTETS, background=BackgroundTask(_unlink, tmp))
+        _unlink(tmp)  # the open descriptor keeps the bytes until they are sent
+    return _not_found(key) if opened is None else await _respond(opened)
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """Write every chunk in order, in as few system calls as it takes (no joined copy),
+    then close ``fd`` (a duplicate the caller handed over)."""
+    try:
+        views = [memoryview(c) for c in chunks if c]
+        while views:
+            written = os.writev(fd, views[:_IOV_MAX])
+            while views and written >= len(views[0]):
+                written -= len(views.pop(0))
+            if written:
+                views[0] = views[0][written:]
+    finally:
+        os.close(fd)
 
 
 async def _spool_body(request: Request, dest: Path) -> None:
-    """Write the request body to ``dest`` in large writes, off the event loop."""
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        pending: list[bytes] = []
+    """Write the request body to ``dest`` in large writes off the event loop, the next batch
+    arriving while the previous one is written (at most two batches held)."""
+    # Mode 0o666 (less the umask), as the cache's own files get: an adopted spool file
+    # becomes the object as it is. The spool folder itself is private.
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    writing: asyncio.Future[None] | None = None
+    try:
+        batch: list[bytes] = []
         size = 0
         async for chunk in request.stream():
-            pending.append(chunk)
+            batch.append(chunk)
             size += len(chunk)
             if size >= _SPOOL_FLUSH:
-                await run_in_threadpool(fh.write, b"".join(pending))
-                pending, size = [], 0
-        if pending:
-            fh.write(b"".join(pending))
+                if writing is not None:
+                    await writing
+                # Each write gets its own descriptor, so a write still running when the
+                # upload fails can never land in a file that reused the number.
+                job = run_in_threadpool(_write_all, os.dup(fd), batch)
+                writing = asyncio.ensure_future(job)
+                batch, size = [], 0
+        if writing is not None:
+            await writing
+            writing = None
+        await run_in_threadpool(_write_all, os.dup(fd), batch)
+    except BaseException:
+        if writing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(writing)  # ordinarily milliseconds; then unlinked
+        raise
+    finally:
+        os.close(fd)
 
 
 async def put_object(call: Call) -> Any:
@@ -113,7 +211,8 @@ async def put_object(call: Call) -> Any:
     tmp = _spool_path(call, "put")
     try:
         await _spool_body(call.request, tmp)
-        await run_in_threadpool(cache.put_file, key, tmp)
+        # Moved into place when the spool shares the cache's filesystem, else copied.
+        await run_in_threadpool(cache.adopt_file, key, tmp)
     finally:
         _unlink(tmp)
     return json_response({"etag": None})

@@ -83,6 +83,18 @@ class Cache(abc.ABC):
 
         raise NotSupportedError(f"{type(self).__name__} does not support conditional writes")
 
+    # -- optional local-file capability -----------------------------------------------
+    def adopt_file(self, key: str, src: Path) -> None:
+        """Make ``src`` the object, atomically, consuming it: a store keeping objects as
+        local files moves it in when it can (no copy); the default copies then deletes it."""
+        self.put_file(key, src)
+        Path(src).unlink(missing_ok=True)
+
+    def local_path(self, key: str) -> Path | None:
+        """Where the object lives as a plain local file (present or not), for reading
+        without a copy; None when this store does not keep objects as local files."""
+        return None
+
     def describe(self) -> str:
         return type(self).__name__
 

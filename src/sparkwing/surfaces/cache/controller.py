@@ -1,5 +1,6 @@
-"""The controller cache backend (mode 4): objects stream to and from the controller in
-1 MiB chunks, so ``put_file`` / ``get_file`` never hold an artifact whole in memory."""
+"""The controller cache backend (mode 4): files travel to and from the controller through
+the client's bulk transfers (sendfile out, one reused buffer in), so ``put_file`` /
+``get_file`` never hold an artifact whole in memory."""
 
 from __future__ import annotations
 
@@ -14,22 +15,18 @@ from sparkwing.errors import PreconditionFailedError
 from sparkwing.ids import check_key, check_prefix
 from sparkwing.surfaces.cache.base import Cache, ObjectInfo
 
-# Large chunks: the HTTP client's per-chunk cost, not the bytes, bounds throughput.
 if TYPE_CHECKING:
     import httpx
 
+    from sparkwing.controller.bulk import Answer
+
+# Large chunks: the HTTP client's per-chunk cost, not the bytes, bounds throughput.
 _CHUNK = 4 << 20
 _PAGE = 1000
 
 
 def _object(key: str) -> str:
     return "/v1/cache/objects/" + key_path(check_key(key, "cache key"))
-
-
-def _chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            yield chunk
 
 
 def _slices(data: bytes) -> Iterator[memoryview]:
@@ -45,6 +42,49 @@ def _body(response: httpx.Response) -> Iterator[bytes]:
     if response.headers.get("content-encoding", "identity") == "identity":
         return response.iter_raw()
     return response.iter_bytes()
+
+
+def _drain(answer: Answer) -> bool:
+    answer.read()  # to its end, so the connection can carry the next transfer
+    return True
+
+
+class _Download:
+    """A download into a temp file beside ``dest``, renamed over it once complete: a reader
+    of ``dest`` sees the old file or the whole new one. Created on the first byte, so a
+    miss leaves nothing behind."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.tmp: Path | None = None
+        self.fd = -1
+
+    def save(self, answer: Answer) -> bool:
+        if self.fd < 0:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            name = f".{self.dest.name[:64]}.sparkwing-get-{secrets.token_hex(6)}"
+            self.tmp = self.dest.parent / name
+            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        else:  # a retry starts over
+            os.ftruncate(self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+        answer.into(self.fd)
+        return True
+
+    def commit(self) -> None:
+        assert self.tmp is not None
+        os.close(self.fd)
+        self.fd = -1
+        os.replace(self.tmp, self.dest)
+
+    def __enter__(self) -> _Download:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
 
 
 def _info(doc: dict[str, object]) -> ObjectInfo:
@@ -84,22 +124,13 @@ class ControllerCache(Cache):
 
     def get_file(self, key: str, dest: Path) -> bool:
         dest = Path(dest)
-        path = _object(key)
-        with self.client.stream("GET", path, what="read from the cache") as response:
-            if response.status_code == 404 and is_not_found(response):
-                return False
-            if response.status_code != 200:
-                self.client.fail(response, "read from the cache")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.parent / f".{dest.name[:64]}.sparkwing-get-{secrets.token_hex(6)}"
-            try:
-                with tmp.open("wb") as fh:
-                    for chunk in _body(response):
-                        fh.write(chunk)
-                os.replace(tmp, dest)
-            finally:
-                tmp.unlink(missing_ok=True)
-        return True
+        with _Download(dest) as download:
+            found = self.client.transfer(
+                "GET", _object(key), download.save, what="read from the cache", missing=True
+            )
+            if found:
+                download.commit()
+        return bool(found)
 
     def has(self, key: str) -> bool:
         return self.stat(key) is not None
@@ -143,15 +174,16 @@ class ControllerCache(Cache):
 
     def put_file(self, key: str, src: Path) -> None:
         path = _object(key)
-        src = Path(src)
-        size = src.stat().st_size  # a missing source is the caller's OSError, as elsewhere
-        self.client.call(
-            "PUT",
-            path,
-            what="write to the cache",
-            content=lambda: _chunks(src),
-            headers={"Content-Length": str(size)},
-        )
+        with Path(src).open("rb") as fh:  # a missing source is the caller's OSError
+            size = os.fstat(fh.fileno()).st_size
+            self.client.transfer(
+                "PUT",
+                path,
+                _drain,
+                what="write to the cache",
+                body=fh.fileno(),
+                size=size,
+            )
 
     def delete(self, key: str) -> bool:
         doc = self.client.call("DELETE", _object(key), what="delete from the cache")

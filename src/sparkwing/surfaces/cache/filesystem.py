@@ -190,6 +190,37 @@ class FilesystemCache(Cache):
             raise self._error("delete", key, exc) from exc
         return True
 
+    def adopt_file(self, key: str, src: Path) -> None:
+        path = self._path(key)  # validate before touching the source
+        src = Path(src)
+        st = os.lstat(src)  # a missing source is the caller's OSError, as in put_file
+        # Only a regular file with no other name is moved in: a symlink or a directory must
+        # never become an object, and an extra hard link could change one in place later.
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            super().adopt_file(key, src)
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if self.fsync:
+                fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            try:
+                os.replace(src, path)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                super().adopt_file(key, src)  # another filesystem: copy, still atomic
+                return
+            self._sync_dir(path.parent)
+        except OSError as exc:
+            raise self._error("write", key, exc) from exc
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
+
     def _replace(self, key: str, write: _Writer) -> None:
         path = self._path(key)
         try:
@@ -200,14 +231,17 @@ class FilesystemCache(Cache):
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-            if self.fsync:  # the rename itself is durable only once its folder is synced
-                dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+            self._sync_dir(path.parent)
         except OSError as exc:
             raise self._error("write", key, exc) from exc
+
+    def _sync_dir(self, directory: Path) -> None:
+        if self.fsync:  # a rename itself is durable only once its folder is synced
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def _write_tmp(self, directory: Path, write: _Writer) -> Path:
         """Write a fresh temp file in ``directory``; on any failure nothing is left behind."""
