@@ -4,6 +4,7 @@ manage its API tokens (created, listed and revoked directly in the controller's 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,7 +80,7 @@ def serve_cmd(
                 "network in clear; use --tls-cert/--tls-key or a TLS-terminating proxy",
                 err=True,
             )
-        click.get_text_stream("stdout").flush()
+        sys.stdout.flush()
         setup_logging()
         app = build_app(backend)
         server = make_server(app, tls_cert=tls_cert, tls_key=tls_key, access_log=not no_access_log)

@@ -4,6 +4,7 @@ a live one. Logs and failure reports live in :mod:`sparkwing.cli.runlogs`."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -207,7 +208,7 @@ def status_cmd(
     width = max(len(k) for k, _ in fields)
     for key, value in fields:
         text = f"{key.ljust(width)}  {value}"
-        if key == "status" and click.get_text_stream("stdout").isatty():
+        if key == "status" and sys.stdout.isatty():
             text = click.style(text, fg=status_colour(run.status))
         click.echo(text)
     if nodes:
