@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import RunRecord
 
 EXCERPT_LINES = 20
+HOLD_SECONDS = 1.0  # how long a followed line may wait for earlier ones
 POLL_SECONDS = 0.25
 
 
@@ -148,8 +149,10 @@ def _follow(
 ) -> None:
     """Print what each stream already holds (after the filters), then new lines as they
     arrive, picking up jobs that start later, until the run is final."""
+    import itertools
     import queue
     import threading
+    from datetime import UTC, datetime, timedelta
 
     from sparkwing.surfaces.logs.filesystem import apply_query, record_filter
     from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
@@ -161,6 +164,10 @@ def _follow(
     width = max((len(i) for i in stream_ids(view, logs, run)), default=0) if node is None else 0
     show = LinePrinter(output, node is not None, width)
     pumps: dict[str, threading.Thread] = {}
+    # Lines of several jobs arrive through separate pumps; they are printed in time order,
+    # each held back briefly so a slower pump's earlier lines still come first.
+    pending: list[tuple[str, int, str, LogRecord]] = []
+    counter = itertools.count()
 
     def pump(node_id: str, seen: int) -> None:
         try:
@@ -179,7 +186,7 @@ def _follow(
             existing = logs.read(run.run_id, node_id)
             show.width = max(show.width, len(node_id))
             for rec in apply_query(existing, query):  # --head is refused with --follow
-                show(node_id, rec)
+                pending.append((rec.ts, next(counter), node_id, rec))
             thread = threading.Thread(target=pump, args=(node_id, len(existing)), daemon=True)
             pumps[node_id] = thread
             thread.start()
@@ -188,10 +195,19 @@ def _follow(
         try:
             item = arrived.get(timeout=wait) if wait > 0 else arrived.get_nowait()
             while True:
-                show(*item)
+                pending.append((item[1].ts, next(counter), *item))
                 item = arrived.get_nowait()
         except queue.Empty:
             pass
+
+    def release(everything: bool) -> None:
+        pending.sort()
+        cutoff = (datetime.now(UTC) - timedelta(seconds=HOLD_SECONDS)).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ"
+        )
+        while pending and (everything or pending[0][0] <= cutoff):
+            _, _, node_id, rec = pending.pop(0)
+            show(node_id, rec)
 
     while True:
         current = view.state.get_run(run.run_id)
@@ -200,10 +216,12 @@ def _follow(
         if final or failures:
             break
         drain(POLL_SECONDS)
+        release(everything=False)
     done.set()
     for thread in pumps.values():
         thread.join()
     drain(0)
+    release(everything=True)
     if failures:
         raise failures[0]
 
