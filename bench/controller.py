@@ -5,13 +5,16 @@ port over a throwaway profile (sqlite state, filesystem cache and logs), then, i
 
   cache      put_file + get_file of one 64 MiB artifact: through the controller's HTTP
              cache vs the same FilesystemCache folder opened directly   target ratio >= 0.6
+             (each side then deletes the object, untimed)
   logs       appending log lines in batches (as the engine flushes them): through the
              controller vs FilesystemLogs on the same folder           target ratio >= 0.5
 
 A ratio is direct time / controller time (1.0: the controller costs nothing). Medians of
-interleaved repetitions; a report, not a test: it exits 0 whether or not a target is met.
+interleaved repetitions (the order rotates each time); a report, not a test: it exits 0
+whether or not a target is met. The machine's load moves the cache ratio most (the
+controller side needs two busy processes at once): run it two or three times.
 
-    python bench/controller.py [--reps 5] [--mib 64] [--lines 20000] [--batch 1000] [--json]
+    python bench/controller.py [--reps 7] [--mib 64] [--lines 20000] [--batch 1000] [--json]
 """
 
 from __future__ import annotations
@@ -91,6 +94,9 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+Phases = dict[str, float]
+
+
 def measure(reps: int, mib: int, lines: int, batch: int) -> dict[str, Any]:
     from sparkwing.surfaces.cache.filesystem import FilesystemCache
     from sparkwing.surfaces.logs.base import LogRecord
@@ -116,21 +122,28 @@ def measure(reps: int, mib: int, lines: int, batch: int) -> dict[str, Any]:
             ]
             counter = iter(range(10**9))
 
-            def cache_round(cache: Any) -> Callable[[], None]:
-                def run() -> None:
+            def cache_round(cache: Any) -> Callable[[], Phases]:
+                def run() -> Phases:
                     key = f"bin/bench-{next(counter)}"
-                    cache.put_file(key, artifact)
-                    assert cache.get_file(key, base / "fetched.bin")
-                    cache.delete(key)
+                    fetched = base / "fetched.bin"  # replaced each round, by either side
+                    put = timed(lambda: cache.put_file(key, artifact))
+                    get = timed(lambda: cache.get_file(key, fetched))
+                    assert fetched.stat().st_size == mib << 20
+                    cache.delete(key)  # cleanup, untimed on both sides: not part of put+get
+                    return {"put": put, "get": get}
 
                 return run
 
-            def logs_round(logs: Any) -> Callable[[], None]:
-                def run() -> None:
+            def logs_round(logs: Any) -> Callable[[], Phases]:
+                def run() -> Phases:
                     run_id = f"run-bench-{next(counter)}"
-                    for _ in range(max(1, lines // batch)):
-                        logs.append(run_id, "job", records)
-                    logs.flush()
+
+                    def append() -> None:
+                        for _ in range(max(1, lines // batch)):
+                            logs.append(run_id, "job", records)
+                        logs.flush()
+
+                    return {"append": timed(append)}
 
                 return run
 
@@ -141,17 +154,25 @@ def measure(reps: int, mib: int, lines: int, batch: int) -> dict[str, Any]:
                 "logs controller": logs_round(remote_logs),
             }
             samples: dict[str, list[float]] = {name: [] for name in cases}
+            phases: dict[str, dict[str, list[float]]] = {name: {} for name in cases}
             for fn in cases.values():  # warm-up: connections, page cache, imports
                 fn()
             names = list(cases)
             for rep in range(reps):
                 shift = rep % len(names)
                 for name in names[shift:] + names[:shift]:
-                    samples[name].append(timed(cases[name]))
+                    got = cases[name]()
+                    samples[name].append(sum(got.values()))
+                    for phase, seconds in got.items():
+                        phases[name].setdefault(phase, []).append(seconds)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
     med = {name: statistics.median(s) for name, s in samples.items()}
+    phase_med = {
+        name: {phase: statistics.median(s) for phase, s in got.items()}
+        for name, got in phases.items()
+    }
     appended = max(1, lines // batch) * batch
     cache_ratio = med["cache direct"] / med["cache controller"]
     logs_ratio = med["logs direct"] / med["logs controller"]
@@ -163,6 +184,7 @@ def measure(reps: int, mib: int, lines: int, batch: int) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "samples_s": samples,
         "median_s": med,
+        "phase_median_s": phase_med,
         "cache_mib_per_s": {
             "direct": 2 * mib / med["cache direct"],
             "controller": 2 * mib / med["cache controller"],
@@ -198,6 +220,11 @@ def render(doc: dict[str, Any]) -> str:
         f"{'measurement':<38}{'direct':>16}{'controller':>16}",
         f"{'cache put+get ' + str(doc['mib']) + ' MiB (time)':<38}"
         f"{med['cache direct'] * 1000:>13.0f} ms{med['cache controller'] * 1000:>13.0f} ms",
+        *(
+            f"{'  ' + phase + ' (time)':<38}{direct * 1000:>13.0f} ms"
+            f"{doc['phase_median_s']['cache controller'][phase] * 1000:>13.0f} ms"
+            for phase, direct in doc["phase_median_s"]["cache direct"].items()
+        ),
         f"{'cache throughput':<38}{cache['direct']:>11.0f} MiB/s{cache['controller']:>11.0f} MiB/s",
         f"{'log append ' + str(doc['lines']) + ' lines (time)':<38}"
         f"{med['logs direct'] * 1000:>13.0f} ms{med['logs controller'] * 1000:>13.0f} ms",
@@ -215,7 +242,7 @@ def render(doc: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
+    parser.add_argument("--reps", type=int, default=7, help="repetitions (default 7)")
     parser.add_argument("--mib", type=int, default=64, help="artifact size in MiB (default 64)")
     parser.add_argument("--lines", type=int, default=20_000, help="log lines per round")
     parser.add_argument("--batch", type=int, default=1000, help="log lines per append")

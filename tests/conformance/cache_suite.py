@@ -97,6 +97,24 @@ class CacheConformance:
         assert cache.get_file("bin/bundle-1", dest) is True
         assert dest.read_bytes() == BIG
 
+    def test_adopt_file_takes_the_file(self, cache: Cache, tmp_path: Path) -> None:
+        src = tmp_path / "adopt.bin"
+        src.write_bytes(BIG)
+        cache.adopt_file("bin/adopted", src)
+        assert not src.exists()  # consumed, whether moved or copied
+        assert cache.get("bin/adopted") == BIG
+        src.write_bytes(b"second")
+        cache.adopt_file("bin/adopted", src)  # replaces, like put_file
+        assert cache.get("bin/adopted") == b"second"
+        info = cache.stat("bin/adopted")
+        assert info is not None and info.size == len(b"second")
+        assert _keys(cache, "bin/") == ["bin/adopted"]
+
+    def test_local_path_is_the_object_or_none(self, cache: Cache) -> None:
+        cache.put("memo/local", b"in place")
+        local = cache.local_path("memo/local")
+        assert local is None or local.read_bytes() == b"in place"
+
     def test_put_file_empty(self, cache: Cache, tmp_path: Path) -> None:
         src = tmp_path / "empty"
         src.write_bytes(b"")
@@ -191,6 +209,9 @@ class CacheConformance:
             cache.put_file(key, src)
         with pytest.raises(InvalidKeyError):
             cache.get_file(key, tmp_path / "out")
+        with pytest.raises(InvalidKeyError):
+            cache.adopt_file(key, src)
+        assert src.read_bytes() == b"x"  # a refused key leaves the file alone
 
     @pytest.mark.parametrize("prefix", ["logs/", "../", "/", "memo/../x", "zzz"])
     def test_invalid_list_prefix_rejected(self, cache: Cache, prefix: str) -> None:

@@ -155,6 +155,76 @@ def test_fsync_mode_writes(root: Path) -> None:
     assert cache.get("memo/durable") == b"yes"
 
 
+def test_adopt_file_moves_the_file_in_place(root: Path, tmp_path: Path) -> None:
+    cache = FilesystemCache(root)
+    src = tmp_path / "upload"
+    src.write_bytes(b"moved, not copied")
+    inode = src.stat().st_ino
+    cache.adopt_file("artifacts/blobs/abcdef", src)
+    local = cache.local_path("artifacts/blobs/abcdef")
+    assert local == root / "artifacts" / "blobs" / "ab" / "abcdef"
+    assert local.stat().st_ino == inode and not src.exists()
+    assert cache.get("artifacts/blobs/abcdef") == b"moved, not copied"
+
+
+def test_adopt_file_copies_what_it_must_not_move(root: Path, tmp_path: Path) -> None:
+    cache = FilesystemCache(root)
+    target = tmp_path / "target"
+    target.write_bytes(b"through a link")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    cache.adopt_file("bin/from-symlink", link)
+    stored = root / "bin" / "from-symlink"
+    assert not stored.is_symlink() and stored.read_bytes() == b"through a link"
+    assert not link.exists() and target.read_bytes() == b"through a link"
+
+    other = tmp_path / "other-name"
+    os.link(target, other)  # a second name could change a moved-in object later
+    cache.adopt_file("bin/from-hardlink", target)
+    stored = root / "bin" / "from-hardlink"
+    assert stored.stat().st_ino != other.stat().st_ino
+    other.write_bytes(b"changed later")
+    assert cache.get("bin/from-hardlink") == b"through a link"
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(OSError):
+        cache.adopt_file("bin/from-folder", folder)  # never becomes an object
+    assert not cache.has("bin/from-folder") and folder.is_dir()
+
+
+def test_adopt_file_from_another_filesystem_copies(root: Path) -> None:
+    shm = Path("/dev/shm")
+    root.mkdir(parents=True)
+    if not shm.is_dir() or not os.access(shm, os.W_OK) or shm.stat().st_dev == root.stat().st_dev:
+        pytest.skip("needs a writable /dev/shm on another filesystem")
+    src = shm / f"sparkwing-adopt-{os.getpid()}"
+    src.write_bytes(b"across filesystems")
+    try:
+        FilesystemCache(root, fsync=True).adopt_file("memo/across", src)
+    finally:
+        leftover = src.exists()
+        src.unlink(missing_ok=True)
+    assert not leftover
+    assert (root / "memo" / "across").read_bytes() == b"across filesystems"
+    assert os.listdir(root / "memo") == ["across"]  # no temp file left
+
+
+def test_adopt_file_with_fsync(root: Path, tmp_path: Path) -> None:
+    src = tmp_path / "durable"
+    src.write_bytes(b"synced")
+    FilesystemCache(root, fsync=True).adopt_file("memo/durable", src)
+    assert (root / "memo" / "durable").read_bytes() == b"synced" and not src.exists()
+
+
+def test_local_path_validates_the_key(root: Path) -> None:
+    cache = FilesystemCache(root)
+    for key in ("memo/../x", "logs/a", "memo/.sparkwing-tmp-x"):
+        with pytest.raises(InvalidKeyError):
+            cache.local_path(key)
+    assert cache.local_path("memo/absent") == root / "memo" / "absent"
+
+
 _CAS_WORKER = textwrap.dedent(
     """
     import sys

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sparkwing.controller.metadb import MetaDB, open_metadb
 from sparkwing.controller.replay import ReplayCache
+from sparkwing.controller.spool import Spool, open_spool
 from sparkwing.controller.tokens import TokenStore
 from sparkwing.errors import ConfigError
 
@@ -34,7 +32,7 @@ class Backend:
     logs: LogStore
     vault: SecretStore
     tokens: TokenStore
-    spool: Path
+    spool: Spool
     where: dict[str, str] = field(default_factory=dict)
     replays: ReplayCache = field(default_factory=ReplayCache)
 
@@ -44,7 +42,7 @@ class Backend:
                 close()
             except Exception:  # closing is best effort; every store gets its turn
                 pass
-        shutil.rmtree(self.spool, ignore_errors=True)
+        self.spool.close()
 
 
 def _spec(resolved: ResolvedProfile, surface: str) -> SurfaceSpec:
@@ -108,7 +106,7 @@ def open_backend(resolved: ResolvedProfile, key: bytes, env: Mapping[str, str]) 
         logs=logs,
         vault=vault,
         tokens=TokenStore(db),
-        spool=make_spool(cache),
+        spool=open_spool(cache),
         where={
             "state": specs["state"].describe(),
             "cache": cache.describe(),
@@ -116,21 +114,6 @@ def open_backend(resolved: ResolvedProfile, key: bytes, env: Mapping[str, str]) 
             "secrets": vault.describe(),
         },
     )
-
-
-def make_spool(cache: Cache) -> Path:
-    """A private folder for streamed bodies. For a cache of local files it sits in the cache's
-    own root, on its filesystem, so an upload is renamed into place instead of copied (the
-    reserved name keeps it out of every listing)."""
-    from sparkwing.surfaces.cache.filesystem import INTERNAL_PREFIX, FilesystemCache
-
-    if isinstance(cache, FilesystemCache):
-        try:
-            cache.root.mkdir(parents=True, exist_ok=True)
-            return Path(tempfile.mkdtemp(prefix=INTERNAL_PREFIX + "spool-", dir=cache.root))
-        except OSError:
-            pass  # a root it cannot write yet: uploads then fail with the cache's own error
-    return Path(tempfile.mkdtemp(prefix="sparkwing-controller-"))
 
 
 def _describe(store: object, spec: SurfaceSpec) -> str:

@@ -164,6 +164,12 @@ class ControllerClient:
     def describe(self) -> str:
         return f"controller {self.host}"
 
+    def close_idle(self) -> None:
+        """Close the idle connections kept for bulk transfers (the shared httpx client has
+        its own, see :func:`http`)."""
+        if self._link is not None:
+            self._link.close()
+
     # -- errors ------------------------------------------------------------------------
     def fail(self, response: httpx.Response, what: str) -> NoReturn:
         """Raise the error a non-success ``response`` stands for."""

@@ -1,13 +1,14 @@
-"""API operations of the cache surface. Object bodies stream both ways through a spool file,
-so an artifact of any size is never held whole in memory; conditional writes (small
-coordination documents by design) carry their body in memory."""
+"""API operations of the cache surface. Object bodies stream, so an artifact of any size is
+never held whole in memory: an upload is spooled to a file the cache then adopts (a rename
+for a cache of local files), a download is read from the cache's own file when it keeps
+one, else from a spool file. Conditional writes (small coordination documents by design)
+carry their body in memory."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-import secrets
 import stat
 from dataclasses import asdict
 from pathlib import Path
@@ -36,10 +37,7 @@ OCTETS = "application/octet-stream"
 # Downloads up to this size are answered from memory (one read) instead of a file stream.
 SMALL_OBJECT = 256 * 1024
 MAX_CONDITIONAL_BODY = 16 * 1024 * 1024
-_SPOOL_FLUSH = int(os.environ.get('SW_FLUSH', 4 << 20))
-if os.environ.get('SW_HW'):
-    import uvicorn.protocols.http.httptools_impl as _h
-    _h.HIGH_WATER_LIMIT = int(os.environ['SW_HW'])
+_SPOOL_FLUSH = 4 << 20
 _IOV_MAX = 512  # buffers per writev, under every system's limit (Linux: 1024)
 
 
@@ -50,10 +48,6 @@ def _key(value: str) -> object:
 KEY = Param(
     "key", "path", s.STR, "Cache key, slash-separated.", required=True, check=_key, slashes=True
 )
-
-
-def _spool_path(call: Call, what: str) -> Path:
-    return call.backend.spool / f"{what}-{secrets.token_hex(8)}"
 
 
 def _open_object(path: Path, key: str) -> tuple[int, int] | None:
@@ -130,7 +124,7 @@ async def get_object(call: Call) -> Response:
     if local is not None:  # read in place: no copy
         opened = await run_in_threadpool(_open_object, local, key)
         return _not_found(key) if opened is None else await _respond(opened)
-    tmp = _spool_path(call, "get")
+    tmp = call.backend.spool.file("get")
     try:
         if not await run_in_threadpool(cache.get_file, key, tmp):
             return _not_found(key)
@@ -208,7 +202,7 @@ async def put_object(call: Call) -> Any:
         else:
             etag = await run_in_threadpool(cache.put_if_match, key, data, str(if_match))
         return json_response({"etag": etag})
-    tmp = _spool_path(call, "put")
+    tmp = call.backend.spool.file("put")
     try:
         await _spool_body(call.request, tmp)
         # Moved into place when the spool shares the cache's filesystem, else copied.

@@ -1,6 +1,6 @@
 """The controller cache backend (mode 4): files travel to and from the controller through
-the client's bulk transfers (sendfile out, one reused buffer in), so ``put_file`` /
-``get_file`` never hold an artifact whole in memory."""
+the client's bulk transfers (sendfile out, splice in; see sparkwing.controller.bulk), so
+``put_file`` / ``get_file`` never hold an artifact in memory."""
 
 from __future__ import annotations
 
