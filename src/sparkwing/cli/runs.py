@@ -33,7 +33,8 @@ CANCEL_WAIT_SECONDS = 10.0
 
 @click.group("runs", context_settings={"help_option_names": ["-h", "--help"]})
 def runs_group() -> None:
-    """Inspect past and running runs: list, status, get, logs, errors, cancel."""
+    """Inspect past and running runs (list, status, get, logs, errors, cancel), queue runs
+    (submit) and resolve their human gates (approvals, pauses, resume)."""
 
 
 runs_group.add_command(logs_cmd)
