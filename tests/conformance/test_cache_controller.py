@@ -10,15 +10,10 @@ import pytest
 from sparkwing.surfaces.cache.base import Cache
 from sparkwing.surfaces.cache.controller import ControllerCache
 from sparkwing.surfaces.open import open_cache
-from tests.controller.harness import (
-    Controller,
-    PgController,
-    controller,
-    local_profile,
-    pg_controller,
-)
+from tests.controller.harness import Controller, PgController, controller, pg_controller
 
 from .cache_suite import CacheConformance
+from .controller_surfaces import on_local, on_postgres
 
 __all__ = ["controller", "pg_controller"]
 
@@ -26,8 +21,7 @@ __all__ = ["controller", "pg_controller"]
 class TestControllerCacheOnFilesystem(CacheConformance):
     @pytest.fixture
     def cache(self, controller: Controller, tmp_path: Path) -> Cache:
-        controller.reset(local_profile(tmp_path / "controller"))
-        cache = open_cache(controller.spec(controller.token("cache.read", "cache.write")))
+        cache = on_local(controller, tmp_path, open_cache, "cache")
         assert isinstance(cache, ControllerCache)
         return cache
 
@@ -35,6 +29,4 @@ class TestControllerCacheOnFilesystem(CacheConformance):
 class TestControllerCacheOnS3(CacheConformance):
     @pytest.fixture
     def cache(self, pg_controller: PgController) -> Cache:
-        controller, fresh = pg_controller
-        controller.reset(fresh())
-        return open_cache(controller.spec(controller.token("cache.read", "cache.write")))
+        return on_postgres(pg_controller, open_cache, "cache")

@@ -11,14 +11,9 @@ import pytest
 from sparkwing.surfaces.logs.base import LogStore
 from sparkwing.surfaces.logs.controller import ControllerLogs
 from sparkwing.surfaces.open import open_logs
-from tests.controller.harness import (
-    Controller,
-    PgController,
-    controller,
-    local_profile,
-    pg_controller,
-)
+from tests.controller.harness import Controller, PgController, controller, pg_controller
 
+from .controller_surfaces import on_local, on_postgres
 from .logs_suite import LogsConformance
 
 __all__ = ["controller", "pg_controller"]
@@ -27,8 +22,7 @@ __all__ = ["controller", "pg_controller"]
 class TestControllerLogsOnFilesystem(LogsConformance):
     @pytest.fixture
     def logs(self, controller: Controller, tmp_path: Path) -> LogStore:
-        controller.reset(local_profile(tmp_path / "controller"))
-        logs = open_logs(controller.spec(controller.token("logs.read", "logs.write")))
+        logs = on_local(controller, tmp_path, open_logs, "logs")
         assert isinstance(logs, ControllerLogs)
         return logs
 
@@ -36,6 +30,4 @@ class TestControllerLogsOnFilesystem(LogsConformance):
 class TestControllerLogsOnS3(LogsConformance):
     @pytest.fixture
     def logs(self, pg_controller: PgController) -> LogStore:
-        controller, fresh = pg_controller
-        controller.reset(fresh())
-        return open_logs(controller.spec(controller.token("logs.read", "logs.write")))
+        return on_postgres(pg_controller, open_logs, "logs")

@@ -11,14 +11,9 @@ import pytest
 from sparkwing.surfaces.open import open_secrets
 from sparkwing.surfaces.secrets.base import SecretStore
 from sparkwing.surfaces.secrets.controller import ControllerSecrets
-from tests.controller.harness import (
-    Controller,
-    PgController,
-    controller,
-    local_profile,
-    pg_controller,
-)
+from tests.controller.harness import Controller, PgController, controller, pg_controller
 
+from .controller_surfaces import on_local, on_postgres
 from .secrets_suite import SecretsConformance
 
 __all__ = ["controller", "pg_controller"]
@@ -27,8 +22,7 @@ __all__ = ["controller", "pg_controller"]
 class TestControllerSecretsOnSqlite(SecretsConformance):
     @pytest.fixture
     def secrets(self, controller: Controller, tmp_path: Path) -> SecretStore:
-        controller.reset(local_profile(tmp_path / "controller"))
-        store = open_secrets(controller.spec(controller.token("secrets.read", "secrets.write")))
+        store = on_local(controller, tmp_path, open_secrets, "secrets")
         assert isinstance(store, ControllerSecrets)
         return store
 
@@ -36,6 +30,4 @@ class TestControllerSecretsOnSqlite(SecretsConformance):
 class TestControllerSecretsOnPostgres(SecretsConformance):
     @pytest.fixture
     def secrets(self, pg_controller: PgController) -> SecretStore:
-        controller, fresh = pg_controller
-        controller.reset(fresh())
-        return open_secrets(controller.spec(controller.token("secrets.read", "secrets.write")))
+        return on_postgres(pg_controller, open_secrets, "secrets")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,15 +22,25 @@ if TYPE_CHECKING:
     from sparkwing.surfaces.spec import SurfaceSpec
     from sparkwing.surfaces.state.base import RunRecord, StateStore
 
-OUTPUT_OPTION = click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format: a human table, or JSON (lists as NDJSON).",
-)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def output_option(
+    help_text: str = "Output format: a human table, or JSON (lists as NDJSON).",
+) -> Callable[[F], F]:
+    """``-o/--output table|json`` (default table), with this command's help text."""
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help=help_text,
+    )
+
+
+OUTPUT_OPTION = output_option()
 PROFILE_OPTION = click.option(
     "--profile",
     "profile",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sparkwing.cli.common import PROFILE_OPTION, emit_json
+from sparkwing.cli.common import PROFILE_OPTION, emit_json, output_option
 
 if TYPE_CHECKING:
     from sparkwing.conf.project import Project
@@ -51,15 +51,7 @@ def _guard(report: Report, name: str, fn: Callable[[], Any]) -> Any:
     metavar="DURATION",
     help="A run on another host counts as dead after this long without a heartbeat.",
 )
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@output_option("Output format.")
 @PROFILE_OPTION
 @click.pass_context
 def doctor_cmd(ctx: click.Context, stale_after: str, output: str, profile: str | None) -> int:

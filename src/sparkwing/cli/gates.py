@@ -82,60 +82,69 @@ def _resolve(
     click.echo(f"{kind} {node} of {run_id}: {status} by {gate.resolved_by}")
 
 
+def _list_command(group: click.Group, kind: str, all_help: str, doc: str) -> click.Command:
+    """``GROUP list``: the gates of ``kind``, pending ones unless --all."""
+
+    @group.command("list", help=doc)
+    @click.option("--run", "run_id", default=None, metavar="ID", help=f"Only this run's {kind}s.")
+    @click.option("--all", "all_", is_flag=True, help=all_help)
+    @OUTPUT_OPTION
+    @PROFILE_OPTION
+    @click.pass_context
+    def command(
+        ctx: click.Context, run_id: str | None, all_: bool, output: str, profile: str | None
+    ) -> None:
+        _list(ctx, kind, run_id, all_, output, profile)
+
+    return command
+
+
+def _decide_command(group: click.Group, name: str, status: str, doc: str) -> click.Command:
+    """``approvals NAME``: resolve an approval gate to ``status``."""
+
+    @group.command(name, help=doc)
+    @RUN_OPTION
+    @NODE_OPTION
+    @COMMENT_OPTION
+    @OUTPUT_OPTION
+    @PROFILE_OPTION
+    @click.pass_context
+    def command(
+        ctx: click.Context,
+        run_id: str,
+        node: str,
+        comment: str | None,
+        output: str,
+        profile: str | None,
+    ) -> None:
+        _resolve(ctx, "approval", run_id, node, status, comment, output, profile)
+
+    return command
+
+
 @click.group("approvals")
 def approvals_group() -> None:
     """List and resolve approval gates (`plan.approval(...)`)."""
 
 
-@approvals_group.command("list")
-@click.option("--run", "run_id", default=None, metavar="ID", help="Only this run's approvals.")
-@click.option("--all", "all_", is_flag=True, help="Include resolved approvals.")
-@OUTPUT_OPTION
-@PROFILE_OPTION
-@click.pass_context
-def approvals_list(
-    ctx: click.Context, run_id: str | None, all_: bool, output: str, profile: str | None
-) -> None:
-    """Approvals waiting for a decision (with --all: also the decided ones)."""
-    _list(ctx, "approval", run_id, all_, output, profile)
-
-
-@approvals_group.command("approve")
-@RUN_OPTION
-@NODE_OPTION
-@COMMENT_OPTION
-@OUTPUT_OPTION
-@PROFILE_OPTION
-@click.pass_context
-def approve_cmd(
-    ctx: click.Context,
-    run_id: str,
-    node: str,
-    comment: str | None,
-    output: str,
-    profile: str | None,
-) -> None:
-    """Approve a waiting gate: the run continues with the jobs that need it."""
-    _resolve(ctx, "approval", run_id, node, "approved", comment, output, profile)
-
-
-@approvals_group.command("deny")
-@RUN_OPTION
-@NODE_OPTION
-@COMMENT_OPTION
-@OUTPUT_OPTION
-@PROFILE_OPTION
-@click.pass_context
-def deny_cmd(
-    ctx: click.Context,
-    run_id: str,
-    node: str,
-    comment: str | None,
-    output: str,
-    profile: str | None,
-) -> None:
-    """Deny a waiting gate: the gate fails with reason `denied` and so does the run."""
-    _resolve(ctx, "approval", run_id, node, "denied", comment, output, profile)
+approvals_list = _list_command(
+    approvals_group,
+    "approval",
+    "Include resolved approvals.",
+    "Approvals waiting for a decision (with --all: also the decided ones).",
+)
+approve_cmd = _decide_command(
+    approvals_group,
+    "approve",
+    "approved",
+    "Approve a waiting gate: the run continues with the jobs that need it.",
+)
+deny_cmd = _decide_command(
+    approvals_group,
+    "deny",
+    "denied",
+    "Deny a waiting gate: the gate fails with reason `denied` and so does the run.",
+)
 
 
 @click.group("pauses")
@@ -143,17 +152,12 @@ def pauses_group() -> None:
     """Debug pauses (`sparkwing run --sw-pause-before JOB` / `--sw-pause-on-failure`)."""
 
 
-@pauses_group.command("list")
-@click.option("--run", "run_id", default=None, metavar="ID", help="Only this run's pauses.")
-@click.option("--all", "all_", is_flag=True, help="Include resumed and aborted pauses.")
-@OUTPUT_OPTION
-@PROFILE_OPTION
-@click.pass_context
-def pauses_list(
-    ctx: click.Context, run_id: str | None, all_: bool, output: str, profile: str | None
-) -> None:
-    """Jobs paused and waiting for `sparkwing runs resume`."""
-    _list(ctx, "pause", run_id, all_, output, profile)
+pauses_list = _list_command(
+    pauses_group,
+    "pause",
+    "Include resumed and aborted pauses.",
+    "Jobs paused and waiting for `sparkwing runs resume`.",
+)
 
 
 @click.command("resume")

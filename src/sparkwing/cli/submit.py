@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sparkwing.cli.common import PROFILE_OPTION, emit_json, load_project, resolve
+from sparkwing.cli.common import PROFILE_OPTION, emit_json, load_project, output_option, resolve
 
 if TYPE_CHECKING:
     from sparkwing.conf.resolved import ResolvedProfile
@@ -62,14 +62,8 @@ def _take_profile(args: list[str], profile: str | None) -> tuple[list[str], str 
 )
 @click.argument("pipeline")
 @PROFILE_OPTION
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Print the run id (table), or the queued run record as JSON. Give it before PIPELINE.",
+@output_option(
+    "Print the run id (table), or the queued run record as JSON. Give it before PIPELINE."
 )
 @click.argument("pipeline_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from sparkwing.cli.common import PROFILE_OPTION
+from sparkwing.cli.common import PROFILE_OPTION, output_option
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.spec import SurfaceSpec
@@ -398,15 +398,7 @@ def _last_error(output: IO[bytes]) -> str | None:
     help="How long a claim lasts without renewal (renewed every third of it); a run whose "
     "worker died is taken over this long after it stopped renewing.",
 )
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="One line per claimed / finished run; json: one JSON object per line.",
-)
+@output_option("One line per claimed / finished run; json: one JSON object per line.")
 @click.pass_context
 def worker_cmd(
     ctx: click.Context,

@@ -14,10 +14,35 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sparkwing.errors import InvalidKeyError
+from sparkwing.ids import check_key, check_prefix
+
 CACHE_PREFIXES: tuple[str, ...] = ("bin/", "artifacts/", "memo/")
 BLOB_PREFIX = "artifacts/blobs/"
 MANIFEST_PREFIX = "artifacts/manifests/"
 MEMO_PREFIX = "memo/"
+
+
+def check_cache_key(key: str) -> str:
+    """``key``, validated and inside one of the cache prefixes."""
+    check_key(key, "cache key")
+    if not key.startswith(CACHE_PREFIXES):
+        raise InvalidKeyError(
+            f"cache key {key!r} is outside the cache prefixes ({', '.join(CACHE_PREFIXES)})"
+        )
+    return key
+
+
+def covered_prefixes(prefix: str) -> list[str]:
+    """The cache prefixes a listing of ``prefix`` covers whole (for "" or "mem": several or
+    one, never the rest of the store); empty when ``prefix`` lies inside a cache prefix."""
+    check_prefix(prefix, "cache prefix")
+    roots = [p for p in CACHE_PREFIXES if p.startswith(prefix)]
+    if not roots and not prefix.startswith(CACHE_PREFIXES):
+        raise InvalidKeyError(
+            f"cache prefix {prefix!r} is outside the cache prefixes ({', '.join(CACHE_PREFIXES)})"
+        )
+    return roots
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sparkwing.errors import InvalidKeyError, PreconditionFailedError, StorageError
-from sparkwing.ids import check_key, check_prefix
 from sparkwing.surfaces.cache.base import (
     BLOB_PREFIX,
-    CACHE_PREFIXES,
     MANIFEST_PREFIX,
     Cache,
     ObjectInfo,
+    check_cache_key,
+    covered_prefixes,
     sha256_bytes,
 )
 
@@ -53,11 +53,7 @@ class FilesystemCache(Cache):
 
     # -- key <-> path ----------------------------------------------------------------
     def _path(self, key: str) -> Path:
-        check_key(key, "cache key")
-        if not key.startswith(CACHE_PREFIXES):
-            raise InvalidKeyError(
-                f"cache key {key!r} is outside the cache prefixes ({', '.join(CACHE_PREFIXES)})"
-            )
+        check_cache_key(key)
         if key + "/" in SHARDED_PREFIXES:
             raise InvalidKeyError(f"cache key {key!r} is reserved for content-addressed objects")
         if any(part.startswith(INTERNAL_PREFIX) for part in key.split("/")):
@@ -118,15 +114,7 @@ class FilesystemCache(Cache):
         return ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        check_prefix(prefix, "cache prefix")
-        roots = [p for p in CACHE_PREFIXES if p.startswith(prefix)]
-        if not roots:
-            if not prefix.startswith(CACHE_PREFIXES):
-                raise InvalidKeyError(
-                    f"cache prefix {prefix!r} is outside the cache prefixes "
-                    f"({', '.join(CACHE_PREFIXES)})"
-                )
-            roots = [self._walk_start(prefix)]
+        roots = covered_prefixes(prefix) or [self._walk_start(prefix)]
         found: list[ObjectInfo] = []
         for start in roots:
             directory = self.root / start

@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from sparkwing.errors import InvalidKeyError
-from sparkwing.ids import check_key, check_prefix
-from sparkwing.surfaces.cache.base import CACHE_PREFIXES, Cache, ObjectInfo
+from sparkwing.surfaces.cache.base import Cache, ObjectInfo, check_cache_key, covered_prefixes
 from sparkwing.surfaces.objectstore.base import ObjectMeta, ObjectStore
 
 
@@ -28,12 +26,7 @@ class ObjectStoreCache(Cache):
         self.store = store
 
     def _key(self, key: str) -> str:
-        check_key(key, "cache key")
-        if not key.startswith(CACHE_PREFIXES):
-            raise InvalidKeyError(
-                f"cache key {key!r} is outside the cache prefixes ({', '.join(CACHE_PREFIXES)})"
-            )
-        return key
+        return check_cache_key(key)
 
     # -- reads -----------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
@@ -51,18 +44,9 @@ class ObjectStoreCache(Cache):
         return None if meta is None else _info(meta)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        check_prefix(prefix, "cache prefix")
         # A prefix shorter than a cache prefix ("", "mem") lists the cache prefixes it
         # covers, never the rest of the bucket.
-        roots = [p for p in CACHE_PREFIXES if p.startswith(prefix)]
-        if not roots:
-            if not prefix.startswith(CACHE_PREFIXES):
-                raise InvalidKeyError(
-                    f"cache prefix {prefix!r} is outside the cache prefixes "
-                    f"({', '.join(CACHE_PREFIXES)})"
-                )
-            roots = [prefix]
-        return self._list(sorted(roots))
+        return self._list(sorted(covered_prefixes(prefix) or [prefix]))
 
     def _list(self, roots: Sequence[str]) -> Iterator[ObjectInfo]:
         for root in roots:

@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,6 +94,53 @@ def apply_query(records: Iterable[LogRecord], query: LogQuery | None) -> list[Lo
     return out
 
 
+def select_records(
+    query: LogQuery | None,
+    keep: Callable[[LogRecord], bool],
+    forward: Callable[[], Iterable[LogRecord]],
+    backward: Callable[[], Iterable[LogRecord]],
+) -> list[LogRecord]:
+    """``query`` over one stream (``keep`` is its :func:`record_filter`): read ``forward``
+    (oldest first), or for a tail without a head ``backward`` (newest first), so that a
+    tail costs only the records it returns."""
+    out: list[LogRecord] = []
+    if query is not None and query.tail is not None and query.head is None:
+        if query.tail <= 0:
+            return out
+        for rec in backward():
+            if keep(rec):
+                out.append(rec)
+                if len(out) >= query.tail:
+                    break
+        out.reverse()
+        return out
+    head = query.head if query is not None else None
+    for rec in forward():
+        if head is not None and len(out) >= head:
+            break
+        if keep(rec):
+            out.append(rec)
+    return apply_query(out, LogQuery(tail=query.tail) if query is not None else None)
+
+
+def follow_polls(
+    poll: Callable[[], Generator[LogRecord, None, bool]],
+    is_done: Callable[[], bool],
+    poll_interval: float,
+) -> Iterator[LogRecord]:
+    """The loop behind ``follow``: yield what each ``poll`` finds (it returns whether it
+    found anything new), pausing after empty polls, until ``is_done()`` and drained."""
+    while True:
+        # Sample is_done before polling: a writer finishes appending before it reports
+        # done, so the poll that follows a True sees everything.
+        done = is_done()
+        found = yield from poll()
+        if done:
+            return
+        if not found:
+            time.sleep(poll_interval)
+
+
 # -- line readers ----------------------------------------------------------------------
 def _forward_lines(fh: Iterable[bytes]) -> Iterator[bytes]:
     for line in fh:
@@ -122,6 +169,13 @@ def _backward_lines(fd: int, size: int) -> Iterator[bytes]:
                 yield line
     if pending and not in_partial:
         yield pending
+
+
+def _decoded(lines: Iterable[bytes]) -> Iterator[LogRecord]:
+    for line in lines:
+        rec = decode_line(line)
+        if rec is not None:
+            yield rec
 
 
 class FilesystemLogs(LogStore):
@@ -165,31 +219,13 @@ class FilesystemLogs(LogStore):
         except (FileNotFoundError, NotADirectoryError):
             return []
         with fh:
-            if query is not None and query.tail is not None and query.head is None:
-                return self._tail(fh.fileno(), keep, query.tail)
-            out: list[LogRecord] = []
-            head = query.head if query is not None else None
-            for line in _forward_lines(fh):
-                if head is not None and len(out) >= head:
-                    break
-                rec = decode_line(line)
-                if rec is not None and keep(rec):
-                    out.append(rec)
-        return apply_query(out, LogQuery(tail=query.tail) if query is not None else None)
-
-    def _tail(self, fd: int, keep: Callable[[LogRecord], bool], count: int) -> list[LogRecord]:
-        # Read from the end so tailing a huge log costs only the lines returned.
-        out: list[LogRecord] = []
-        if count <= 0:
-            return out
-        for line in _backward_lines(fd, os.fstat(fd).st_size):
-            rec = decode_line(line)
-            if rec is not None and keep(rec):
-                out.append(rec)
-                if len(out) >= count:
-                    break
-        out.reverse()
-        return out
+            # A tail reads from the end, so on a huge log it costs only the lines returned.
+            return select_records(
+                query,
+                keep,
+                lambda: _decoded(_forward_lines(fh)),
+                lambda: _decoded(_backward_lines(fh.fileno(), os.fstat(fh.fileno()).st_size)),
+            )
 
     def nodes(self, run_id: str) -> list[str]:
         check_segment(run_id, "run id")
@@ -209,10 +245,9 @@ class FilesystemLogs(LogStore):
         path = self._path(run_id, node_id)
         offset = 0
         buffer = b""
-        while True:
-            # Sample is_done before reading: a writer finishes appending before it reports
-            # done, so the read that follows a True sees everything.
-            done = is_done()
+
+        def poll() -> Generator[LogRecord, None, bool]:
+            nonlocal offset, buffer
             chunk = b""
             try:
                 with path.open("rb") as fh:
@@ -223,14 +258,10 @@ class FilesystemLogs(LogStore):
             offset += len(chunk)
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                rec = decode_line(line) if line else None
-                if rec is not None:
-                    yield rec
-            if done:
-                return
-            if not chunk:
-                time.sleep(poll_interval)
+            yield from _decoded(line for line in lines if line)
+            return bool(chunk)
+
+        yield from follow_polls(poll, is_done, poll_interval)
 
     def delete_run(self, run_id: str) -> None:
         check_segment(run_id, "run id")

@@ -15,14 +15,19 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 
 from sparkwing.errors import StorageError
 from sparkwing.ids import check_segment
 from sparkwing.surfaces.logs.base import LogQuery, LogRecord, LogStore
-from sparkwing.surfaces.logs.filesystem import apply_query, decode_line, record_filter
+from sparkwing.surfaces.logs.filesystem import (
+    decode_line,
+    follow_polls,
+    record_filter,
+    select_records,
+)
 from sparkwing.surfaces.objectstore.base import ObjectStore
 
 FLUSH_BYTES = 256 * 1024
@@ -287,23 +292,13 @@ class ObjectStoreLogs(LogStore):
         prefix = self._stream_prefix(run_id, node_id)
         keep = record_filter(query)
         keys = self._chunk_keys(prefix)
-        if query is not None and query.tail is not None and query.head is None:
-            # From the last chunk back: a tail costs only the chunks it needs.
-            if query.tail <= 0:
-                return []
-            tail: list[LogRecord] = []
-            for key in reversed(keys):
-                tail[:0] = [r for r in self._chunk(key) if keep(r)]
-                if len(tail) >= query.tail:
-                    break
-            return tail[len(tail) - query.tail :]
-        out: list[LogRecord] = []
-        head = query.head if query is not None else None
-        for key in keys:
-            if head is not None and len(out) >= head:
-                break
-            out.extend(r for r in self._chunk(key) if keep(r))
-        return apply_query(out, LogQuery(head=head, tail=query.tail) if query else None)
+        # From the last chunk back for a tail: it costs only the chunks it needs.
+        return select_records(
+            query,
+            keep,
+            lambda: (r for key in keys for r in self._chunk(key)),
+            lambda: (r for key in reversed(keys) for r in reversed(self._chunk(key))),
+        )
 
     def nodes(self, run_id: str) -> list[str]:
         check_segment(run_id, "run id")
@@ -324,18 +319,16 @@ class ObjectStoreLogs(LogStore):
     ) -> Iterator[LogRecord]:
         prefix = self._stream_prefix(run_id, node_id)
         last: str | None = None
-        while True:
-            # Sampled before listing: a writer uploads everything before it reports done,
-            # so the listing after a True sees the whole stream.
-            done = is_done()
+
+        def poll() -> Generator[LogRecord, None, bool]:
+            nonlocal last
             keys = self._chunk_keys(prefix, start_after=last)
             for key in keys:
                 yield from self._chunk(key)
                 last = key
-            if done:
-                return
-            if not keys:
-                time.sleep(poll_interval)
+            return bool(keys)
+
+        yield from follow_polls(poll, is_done, poll_interval)
 
     def delete_run(self, run_id: str) -> None:
         check_segment(run_id, "run id")

@@ -25,16 +25,11 @@ from sparkwing.ids import check_key, check_segment
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
 from sparkwing.surfaces.state.base import (
-    Event,
-    Gate,
     MemoClaim,
     NewEvent,
     NodeRecord,
     RunClaim,
-    RunPage,
     RunRecord,
-    StateStore,
-    check_gate,
 )
 
 if TYPE_CHECKING:
@@ -149,7 +144,7 @@ class _Conn:
             cur.executemany(sq.to_pyformat(sql), list(params))
 
 
-class PostgresState(StateStore):
+class PostgresState(sq.SqlStateStore):
     """State in one Postgres database; safe for any number of processes on any machines."""
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
@@ -382,9 +377,17 @@ class PostgresState(StateStore):
         except self._psycopg.Error:
             pass  # the retry itself reports what is wrong
 
-    def _shared(self, fn: Callable[[sq.Conn], T], *, tx: bool = True) -> T:
-        """A sql_common body (``?`` placeholders) through :meth:`_run`."""
-        return self._run(lambda conn: fn(_Conn(conn)), tx=tx)
+    # The hooks of SqlStateStore: sql_common bodies (``?`` placeholders) through _run.
+    _row_lock = " FOR UPDATE"
+
+    def _sql_read(self, fn: Callable[[sq.Conn], T]) -> T:
+        return self._run(lambda conn: fn(_Conn(conn)), tx=False)
+
+    def _sql_write(self, fn: Callable[[sq.Conn], T]) -> T:
+        return self._run(lambda conn: fn(_Conn(conn)))
+
+    def _sql_write_one(self, fn: Callable[[sq.Conn], T]) -> T:
+        return self._run(lambda conn: fn(_Conn(conn)), tx=False)
 
     def close(self) -> None:
         if self._closed:
@@ -410,43 +413,7 @@ class PostgresState(StateStore):
 
         self._run(lambda c: sq.create_run(_Conn(c), run, params), recover=already)
 
-    def update_run(self, run_id: str, **fields: Any) -> None:
-        self._check_run_id(run_id)
-        sq.check_run_update(fields)
-        self._shared(lambda c: sq.update_run(c, run_id, fields, lock=" FOR UPDATE"))
-
-    def get_run(self, run_id: str) -> RunRecord | None:
-        self._check_run_id(run_id)
-        return self._shared(lambda c: sq.get_run(c, run_id), tx=False)
-
-    def list_runs(
-        self,
-        *,
-        pipeline: str | None = None,
-        status: str | None = None,
-        since: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> RunPage:
-        sql, params = sq.list_runs_query(pipeline, status, since, cursor, limit)
-        pg_sql = sq.to_pyformat(sql)
-        rows = self._run(lambda c: c.execute(pg_sql, params).fetchall(), tx=False)
-        return sq.run_page(rows, limit)
-
-    def heartbeat(self, run_id: str, at: str) -> None:
-        self._check_run_id(run_id)
-        self._shared(lambda c: sq.heartbeat(c, run_id, at), tx=False)
-
     # -- plan, nodes, events ----------------------------------------------------------
-    def save_plan(self, run_id: str, plan: dict[str, Any]) -> None:
-        self._check_run_id(run_id)
-        params = (run_id, sq.dumps(plan, f"plan of run {run_id}"))
-        self._shared(lambda c: c.execute(sq.UPSERT_PLAN, params), tx=False)
-
-    def get_plan(self, run_id: str) -> dict[str, Any] | None:
-        self._check_run_id(run_id)
-        return self._shared(lambda c: sq.get_plan(c, run_id), tx=False)
-
     def upsert_nodes(self, nodes: list[NodeRecord]) -> None:
         by_run = sq.encode_nodes(nodes)
 
@@ -460,10 +427,6 @@ class PostgresState(StateStore):
 
         if by_run:
             self._run(tx)
-
-    def list_nodes(self, run_id: str) -> list[NodeRecord]:
-        self._check_run_id(run_id)
-        return self._shared(lambda c: sq.list_nodes(c, run_id), tx=False)
 
     def append_events(self, run_id: str, events: list[NewEvent]) -> list[int]:
         self._check_run_id(run_id)
@@ -492,10 +455,6 @@ class PostgresState(StateStore):
 
         return self._run(append, tx=False, recover=already)
 
-    def list_events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[Event]:
-        self._check_run_id(run_id)
-        return self._shared(lambda c: sq.list_events(c, run_id, after_seq, limit), tx=False)
-
     # -- coordination -----------------------------------------------------------------
     def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
         check_key(key, "memo key")
@@ -523,20 +482,6 @@ class PostgresState(StateStore):
         check_key(key, "memo key")
         params = (float(lease_seconds), key, holder)
         return self._run(lambda c: c.execute(_MEMO_RENEW, params).rowcount > 0, tx=False)
-
-    def memo_complete(self, key: str, holder: str, result: str) -> None:
-        check_key(key, "memo key")
-        self._shared(lambda c: c.execute(sq.COMPLETE_MEMO, (key, holder, result)), tx=False)
-
-    def memo_release(self, key: str, holder: str) -> None:
-        check_key(key, "memo key")
-        sql = "DELETE FROM memo WHERE key = ? AND holder = ? AND state = 'held'"
-        self._shared(lambda c: c.execute(sql, (key, holder)), tx=False)
-
-    def memo_forget(self, key: str) -> None:
-        check_key(key, "memo key")
-        sql = "DELETE FROM memo WHERE key = ? AND state = 'done'"
-        self._shared(lambda c: c.execute(sql, (key,)), tx=False)
 
     # -- run queue --------------------------------------------------------------------
     def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
@@ -588,28 +533,3 @@ class PostgresState(StateStore):
             tx=False,
             recover=already,
         )
-
-    # -- human gates ------------------------------------------------------------------
-    def supports_gates(self) -> bool:
-        return True
-
-    def gate_open(self, gate: Gate) -> Gate:
-        check_gate(gate.run_id, gate.node_id, gate.kind)
-        return self._shared(lambda c: sq.gate_open(c, gate))
-
-    def gate_resolve(
-        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
-    ) -> Gate:
-        check_gate(run_id, node_id, kind)
-        sq.check_resolution(kind, status)
-        key = (run_id, node_id, kind)
-        return self._shared(lambda c: sq.gate_resolve(c, key, status, by, comment, lock=True))
-
-    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
-        check_gate(run_id, node_id, kind)
-        return self._shared(lambda c: sq.gate_get(c, run_id, node_id, kind), tx=False)
-
-    def gate_list(
-        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
-    ) -> list[Gate]:
-        return self._shared(lambda c: sq.gate_list(c, run_id, kind, pending_only), tx=False)

@@ -1,17 +1,19 @@
 """What the SQLite and Postgres state backends share beyond the schema: statements (``?``
 placeholders; Postgres converts them with :func:`to_pyformat`), row <-> record conversion and
-the transaction bodies both run on a DB-API style connection."""
+the transaction bodies both run on a DB-API style connection, and :class:`SqlStateStore`,
+the store methods that are nothing more than one of those bodies."""
 
 from __future__ import annotations
 
+import abc
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sparkwing.errors import NotFoundError, PreconditionFailedError, StorageError, UsageError
-from sparkwing.ids import check_segment
+from sparkwing.ids import check_key, check_segment
 from sparkwing.surfaces.state.base import (
     GATE_RESOLUTIONS,
     Event,
@@ -21,10 +23,13 @@ from sparkwing.surfaces.state.base import (
     RunClaim,
     RunPage,
     RunRecord,
+    StateStore,
     already_resolved,
     check_gate,
 )
 from sparkwing.surfaces.state.sql_schema import GATE_INSERT, GATE_RESOLVE, GATE_SELECT
+
+T = TypeVar("T")
 
 
 class Cursor(Protocol):
@@ -382,3 +387,109 @@ def gate_list(conn: Conn, run_id: str | None, kind: str | None, pending_only: bo
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     sql = f"SELECT data FROM gates{where} ORDER BY created_at, run_id, node_id"
     return [Gate.from_dict(json.loads(r[0])) for r in conn.execute(sql, params).fetchall()]
+
+
+# -- the store methods both backends implement the same way -------------------------------
+class SqlStateStore(StateStore):
+    """The StateStore methods that are one shared body run through a backend's hooks:
+    ``_sql_read``, ``_sql_write`` (one transaction) and ``_sql_write_one`` (one statement)."""
+
+    # Appended to a read that decides a later update in the same transaction.
+    _row_lock = ""
+
+    @abc.abstractmethod
+    def _sql_read(self, fn: Callable[[Conn], T]) -> T: ...
+
+    @abc.abstractmethod
+    def _sql_write(self, fn: Callable[[Conn], T]) -> T: ...
+
+    def _sql_write_one(self, fn: Callable[[Conn], T]) -> T:
+        return self._sql_write(fn)
+
+    def _check_run_id(self, run_id: str) -> None:
+        check_segment(run_id, "run id")
+
+    # -- runs -------------------------------------------------------------------------
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        self._check_run_id(run_id)
+        check_run_update(fields)
+        self._sql_write(lambda c: update_run(c, run_id, fields, lock=self._row_lock))
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        self._check_run_id(run_id)
+        return self._sql_read(lambda c: get_run(c, run_id))
+
+    def list_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        sql, params = list_runs_query(pipeline, status, since, cursor, limit)
+        return run_page(self._sql_read(lambda c: c.execute(sql, params).fetchall()), limit)
+
+    def heartbeat(self, run_id: str, at: str) -> None:
+        self._check_run_id(run_id)
+        self._sql_write_one(lambda c: heartbeat(c, run_id, at))
+
+    # -- plan, nodes, events ----------------------------------------------------------
+    def save_plan(self, run_id: str, plan: dict[str, Any]) -> None:
+        self._check_run_id(run_id)
+        params = (run_id, dumps(plan, f"plan of run {run_id}"))
+        self._sql_write_one(lambda c: c.execute(UPSERT_PLAN, params))
+
+    def get_plan(self, run_id: str) -> dict[str, Any] | None:
+        self._check_run_id(run_id)
+        return self._sql_read(lambda c: get_plan(c, run_id))
+
+    def list_nodes(self, run_id: str) -> list[NodeRecord]:
+        self._check_run_id(run_id)
+        return self._sql_read(lambda c: list_nodes(c, run_id))
+
+    def list_events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        self._check_run_id(run_id)
+        return self._sql_read(lambda c: list_events(c, run_id, after_seq, limit))
+
+    # -- coordination -----------------------------------------------------------------
+    def memo_complete(self, key: str, holder: str, result: str) -> None:
+        check_key(key, "memo key")
+        self._sql_write_one(lambda c: c.execute(COMPLETE_MEMO, (key, holder, result)))
+
+    def memo_release(self, key: str, holder: str) -> None:
+        check_key(key, "memo key")
+        sql = "DELETE FROM memo WHERE key = ? AND holder = ? AND state = 'held'"
+        self._sql_write_one(lambda c: c.execute(sql, (key, holder)))
+
+    def memo_forget(self, key: str) -> None:
+        check_key(key, "memo key")
+        sql = "DELETE FROM memo WHERE key = ? AND state = 'done'"
+        self._sql_write_one(lambda c: c.execute(sql, (key,)))
+
+    # -- human gates ------------------------------------------------------------------
+    def supports_gates(self) -> bool:
+        return True
+
+    def gate_open(self, gate: Gate) -> Gate:
+        check_gate(gate.run_id, gate.node_id, gate.kind)
+        return self._sql_write(lambda c: gate_open(c, gate))
+
+    def gate_resolve(
+        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
+    ) -> Gate:
+        check_gate(run_id, node_id, kind)
+        check_resolution(kind, status)
+        key = (run_id, node_id, kind)
+        lock = bool(self._row_lock)
+        return self._sql_write(lambda c: gate_resolve(c, key, status, by, comment, lock=lock))
+
+    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
+        check_gate(run_id, node_id, kind)
+        return self._sql_read(lambda c: gate_get(c, run_id, node_id, kind))
+
+    def gate_list(
+        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
+    ) -> list[Gate]:
+        return self._sql_read(lambda c: gate_list(c, run_id, kind, pending_only))

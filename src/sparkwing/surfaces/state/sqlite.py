@@ -24,16 +24,11 @@ from sparkwing.ids import check_key, check_segment
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
 from sparkwing.surfaces.state.base import (
-    Event,
-    Gate,
     MemoClaim,
     NewEvent,
     NodeRecord,
     RunClaim,
-    RunPage,
     RunRecord,
-    StateStore,
-    check_gate,
 )
 
 T = TypeVar("T")
@@ -67,7 +62,7 @@ _RENEW_CLAIM = (
 )
 
 
-class SqliteState(StateStore):
+class SqliteState(sq.SqlStateStore):
     """State in one SQLite file; one connection per handle, shared by its threads under a lock."""
 
     def __init__(self, path: Path) -> None:
@@ -189,6 +184,12 @@ class SqliteState(StateStore):
         with self._lock:
             return self._retry(lambda: fn(conn))
 
+    def _sql_read(self, fn: Callable[[sq.Conn], T]) -> T:
+        return self._read(fn)
+
+    def _sql_write(self, fn: Callable[[sq.Conn], T]) -> T:
+        return self._write(fn)
+
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` for a healthy database, else the problems found."""
         rows = self._read(lambda c: c.execute("PRAGMA integrity_check").fetchall())
@@ -205,41 +206,7 @@ class SqliteState(StateStore):
         params = sq.run_params(run)
         self._write(lambda c: sq.create_run(c, run, params))
 
-    def update_run(self, run_id: str, **fields: Any) -> None:
-        check_segment(run_id, "run id")
-        sq.check_run_update(fields)
-        self._write(lambda c: sq.update_run(c, run_id, fields))
-
-    def get_run(self, run_id: str) -> RunRecord | None:
-        check_segment(run_id, "run id")
-        return self._read(lambda c: sq.get_run(c, run_id))
-
-    def list_runs(
-        self,
-        *,
-        pipeline: str | None = None,
-        status: str | None = None,
-        since: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> RunPage:
-        sql, params = sq.list_runs_query(pipeline, status, since, cursor, limit)
-        return sq.run_page(self._read(lambda c: c.execute(sql, params).fetchall()), limit)
-
-    def heartbeat(self, run_id: str, at: str) -> None:
-        check_segment(run_id, "run id")
-        self._write(lambda c: sq.heartbeat(c, run_id, at))
-
     # -- plan, nodes, events ----------------------------------------------------------
-    def save_plan(self, run_id: str, plan: dict[str, Any]) -> None:
-        check_segment(run_id, "run id")
-        params = (run_id, sq.dumps(plan, f"plan of run {run_id}"))
-        self._write(lambda c: c.execute(sq.UPSERT_PLAN, params))
-
-    def get_plan(self, run_id: str) -> dict[str, Any] | None:
-        check_segment(run_id, "run id")
-        return self._read(lambda c: sq.get_plan(c, run_id))
-
     def upsert_nodes(self, nodes: list[NodeRecord]) -> None:
         by_run = sq.encode_nodes(nodes)
 
@@ -249,10 +216,6 @@ class SqliteState(StateStore):
 
         if by_run:
             self._write(tx)
-
-    def list_nodes(self, run_id: str) -> list[NodeRecord]:
-        check_segment(run_id, "run id")
-        return self._read(lambda c: sq.list_nodes(c, run_id))
 
     def append_events(self, run_id: str, events: list[NewEvent]) -> list[int]:
         check_segment(run_id, "run id")
@@ -270,10 +233,6 @@ class SqliteState(StateStore):
             return seqs
 
         return self._write(tx)
-
-    def list_events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[Event]:
-        check_segment(run_id, "run id")
-        return self._read(lambda c: sq.list_events(c, run_id, after_seq, limit))
 
     # -- coordination -----------------------------------------------------------------
     def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
@@ -319,20 +278,6 @@ class SqliteState(StateStore):
 
         return self._write(tx)
 
-    def memo_complete(self, key: str, holder: str, result: str) -> None:
-        check_key(key, "memo key")
-        self._write(lambda c: c.execute(sq.COMPLETE_MEMO, (key, holder, result)))
-
-    def memo_release(self, key: str, holder: str) -> None:
-        check_key(key, "memo key")
-        sql = "DELETE FROM memo WHERE key = ? AND holder = ? AND state = 'held'"
-        self._write(lambda c: c.execute(sql, (key, holder)))
-
-    def memo_forget(self, key: str) -> None:
-        check_key(key, "memo key")
-        sql = "DELETE FROM memo WHERE key = ? AND state = 'done'"
-        self._write(lambda c: c.execute(sql, (key,)))
-
     # -- run queue --------------------------------------------------------------------
     def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
         check_segment(run.run_id, "run id")
@@ -366,29 +311,3 @@ class SqliteState(StateStore):
         check_segment(run_id, "run id")
         params = ("queued" if requeue else "done", run_id, worker)
         return self._write(lambda c: c.execute(sq.RELEASE_CLAIM, params).rowcount > 0)
-
-    # -- human gates ---------------------------------------------------------------
-    def supports_gates(self) -> bool:
-        return True
-
-    def gate_open(self, gate: Gate) -> Gate:
-        check_gate(gate.run_id, gate.node_id, gate.kind)
-        return self._write(lambda c: sq.gate_open(c, gate))
-
-    def gate_resolve(
-        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
-    ) -> Gate:
-        check_gate(run_id, node_id, kind)
-        sq.check_resolution(kind, status)
-        key = (run_id, node_id, kind)
-        # The write lock makes the read and the update one step: the first resolution wins.
-        return self._write(lambda c: sq.gate_resolve(c, key, status, by, comment))
-
-    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
-        check_gate(run_id, node_id, kind)
-        return self._read(lambda c: sq.gate_get(c, run_id, node_id, kind))
-
-    def gate_list(
-        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
-    ) -> list[Gate]:
-        return self._read(lambda c: sq.gate_list(c, run_id, kind, pending_only))
