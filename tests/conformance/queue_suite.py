@@ -125,6 +125,29 @@ class QueueConformance:
         assert claim is not None and claim.run.run_id == run.run_id
         assert (claim.attempt, claim.previous_worker, claim.spec) == (2, "a", SPEC)
 
+    def test_cancel_queued_only_while_still_queued(self, store: StateStore) -> None:
+        self._require_queue(store)
+        waiting, taken = queued_run(0), queued_run(10)
+        store.submit_run(waiting, SPEC)
+        store.submit_run(taken, SPEC)
+        at = "2026-11-27T05:00:00.000000Z"
+        assert store.cancel_queued(waiting.run_id, "cancelled by ann while queued", at) is True
+        got = store.get_run(waiting.run_id)
+        assert got is not None
+        assert (got.status, got.reason, got.finished_at) == (
+            "cancelled",
+            "cancelled by ann while queued",
+            at,
+        )
+        assert store.cancel_queued(waiting.run_id, "again", at) is False
+        claim = store.claim_run("w", 60)  # the cancelled run is never handed out
+        assert claim is not None and claim.run.run_id == taken.run_id
+        assert store.cancel_queued(taken.run_id, "too late", at) is False  # a worker holds it
+        again = store.get_run(taken.run_id)
+        assert again is not None and again.status == "queued"
+        assert store.cancel_queued("run-20261127-050000-zzzz", "unknown", at) is False
+        assert store.claim_run("w2", 60) is None
+
     def test_a_live_claim_is_not_taken(self, store: StateStore) -> None:
         self._require_queue(store)
         store.submit_run(queued_run(0), {})

@@ -252,3 +252,19 @@ def test_stopping_a_worker_puts_its_run_back_for_another(
         claimed["worker"],
     )
     assert (finished["run_id"], finished["status"]) == (run_id, "success")
+
+
+def test_a_queued_run_can_be_cancelled_before_any_worker_starts_it(
+    cli: Cli, queue_env: dict[str, str]
+) -> None:
+    run_id = _submit(cli, queue_env)
+    kept = _submit(cli, queue_env)
+    env = {**queue_env, "SPARKWING_USER": "ann"}
+    code, out, err = cli("runs", "cancel", "--profile", "shared", "--run", run_id, env=env)
+    assert code == 0, err
+    assert out.strip() == f"run {run_id} cancelled: cancelled by ann while queued"
+    code, out, err = cli("worker", "--profile", "shared", "--once", "-o", "json", env=queue_env)
+    assert code == 0, err
+    assert {e["run_id"] for e in _events(out)} == {kept}  # the cancelled run never started
+    code, out, err = cli("runs", "cancel", "--profile", "shared", "--run", run_id, env=env)
+    assert code == 2 and "is not running (it ended cancelled)" in err

@@ -320,8 +320,8 @@ def get_cmd(
 def cancel_cmd(
     ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str, profile: str | None
 ) -> None:
-    """Cancel a run that is live on this machine: its runner stops every job, records them
-    cancelled, and the run ends cancelled."""
+    """Cancel a run: one still waiting in the queue (`runs submit`) is never started; one
+    live on this machine has its runner stop every job and record them cancelled."""
     import os
     import signal
     import socket
@@ -338,6 +338,16 @@ def cancel_cmd(
         run = find_run(view, ref)
         if run.status in FINAL_RUN_STATUSES:
             raise UsageError(f"run {run.run_id} is not running (it ended {run.status})")
+        if run.status == "queued":
+            from sparkwing.cli.gates import who
+            from sparkwing.engine.clock import now_iso
+
+            reason = f"cancelled by {who()} while queued"
+            if view.state.cancel_queued(run.run_id, reason, now_iso()):
+                _print_cancelled(view.state.get_run(run.run_id) or run, output)
+                return
+            # A worker claimed it meanwhile: cancel it where it runs, as below.
+            run = find_run(view, run.run_id)
         here = socket.gethostname()
         if run.host and run.host != here:
             raise UsageError(
@@ -373,8 +383,12 @@ def cancel_cmd(
             f"sent SIGTERM to runner process {run.pid}, but run {run.run_id} "
             f"is still {status} after {CANCEL_WAIT_SECONDS:g}s"
         )
+    _print_cancelled(current, output)
+
+
+def _print_cancelled(run: RunRecord, output: str) -> None:
     if output == "json":
-        emit_json(current.to_dict())
+        emit_json(run.to_dict())
         return
-    reason = f": {current.reason}" if current.reason else ""
-    click.echo(f"run {current.run_id} {current.status}{reason}")
+    reason = f": {run.reason}" if run.reason else ""
+    click.echo(f"run {run.run_id} {run.status}{reason}")

@@ -53,6 +53,13 @@ def release(call: Call) -> Any:
     return {"ok": ok}
 
 
+def cancel_queued(call: Call) -> Any:
+    ok = call.backend.state.cancel_queued(
+        call.path["run_id"], str(call.body["reason"]), str(call.body["at"])
+    )
+    return {"ok": ok}
+
+
 # -- gates ---------------------------------------------------------------------------------
 def _node_id(value: str) -> object:
     return check_segment(value, "node id")
@@ -163,6 +170,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         Reply(200, "Whether the worker held it.", s.OK),
         params=(RUN_ID,),
         body=s.RELEASE,
+        errors=(501,),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/queue/{run_id}/cancel",
+        "queue_cancel",
+        "Cancel a run that still waits in the queue (no worker holds it).",
+        WRITE,
+        cancel_queued,
+        Reply(200, "Whether the run was still queued (and is now cancelled).", s.OK),
+        params=(RUN_ID,),
+        body=s.CANCEL_QUEUED,
         errors=(501,),
     ),
     Endpoint(

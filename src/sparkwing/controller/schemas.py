@@ -133,6 +133,7 @@ CLAIM = obj(
 )
 CLAIMED = obj({"claim": {"anyOf": [CLAIM, {"type": "null"}]}}, ("claim",))
 RELEASE = obj({"worker": STR, "requeue": BOOL}, ("worker",))
+CANCEL_QUEUED = obj({"reason": STR, "at": STR}, ("reason", "at"))
 
 GATE = obj(
     {

@@ -282,6 +282,12 @@ class StateStore(abc.ABC):
         ``requeue`` puts it back in the queue; False if ``worker`` did not hold it."""
         raise self._no_queue()
 
+    def cancel_queued(self, run_id: str, reason: str, at: str) -> bool:
+        """Cancel ``run_id`` only if it still waits in the queue (no worker holds it): it
+        will never be claimed and its record ends ``cancelled`` with ``reason``. False when
+        it is not queued (running, finished, or never submitted)."""
+        raise self._no_queue()
+
     def _no_queue(self) -> NotSupportedError:
         return NotSupportedError(
             f"{type(self).__name__} does not support the run queue (sqlite and postgres state do)"

@@ -202,6 +202,11 @@ class ControllerState(StateStore):
         body = {"worker": worker, "lease_seconds": lease_seconds}
         return bool(self.client.call("POST", path, what="renew a claim", body=body)["ok"])
 
+    def cancel_queued(self, run_id: str, reason: str, at: str) -> bool:
+        path = "/v1/queue/" + segment(check_segment(run_id, "run id")) + "/cancel"
+        body = {"reason": reason, "at": at}
+        return bool(self.client.call("POST", path, what="cancel a queued run", body=body)["ok"])
+
     def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
         path = "/v1/queue/" + segment(check_segment(run_id, "run id")) + "/release"
         body = {"worker": worker, "requeue": requeue}

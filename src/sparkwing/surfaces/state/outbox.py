@@ -500,6 +500,9 @@ class OutboxState(StateStore):
     def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
         return self.inner.release_claim(run_id, worker, requeue=requeue)
 
+    def cancel_queued(self, run_id: str, reason: str, at: str) -> bool:
+        return self.inner.cancel_queued(run_id, reason, at)
+
 
 def _none(_payload: dict[str, Any]) -> None:
     return None

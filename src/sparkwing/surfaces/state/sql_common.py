@@ -301,6 +301,12 @@ RELEASE_CLAIM = (
 )
 
 
+CANCEL_QUEUED = (
+    "UPDATE run_queue SET state = 'done', lease_expires = NULL"
+    " WHERE run_id = ? AND state = 'queued'"
+)
+
+
 def loads_spec(raw: str) -> dict[str, Any]:
     spec = json.loads(raw)
     return spec if isinstance(spec, dict) else {}
@@ -418,6 +424,20 @@ class SqlStateStore(StateStore):
     def get_run(self, run_id: str) -> RunRecord | None:
         self._check_run_id(run_id)
         return self._sql_read(lambda c: get_run(c, run_id))
+
+    def cancel_queued(self, run_id: str, reason: str, at: str) -> bool:
+        self._check_run_id(run_id)
+
+        def tx(c: Conn) -> bool:
+            # The queue row first: once it is done no worker can claim the run, and a worker
+            # that claimed it already makes this a no-op.
+            if not c.execute(CANCEL_QUEUED, (run_id,)).rowcount:
+                return False
+            fields = {"status": "cancelled", "reason": reason, "finished_at": at}
+            update_run(c, run_id, fields, lock=self._row_lock)
+            return True
+
+        return self._sql_write(tx)
 
     def list_runs(
         self,
