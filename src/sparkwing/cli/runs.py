@@ -33,7 +33,7 @@ CANCEL_WAIT_SECONDS = 10.0
 
 @click.group("runs", context_settings={"help_option_names": ["-h", "--help"]})
 def runs_group() -> None:
-    """Inspect past and running runs (list, status, get, logs, errors, cancel), queue runs
+    """Inspect past and running runs (list, status, get, logs, errors, cancel, retry), queue runs
     (submit) and resolve their human gates (approvals, pauses, resume)."""
 
 
@@ -310,6 +310,54 @@ def get_cmd(
         about = f" {event.node_id}" if event.node_id else ""
         data = f" {json.dumps(event.data, default=str)}" if event.data else ""
         click.echo(f"event {event.seq} {event.ts} {event.kind}{about}{data}")
+
+
+@runs_group.command("retry")
+@run_options
+@PROFILE_OPTION
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Choice(["auto", "plain", "json", "quiet"]),
+    default="auto",
+    show_default=True,
+    help="Progress of the new run, as for `sparkwing run`.",
+)
+@click.pass_context
+def retry_cmd(
+    ctx: click.Context, run_pos: str | None, run_opt: str | None, profile: str | None, output: str
+) -> int:
+    """Run a past run's pipeline again, in this project, with the same inputs and profile
+    (a new run whose trigger is `retry`). Exit codes as for `sparkwing run`."""
+    from sparkwing.cli.run import run_cmd
+
+    with open_state_view(ctx, profile) as view:
+        run = find_run(view, run_arg(run_pos, run_opt))
+    code: int = ctx.invoke(
+        run_cmd,
+        pipeline=run.pipeline,
+        pipeline_args=tuple(input_flags(run.args)),
+        profile=profile or run.profile,
+        output=output,
+        trigger="retry",
+    )
+    return code
+
+
+def input_flags(args: dict[str, Any]) -> list[str]:
+    """A run's recorded inputs as the CLI flags that give them again."""
+    flags: list[str] = []
+    for name, value in args.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + name.replace("_", "-"))
+        elif isinstance(value, list):
+            for item in value:
+                flags += [flag, str(item)]
+        elif value is not None:
+            flags += [flag, value if isinstance(value, str) else json.dumps(value)]
+    return flags
 
 
 @runs_group.command("cancel")
