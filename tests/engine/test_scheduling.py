@@ -240,3 +240,25 @@ def test_plan_snapshot_is_saved(proj: Proj) -> None:
     jobs = {j["id"]: j for j in plan["jobs"]}
     assert jobs["a"]["retries"] == 3 and jobs["a"]["timeout_s"] == 60
     assert jobs["b"]["needs"] == ["a"]
+
+
+def test_huge_unterminated_output_is_logged_in_pieces(proj: Proj) -> None:
+    proj.pipeline("""
+        import sys
+
+        def spew(ctx):
+            sys.stdout.write("x" * (3 * 1024 * 1024))  # 3 MiB and never a newline
+            sys.stdout.flush()
+            return len("done")
+
+        @sw.pipeline("p")
+        def plan(plan, args, rc):
+            plan.job("spew", spew)
+    """)
+    code, doc = proj.run_json("p")
+    assert code == 0, doc
+    assert proj.nodes(doc)["spew"]["output"] == 4
+    res = proj.sw("runs", "logs", "--run", doc["run"]["run_id"], "-o", "json")
+    lines = [json.loads(line)["msg"] for line in res.out.splitlines()]
+    assert sum(len(m) for m in lines) == 3 * 1024 * 1024
+    assert max(len(m) for m in lines) <= 1024 * 1024

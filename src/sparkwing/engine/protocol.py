@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 CONTROL = b"\x1e"
+MAX_LINE = 1 << 20  # bytes of an unterminated line kept before it is passed on as is
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -34,7 +35,17 @@ class LineSplitter:
     def feed(self, chunk: bytes) -> list[tuple[str, Any]]:
         data = self._buf + chunk
         *lines, self._buf = data.split(b"\n")
-        return [item for line in lines for item in _parse(line)]
+        items = [item for line in lines for item in _parse(line)]
+        # Output that never ends its line (a progress bar, a binary dump) is passed on in
+        # pieces rather than held in memory; control messages are always whole lines.
+        while len(self._buf) > MAX_LINE:
+            control = self._buf.find(CONTROL)
+            cut = MAX_LINE if control < 0 else min(MAX_LINE, control)
+            if cut == 0:
+                break  # a control message is arriving: it ends with its own newline
+            piece, self._buf = self._buf[:cut], self._buf[cut:]
+            items.append(("line", piece.decode(errors="replace")))
+        return items
 
     def finish(self) -> list[tuple[str, Any]]:
         rest, self._buf = self._buf, b""
