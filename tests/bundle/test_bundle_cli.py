@@ -351,3 +351,34 @@ def test_pipeline_list_and_describe_import_through_the_bundle(
     described = cli("pipeline", "describe", "needs-six", "-o", "json", env=recording_installer)
     assert described.code == 0, described.stderr
     assert [j["id"] for j in described.json()["plan"]["jobs"]] == ["a"]
+
+
+def test_the_bundle_wins_over_a_package_the_cli_itself_imported(
+    project: ProjectFiles, tmp_path: Path, recording_installer: dict[str, str]
+) -> None:
+    # The CLI imports PyYAML (for sparkwing.yaml) before it starts the runner; a pipeline
+    # pinning another PyYAML must still get its own.
+    project.write(
+        "yamlver.py",
+        """
+        import sparkwing as sw
+
+        def report(ctx):
+            import yaml
+
+            return {"version": yaml.__version__, "file": yaml.__file__}
+
+        @sw.pipeline("yamlver")
+        def plan(plan, args, rc):
+            plan.job("report", report)
+        """,
+    )
+    project.write("requirements.txt", "PyYAML==6.0.1\n")
+    cli = machine(project, tmp_path / "m1", f'{{type: filesystem, path: "{tmp_path}/c"}}')
+    doc = run(cli, recording_installer, pipeline="yamlver")
+    import yaml
+
+    assert yaml.__version__ != "6.0.1"  # the CLI's own PyYAML is another version
+    output = doc["nodes"][0]["output"]
+    assert output["version"] == "6.0.1"
+    assert output["file"].startswith(str(cli.sparkwing_home / "bundles"))

@@ -225,10 +225,12 @@ def _forwarding(send: Callable[[int], None]) -> Iterator[None]:
 def _supervise(spec: Any, isolated: bool = False) -> int:
     """Start the runner and wait for it; if it dies without finishing the run, record that.
 
-    ``isolated``: the pipeline has its own requirements, so the runner is a new interpreter
-    whose ``sys.path`` holds them, never a fork of the CLI with the CLI's imports."""
-    if not isolated and hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn":
-        code = _supervise_fork(spec)
+    ``isolated``: the pipeline has its own requirements; the forked runner then drops every
+    third-party module the CLI had loaded and keeps user site-packages off ``sys.path``, so
+    the bundle's packages (first on ``sys.path``) are the only ones the pipeline imports.
+    ``SPARKWING_RUNNER=spawn`` starts a fresh interpreter instead."""
+    if hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn":
+        code = _supervise_fork(spec, isolated)
     else:
         code = _supervise_spawn(spec, isolated)
     if code in (0, 1, 2, 130):
@@ -236,7 +238,29 @@ def _supervise(spec: Any, isolated: bool = False) -> int:
     return _runner_died(spec, code)
 
 
-def _supervise_fork(spec: Any) -> int:
+def _drop_cli_imports(isolated: bool) -> None:
+    """In the forked runner: forget the third-party modules the CLI imported (click, yaml,
+    ...) so the pipeline imports its own versions; with a bundle, every installed package
+    outside sparkwing, and the user's site-packages, too."""
+    import site
+
+    for name, module in list(sys.modules.items()):
+        top = name.split(".", 1)[0]
+        if top == "sparkwing":
+            continue
+        path = getattr(module, "__file__", None) or ""
+        installed = isolated and ("site-packages" in path or "dist-packages" in path)
+        if top in _CLI_ONLY_PACKAGES or installed:
+            del sys.modules[name]
+    if isolated:
+        user_site = site.getusersitepackages()
+        import sparkwing
+
+        if not os.path.abspath(sparkwing.__file__).startswith(user_site + os.sep):
+            sys.path[:] = [p for p in sys.path if p != user_site]
+
+
+def _supervise_fork(spec: Any, isolated: bool = False) -> int:
     """Fork the runner: a separate process (its imports and crashes stay its own) that skips
     a second interpreter start and the imports the CLI already paid for."""
     sys.stdout.flush()
@@ -248,9 +272,7 @@ def _supervise_fork(spec: Any) -> int:
             for s in (signal.SIGTERM, signal.SIGHUP):
                 signal.signal(s, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            for name in list(sys.modules):
-                if name.split(".", 1)[0] in _CLI_ONLY_PACKAGES:
-                    del sys.modules[name]
+            _drop_cli_imports(isolated)
             from sparkwing.engine.runner import run_in_child
 
             code = run_in_child(spec)
