@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -169,6 +169,9 @@ def cli(project: ProjectFiles, tmp_path: Path) -> Cli:
 
 
 @pytest.fixture
-def proj(tmp_path: Path) -> Proj:
-    """A temp project with its own HOME and SPARKWING_HOME, driven through the real CLI."""
-    return Proj(tmp_path)
+def proj(tmp_path: Path) -> Iterator[Proj]:
+    """A temp project with its own HOME and SPARKWING_HOME, driven through the real CLI;
+    runs a test started and left running are ended afterwards."""
+    project = Proj(tmp_path)
+    yield project
+    project.close()

@@ -27,6 +27,7 @@ class Proj:
     def __init__(self, root: Path) -> None:
         self.root = root / "proj"
         self.home = root / "home"
+        self._started: list[subprocess.Popen[str]] = []
         self.swhome = root / "swhome"
         (self.root / ".sparkwing").mkdir(parents=True)
         self.home.mkdir()
@@ -54,7 +55,7 @@ class Proj:
         path.write_text(text)
 
     def popen(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [SPARKWING, *args],
             cwd=self.root,
             env=self.env,
@@ -63,6 +64,20 @@ class Proj:
             stderr=subprocess.PIPE,
             **kw,
         )
+        self._started.append(proc)
+        return proc
+
+    def close(self) -> None:
+        """End what a failed test left running (a run waiting at a gate would wait forever);
+        SIGTERM lets the CLI cancel its run and end its jobs' process groups."""
+        for proc in self._started:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
 
     def sw(self, *args: str, timeout: float = 120) -> Result:
         proc = subprocess.run(
