@@ -291,8 +291,8 @@ def _supervise_fork(spec: Any, isolated: bool = False) -> int:
 
 
 def _supervise_spawn(spec: Any, isolated: bool = False) -> int:
-    """Start the runner as a new interpreter (a bundle with requirements, SPARKWING_RUNNER=spawn,
-    or no fork)."""
+    """Start the runner as a new interpreter (SPARKWING_RUNNER=spawn, or no fork); a bundle
+    with requirements gets the isolation flags."""
     import subprocess
 
     env = dict(os.environ)

@@ -11,7 +11,6 @@ from sparkwing.ids import check_prefix, check_segment
 from sparkwing.surfaces.spec import SurfaceSpec
 
 VARIABLES: tuple[str, ...] = ("RUN_ID", "PIPELINE_NAME", "PROFILE")
-FIELDS: tuple[str, ...] = ("path", "prefix")
 
 # Which variables each surface may use, and why the others are refused.
 _ALLOWED: dict[str, tuple[tuple[str, ...], str]] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sparkwing.surfaces.spec import SurfaceSpec
 
@@ -31,7 +30,3 @@ class ResolvedProfile:
             "logs": self.logs,
             "secrets": self.secrets,
         }[surface]
-
-    def surfaces_record(self) -> dict[str, Any]:
-        """What a run record stores: the resolved location of each surface, no secrets."""
-        return {s: self.spec(s).to_record() for s in SURFACES}

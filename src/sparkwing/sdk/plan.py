@@ -18,7 +18,6 @@ class Job:
     """One node of the plan. Modifiers return the job, so they chain."""
 
     def __init__(self, plan: Plan, job_id: str, fn: JobFn | str | None) -> None:
-        self._plan = plan
         self.id = job_id
         self.fn = fn
         self.deps: list[str] = []

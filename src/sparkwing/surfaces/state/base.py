@@ -14,9 +14,6 @@ from typing import Any, Literal
 from sparkwing.errors import NotSupportedError
 
 # "queued": submitted with StateStore.submit_run and not yet started by a worker.
-RunStatus = Literal["queued", "pending", "running", "success", "failed", "cancelled"]
-NodeStatus = Literal["pending", "running", "success", "failed", "cached", "skipped", "cancelled"]
-
 RUN_STATUSES: tuple[str, ...] = ("queued", "pending", "running", "success", "failed", "cancelled")
 NODE_STATUSES: tuple[str, ...] = (
     "pending",
@@ -63,6 +60,15 @@ class RunRecord:
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def check_run_update(fields: dict[str, Any]) -> None:
+    """What every backend's ``update_run`` refuses: a field RunRecord does not have."""
+    from sparkwing.errors import UsageError
+
+    unknown = sorted(set(fields) - (RunRecord.__dataclass_fields__.keys() - {"run_id"}))
+    if unknown:
+        raise UsageError(f"cannot update run field(s): {', '.join(unknown)}")
 
 
 @dataclass

@@ -46,12 +46,12 @@ from sparkwing.surfaces.state.base import (
     RunPage,
     RunRecord,
     StateStore,
+    check_run_update,
 )
 from sparkwing.surfaces.state.objgates import GateDocs
 from sparkwing.surfaces.state.objmemo import MemoDocs
 from sparkwing.surfaces.state.segments import SegmentLogs, dumps, fetch_all, new_token
 
-_RUN_FIELDS = frozenset(RunRecord.__dataclass_fields__) - {"run_id"}
 _INDEXED = ("status", "created_at", "pipeline")
 _CHECKPOINT_EVERY = 64  # node batches between two folds written for fresh readers
 _CACHED_RUNS = 64
@@ -154,9 +154,7 @@ class ObjectStoreState(StateStore):
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         check_segment(run_id, "run id")
-        unknown = sorted(set(fields) - _RUN_FIELDS)
-        if unknown:
-            raise UsageError(f"cannot update run field(s): {', '.join(unknown)}")
+        check_run_update(fields)
         dumps(fields, f"run {run_id}")
         with self._lock:
             current = self._docs.get(run_id)

@@ -48,13 +48,13 @@ from sparkwing.surfaces.state.base import (
     RunPage,
     RunRecord,
     StateStore,
+    check_run_update,
 )
 from sparkwing.surfaces.state.outbox_queue import OutboxQueue
 from sparkwing.surfaces.state.segments import dumps, new_token
 
 T = TypeVar("T")
 
-_RUN_FIELDS = frozenset(RunRecord.__dataclass_fields__) - {"run_id"}
 _SHADOWS = 16  # runs whose last written state a handle remembers for reads in an outage
 _MAX_RETRY_SECONDS = 10.0
 
@@ -274,9 +274,7 @@ class OutboxState(StateStore):
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         check_segment(run_id, "run id")
-        unknown = sorted(set(fields) - _RUN_FIELDS)
-        if unknown:
-            raise UsageError(f"cannot update run field(s): {', '.join(unknown)}")
+        check_run_update(fields)
         payload = {"run_id": run_id, "fields": fields}
         dumps(payload, f"run {run_id}")
         self._write(

@@ -26,6 +26,7 @@ from sparkwing.surfaces.state.base import (
     StateStore,
     already_resolved,
     check_gate,
+    check_run_update,
 )
 from sparkwing.surfaces.state.sql_schema import GATE_INSERT, GATE_RESOLVE, GATE_SELECT
 
@@ -50,7 +51,6 @@ class Conn(Protocol):
 
 
 RUN_COLUMNS = ("pipeline", "status", "created_at", "started_at", "finished_at", "heartbeat_at")
-RUN_FIELDS = frozenset(RunRecord.__dataclass_fields__) - {"run_id"}
 NODE_COLUMNS = frozenset({"run_id", "node_id", "status"})
 
 INSERT_RUN = (
@@ -153,12 +153,6 @@ def create_run(conn: Conn, run: RunRecord, params: tuple[Any, ...]) -> None:
     values = run_params(adopted)
     if conn.execute(_ADOPT_RUN, (*values[1:], run.run_id)).rowcount == 0:
         raise PreconditionFailedError(f"run {run.run_id} already exists")
-
-
-def check_run_update(fields: dict[str, Any]) -> None:
-    unknown = sorted(set(fields) - RUN_FIELDS)
-    if unknown:
-        raise UsageError(f"cannot update run field(s): {', '.join(unknown)}")
 
 
 def update_run(conn: Conn, run_id: str, fields: dict[str, Any], lock: str = "") -> None:
