@@ -256,9 +256,8 @@ def report(
 
     def check(name: str, value: float, base: float, target: float, unit: str = "x") -> None:
         ratio = value / base if base else float("inf")
-        checks.append(
-            {"name": name, "ratio": ratio, "target": f"<= {target:g}{unit}", "pass": ratio <= target}
-        )
+        text = f"<= {target:g}{unit}"
+        checks.append({"name": name, "ratio": ratio, "target": text, "pass": ratio <= target})
 
     check("shell: sparkwing / make", by["sparkwing shell"].median("wall"),
           by["make shell"].median("wall"), SHELL_VS_MAKE_TARGET)  # fmt: skip
