@@ -119,6 +119,17 @@ def _object_stores(surface: str, opener: str, extra: frozenset[str]) -> list[Bac
     ]
 
 
+def _on_disk(surface: str, type_: str, opener: str, extra: frozenset[str] = frozenset()) -> Backend:
+    return Backend(
+        surface,
+        type_,
+        opener,
+        required=("path",),
+        optional=("prefix",) if surface == "cache" else (),
+        supports=frozenset({"local_path"}) | extra,
+    )
+
+
 def _controller(surface: str, opener: str, extra: frozenset[str] = frozenset()) -> Backend:
     return Backend(
         surface,
@@ -154,13 +165,11 @@ _BACKENDS: tuple[Backend, ...] = (
     ),
     Backend("state", "mysql", None, one_of=(("url", "url_source"),)),
     # -- cache
-    Backend(
+    _on_disk(
         "cache",
         "filesystem",
         f"{_OPENERS}:filesystem_cache",
-        required=("path",),
-        optional=("prefix", "binaries"),
-        supports=frozenset({"conditional_writes", "binaries", "local_path"}),
+        frozenset({"conditional_writes", "binaries"}),
     ),
     *_object_stores("cache", f"{_OPENERS}:objectstore_cache", frozenset({"binaries"})),
     _controller(
@@ -169,31 +178,13 @@ _BACKENDS: tuple[Backend, ...] = (
         frozenset({"conditional_writes", "binaries"}),
     ),
     # -- logs
-    Backend(
-        "logs",
-        "filesystem",
-        f"{_OPENERS}:filesystem_logs",
-        required=("path",),
-        supports=frozenset({"local_path"}),
-    ),
+    _on_disk("logs", "filesystem", f"{_OPENERS}:filesystem_logs"),
     *_object_stores("logs", f"{_OPENERS}:objectstore_logs", frozenset()),
     _controller("logs", f"{_OPENERS}:controller_logs"),
     Backend("logs", "stdout", f"{_OPENERS}:stdout_logs"),
     # -- secrets
-    Backend(
-        "secrets",
-        "filesystem",
-        f"{_OPENERS}:dotenv_secrets",
-        required=("path",),
-        supports=frozenset({"local_path"}),
-    ),
-    Backend(
-        "secrets",
-        "dotenv",
-        f"{_OPENERS}:dotenv_secrets",
-        required=("path",),
-        supports=frozenset({"local_path"}),
-    ),
+    _on_disk("secrets", "filesystem", f"{_OPENERS}:dotenv_secrets"),
+    _on_disk("secrets", "dotenv", f"{_OPENERS}:dotenv_secrets"),
     Backend("secrets", "env", f"{_OPENERS}:env_secrets", optional=("prefix",)),
     _controller("secrets", f"{_OPENERS}:controller_secrets"),
     Backend("secrets", "none", f"{_OPENERS}:no_secrets"),
