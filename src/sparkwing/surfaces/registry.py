@@ -177,6 +177,16 @@ _BACKENDS: tuple[Backend, ...] = (
         f"{_OPENERS}:controller_cache",
         frozenset({"conditional_writes", "binaries"}),
     ),
+    # Plain HTTP (nginx WebDAV, an artifact server): preconditions are sent, probed, and
+    # ignored by the servers this targets.
+    Backend(
+        "cache",
+        "http",
+        "sparkwing.surfaces.cache.http:open_http_cache",
+        required=("url",),
+        optional=("prefix", "token", "token_env"),
+        supports=frozenset({"probed", "binaries"}),
+    ),
     # -- logs
     _on_disk("logs", "filesystem", f"{_OPENERS}:filesystem_logs"),
     *_object_stores("logs", f"{_OPENERS}:objectstore_logs", frozenset()),
