@@ -148,3 +148,10 @@ def test_capabilities_are_known_names() -> None:
         registry.supports("state", "sqlite", "teleport")
     assert registry.supports("state", "s3", "probed")
     assert not registry.supports("state", "nope", "gates")
+    # Whose url is a DSN (redacted wherever a spec is shown), whatever the surface.
+    assert registry.types_with("dsn") == {"postgres", "mysql"}
+    assert SurfaceSpec(type="postgres", url="postgres://u:pw@h/db").describe() == (
+        "postgres:<redacted>"
+    )
+    with pytest.raises(ValueError):
+        registry.types_with("teleport")

@@ -27,6 +27,7 @@ CAPABILITIES: dict[str, str] = {
     "binaries": "a `binaries:` cache of its own for pipeline bundles",
     "local_path": "keeps its data under a local `path` (doctor checks it is writable)",
     "controller": "a profile's `controller:` entry supplies url and token when left out",
+    "dsn": "its url is a connection string that may hold a password: never shown",
 }
 
 # The object stores every shared surface can sit on: written here once, with the adapter
@@ -155,7 +156,7 @@ _BACKENDS: tuple[Backend, ...] = (
         "postgres",
         f"{_OPENERS}:postgres_state",
         one_of=(("url", "url_source"),),
-        supports=frozenset({"conditional_writes", "gates", "queue"}),
+        supports=frozenset({"conditional_writes", "gates", "queue", "dsn"}),
     ),
     *_object_stores("state", f"{_OPENERS}:objectstore_state", frozenset({"gates"})),
     _controller(
@@ -163,7 +164,7 @@ _BACKENDS: tuple[Backend, ...] = (
         f"{_OPENERS}:controller_state",
         frozenset({"conditional_writes", "gates", "queue"}),
     ),
-    Backend("state", "mysql", None, one_of=(("url", "url_source"),)),
+    Backend("state", "mysql", None, one_of=(("url", "url_source"),), supports=frozenset({"dsn"})),
     # -- cache
     _on_disk(
         "cache",
@@ -237,3 +238,11 @@ def supports(surface: str, type_: str, capability: str) -> bool:
     """Whether ``type_`` on ``surface`` declares ``capability`` (False when unknown)."""
     entry = backend(surface, type_)
     return entry is not None and entry.has(capability)
+
+
+def types_with(capability: str) -> frozenset[str]:
+    """The types that declare ``capability`` on any surface (for code that holds a spec
+    without knowing its surface)."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}")
+    return frozenset(b.type for b in _BACKENDS if capability in b.supports)
