@@ -16,6 +16,7 @@ SERVERS = {
     "gcs": "SPARKWING_TEST_GCS_ENDPOINT",  # http://127.0.0.1:PORT (fake-gcs-server)
     "azure": "SPARKWING_TEST_AZURE_ENDPOINT",  # http://127.0.0.1:PORT (Azurite blob)
     "postgres": "SPARKWING_TEST_PG_URL",  # postgresql://postgres@127.0.0.1:PORT/postgres
+    "nginx": "SPARKWING_TEST_HTTP_CACHE_URL",  # http://127.0.0.1:PORT/ (WebDAV + JSON index)
 }
 
 

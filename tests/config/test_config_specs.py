@@ -10,16 +10,32 @@ import pytest
 from sparkwing.conf.profiles import load_user_profiles, parse_user_profiles
 from sparkwing.conf.project import Project
 from sparkwing.errors import ConfigError
+from sparkwing.surfaces import registry
 from sparkwing.surfaces.spec import SurfaceSpec
 
 Load = Callable[[str], Project]
 LoadError = Callable[[str], str]
 UserFile = Callable[[str], Path]
 
-STATE_LIST = "sqlite, postgres, s3, gcs, azure-blob, controller, mysql"
-CACHE_LIST = "filesystem, s3, gcs, azure-blob, controller"
-LOGS_LIST = "filesystem, s3, gcs, azure-blob, controller, stdout"
-SECRETS_LIST = "filesystem, dotenv, env, controller, none"
+# The lists in the errors come from the registry; SPEC's own types lead them in its order
+# (a backend added later is appended, see test_type_lists_keep_spec_order).
+STATE_LIST = ", ".join(registry.types("state"))
+CACHE_LIST = ", ".join(registry.types("cache"))
+LOGS_LIST = ", ".join(registry.types("logs"))
+SECRETS_LIST = ", ".join(registry.types("secrets"))
+SPEC_TYPES = {
+    "state": "sqlite, postgres, s3, gcs, azure-blob, controller, mysql",
+    "cache": "filesystem, s3, gcs, azure-blob, controller",
+    "logs": "filesystem, s3, gcs, azure-blob, controller, stdout",
+    "secrets": "filesystem, dotenv, env, controller, none",
+}
+
+
+@pytest.mark.parametrize("surface", sorted(SPEC_TYPES))
+def test_type_lists_keep_spec_order(surface: str) -> None:
+    listed = ", ".join(registry.types(surface))
+    assert listed == SPEC_TYPES[surface] or listed.startswith(SPEC_TYPES[surface] + ", ")
+
 
 # (surface, spec as written after "<surface>:", expected message after "file:3: ")
 SPEC_ERRORS = [

@@ -67,7 +67,7 @@ class TestPreconditionIgnoringStore:
             assert keys(store) == []  # the probe cleans up after itself
 
     def test_every_runner_leads_with_one_warning_and_nothing_is_corrupted(
-        self, capsys: pytest.CaptureFixture[str]
+        self, caplog: pytest.LogCaptureFixture
     ) -> None:
         name = f"liar-{os.urandom(4).hex()}"  # the warning is once per location and process
         mem = MemoryObjectStore(name, ignore_preconditions=True)
@@ -93,10 +93,12 @@ class TestPreconditionIgnoringStore:
         # content-addressed result in the cache (engine side) or compute it again.
         assert handles[0].memo_acquire("build/abc", "late", 60).state == "leader"
         warnings = [
-            line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "sparkwing.surfaces.objectstore.probe" and r.levelname == "WARNING"
         ]
         assert warnings == [
-            f"warning: memory://{name}/ ignores conditional writes; memoize cannot elect a "
+            f"memory://{name}/ ignores conditional writes; memoize cannot elect a "
             "leader there, every runner computes (results are content-addressed, nothing is "
             "corrupted)"
         ]

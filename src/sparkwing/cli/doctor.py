@@ -172,9 +172,10 @@ def _directory(report: Report, surface: str, resolved: ResolvedProfile) -> None:
     import os
 
     from sparkwing.conf.interpolate import parse
+    from sparkwing.surfaces import registry
 
     spec = resolved.spec(surface)
-    if spec.type != "filesystem" or not spec.path:
+    if not registry.supports(surface, spec.type, "local_path") or not spec.path:
         report.add(
             surface, "ok", f"{spec.describe()} (`sparkwing profile check` tests remote stores)"
         )
@@ -198,9 +199,10 @@ def _secrets(report: Report, resolved: ResolvedProfile) -> None:
     import stat
 
     from sparkwing.cli.common import surface_spec
+    from sparkwing.surfaces import registry
 
     spec = surface_spec(resolved, "secrets")
-    if spec.type not in ("filesystem", "dotenv") or not spec.path:
+    if not registry.supports("secrets", spec.type, "local_path") or not spec.path:
         report.add("secrets", "ok", spec.describe())
         return
     plain = spec.options.get("plain_path")

@@ -20,6 +20,7 @@ from sparkwing.cli.profileinfo import (
     profile_option,
     resolve_loaded,
 )
+from sparkwing.surfaces import registry
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.cache.base import Cache
@@ -30,8 +31,8 @@ PROBE_PIPELINE = "sparkwing-probe"
 
 @dataclass
 class Probe:
-    """One surface's check. ``conditional_writes`` (cache only): enforced, not enforced
-    (claimed but a probe got through), or not supported."""
+    """One surface's check. ``conditional_writes`` (cache, and state on a store that must be
+    probed): enforced, not enforced (a probe's losing write got through), or not supported."""
 
     surface: str
     type: str
@@ -63,7 +64,7 @@ def _probe_state(spec: SurfaceSpec, probe: Probe, secrets: SurfaceSpec | None) -
     finally:
         state.close()
     probe.reachable = True
-    if spec.type in ("s3", "gcs", "azure-blob"):
+    if registry.supports("state", spec.type, "probed"):
         # Object-store state coordinates memoize and gates by compare-and-swap.
         from sparkwing.surfaces.objectstore.open import open_object_store
         from sparkwing.surfaces.objectstore.probe import probe_conditional_writes
@@ -101,12 +102,15 @@ def _probe_cache(spec: SurfaceSpec, probe: Probe) -> None:
 
 
 def _conditional_writes(cache: Cache, spare_key: str) -> str:
-    """Whether put_if_absent / put_if_match really refuse a losing writer on this store."""
+    """Whether put_if_absent / put_if_match really refuse a losing writer on this store:
+    "not supported" when the cache has no such writes, "not enforced" when it takes them
+    but lets a losing writer through (a store that ignores preconditions)."""
     from sparkwing.errors import NotSupportedError, PreconditionFailedError
     from sparkwing.surfaces.cache.base import MEMO_PREFIX
 
-    if not cache.supports_conditional_writes():
-        return "not supported"
+    # Asked first, and probed either way: a store that ignores preconditions says no here
+    # yet takes the writes, and that is what the report must show.
+    claimed = cache.supports_conditional_writes()
 
     def refused(write: Callable[[], object]) -> bool:
         try:
@@ -134,7 +138,7 @@ def _conditional_writes(cache: Cache, spare_key: str) -> str:
     except PreconditionFailedError:
         # A write that should have won was refused: the store cannot be relied on either way.
         return "not enforced"
-    return "enforced" if enforced else "not enforced"
+    return "enforced" if enforced and claimed else "not enforced"
 
 
 def _probe_logs(spec: SurfaceSpec, probe: Probe, run_id: str) -> None:

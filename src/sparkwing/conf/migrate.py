@@ -16,6 +16,7 @@ from sparkwing.conf.resolved import SURFACES
 from sparkwing.conf.specs import SPEC_KEYS, parse_profiles
 from sparkwing.conf.yamlload import Reader, compose_text, is_null, read_text
 from sparkwing.errors import ConfigError
+from sparkwing.surfaces import registry
 from sparkwing.surfaces.spec import SurfaceSpec
 
 BACKENDS_FILE = "backends.yaml"
@@ -110,7 +111,7 @@ def spec_data(spec: SurfaceSpec, controller: ControllerDef | None, redact: bool)
         value = getattr(spec, key)
         if value is None:
             continue
-        if spec.type == "controller" and controller is not None:
+        if spec.type in registry.types_with("controller") and controller is not None:
             inherited = {"url": controller.url, "token": controller.token}
             inherited["token_env"] = controller.token_env
             if key in inherited and inherited[key] == value:
@@ -118,7 +119,7 @@ def spec_data(spec: SurfaceSpec, controller: ControllerDef | None, redact: bool)
         if redact and key == "token":
             value = REDACTED
         elif redact and key == "url":
-            value = REDACTED if spec.type in ("postgres", "mysql") else _safe_url(value)
+            value = REDACTED if spec.type in registry.types_with("dsn") else _safe_url(value)
         out[key] = value
     if spec.binaries is not None:
         out["binaries"] = spec_data(spec.binaries, controller, redact)
@@ -149,7 +150,8 @@ def holds_credentials(profile: ProfileDef) -> bool:
         return True
     specs = [getattr(profile, s) for s in SURFACES]
     return any(
-        s is not None and (s.token or (s.url and s.type in ("postgres", "mysql"))) for s in specs
+        s is not None and (s.token or (s.url and s.type in registry.types_with("dsn")))
+        for s in specs
     )
 
 

@@ -15,17 +15,9 @@ from sparkwing.conf.interpolate import VARIABLES, check_template
 from sparkwing.conf.profiles import USER_TOP_KEYS
 from sparkwing.conf.project import DEFAULTS_KEYS, PIPELINE_KEYS, TOP_KEYS
 from sparkwing.conf.resolved import SURFACES
-from sparkwing.conf.specs import (
-    _DSN_TYPES,
-    _PATH_TYPES,
-    CACHE_KEYS,
-    CONTROLLER_KEYS,
-    OBJECT_STORES,
-    PROFILE_KEYS,
-    SPEC_KEYS,
-    TYPES,
-)
+from sparkwing.conf.specs import CACHE_KEYS, CONTROLLER_KEYS, PROFILE_KEYS, SPEC_KEYS, TYPES
 from sparkwing.errors import ConfigError
+from sparkwing.surfaces import registry
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 FILES: tuple[str, ...] = ("project", "user")
@@ -45,7 +37,7 @@ _FIELD_HELP = {
     "path": "Local path (~ expands); prefix-style variables allowed per surface.",
     "bucket": "Bucket or container name (object stores).",
     "prefix": "Key prefix inside the bucket; may use ${...} variables allowed for the surface.",
-    "url": "Connection URL (postgres/mysql DSN, or controller URL).",
+    "url": "Connection URL: a postgres/mysql DSN, or the base URL of the server.",
     "url_source": "Where the DSN comes from: env:VAR, or a secret NAME in the profile's "
     "secrets surface.",
     "token": "Controller token (prefer token_env; never commit a token).",
@@ -96,16 +88,6 @@ def _spec_schema(surface: str) -> dict[str, Any]:
             properties[key] = {"type": "string", "description": _FIELD_HELP[key]}
     # `path: ~` is YAML null, which the loader reads as the home folder.
     properties["path"] = {"anyOf": [properties["path"], {"type": "null"}]}
-    rules: list[dict[str, Any]] = []
-    stores = [t for t in types if t in OBJECT_STORES]
-    if stores:
-        rules.append(_when(stores, {"required": ["bucket"]}))
-    with_path = [t for t in types if t in _PATH_TYPES]
-    if with_path:
-        rules.append(_when(with_path, {"required": ["path"]}))
-    dsn = [t for t in types if t in _DSN_TYPES]
-    if dsn:
-        rules.append(_when(dsn, {"oneOf": [{"required": ["url"]}, {"required": ["url_source"]}]}))
     schema: dict[str, Any] = {
         "type": "object",
         "description": f"The {surface} surface: one of {', '.join(types)}.",
@@ -113,9 +95,29 @@ def _spec_schema(surface: str) -> dict[str, Any]:
         "required": ["type"],
         "additionalProperties": False,
     }
+    rules = _field_rules(surface)
     if rules:
         schema["allOf"] = rules
     return schema
+
+
+def _field_rules(surface: str) -> list[dict[str, Any]]:
+    """One if/then per distinct field requirement of the registry's backends, naming every
+    type that has it. A controller's url is left to the profile rule (a profile's
+    ``controller:`` entry may supply it)."""
+    grouped: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for backend in registry.backends(surface):
+        if backend.has("controller"):
+            continue
+        thens: list[dict[str, Any]] = (
+            [{"required": list(backend.required)}] if backend.required else []
+        )
+        for group in backend.one_of:
+            thens.append({"oneOf": [{"required": [name]} for name in group]})
+        for then in thens:
+            key = json.dumps(then, sort_keys=True)
+            grouped.setdefault(key, ([], then))[0].append(backend.type)
+    return [_when(names, then) for names, then in grouped.values()]
 
 
 def _when(types: list[str], then: dict[str, Any]) -> dict[str, Any]:
@@ -140,10 +142,10 @@ def _profile_schema() -> dict[str, Any]:
         properties[key] = {"$ref": f"#/$defs/{key}"}
     # A `type: controller` spec needs a url unless the profile has a controller: entry.
     needs_url = {
-        surface: {
-            "if": {"properties": {"type": {"const": "controller"}}, "required": ["type"]},
-            "then": {"required": ["url"]},
-        }
+        surface: _when(
+            [b.type for b in registry.backends(surface) if b.has("controller")],
+            {"required": ["url"]},
+        )
         for surface in SURFACES
     }
     return {

@@ -13,7 +13,7 @@ from sparkwing.conf.resolved import SURFACES
 from sparkwing.conf.yamlload import Entry, Reader, is_null, line_of
 from sparkwing.errors import ConfigError, InvalidKeyError
 from sparkwing.ids import check_prefix, check_segment
-from sparkwing.surfaces.open import CACHE_TYPES, LOGS_TYPES, SECRETS_TYPES, STATE_TYPES
+from sparkwing.surfaces import registry
 from sparkwing.surfaces.spec import SurfaceSpec
 
 SPEC_KEYS: tuple[str, ...] = (
@@ -29,16 +29,11 @@ SPEC_KEYS: tuple[str, ...] = (
 CACHE_KEYS: tuple[str, ...] = (*SPEC_KEYS, "binaries")
 PROFILE_KEYS: tuple[str, ...] = ("controller", *SURFACES)
 CONTROLLER_KEYS: tuple[str, ...] = ("url", "token", "token_env")
+# The specs a profile may hold, each with the backend types the registry lists for it.
 TYPES: dict[str, tuple[str, ...]] = {
-    "state": STATE_TYPES,
-    "cache": CACHE_TYPES,
-    "cache.binaries": CACHE_TYPES,
-    "logs": LOGS_TYPES,
-    "secrets": SECRETS_TYPES,
+    surface: registry.types(surface)
+    for surface in ("state", "cache", "cache.binaries", "logs", "secrets")
 }
-OBJECT_STORES: tuple[str, ...] = ("s3", "gcs", "azure-blob")
-_PATH_TYPES: tuple[str, ...] = ("filesystem", "dotenv")
-_DSN_TYPES: tuple[str, ...] = ("postgres", "mysql")
 
 
 def parse_profiles(reader: Reader, node: Node | None) -> dict[str, ProfileDef]:
@@ -99,27 +94,22 @@ def _spec(
     type_ = values.get("type")
     if not type_:
         raise fail(": type is required")
-    types = TYPES[surface]
-    if type_ not in types:
+    backend = registry.backend(surface, type_)
+    if backend is None:
+        types = TYPES[surface]
         raise fail(f' type "{type_}" is not recognized (expected one of: {", ".join(types)})')
     bucket, path, prefix = values.get("bucket"), values.get("path"), values.get("prefix")
     url, url_source = values.get("url"), values.get("url_source")
-    if type_ in OBJECT_STORES and not bucket:
-        raise fail(f" type={type_} requires bucket")
-    if type_ in _PATH_TYPES and not path:
-        raise fail(f" type={type_} requires path")
-    if type_ in _DSN_TYPES:
-        if url and url_source:
-            raise fail(f" type={type_} accepts only one of url or url_source")
-        if not (url or url_source):
-            raise fail(f" type={type_} requires url or url_source")
     token, token_env = values.get("token"), values.get("token_env")
-    if type_ == "controller" and not url:
+    if backend.has("controller") and not url:
         if controller is None:
-            raise fail(" type=controller requires url (or a controller: entry in the profile)")
-        url = controller.url
+            raise fail(f" type={type_} requires url (or a controller: entry in the profile)")
+        url = values["url"] = controller.url
         token = token or controller.token
         token_env = token_env or controller.token_env
+    missing = backend.missing(values)
+    if missing:
+        raise fail(missing)
     if bucket:
         _check(reader, fields["bucket"].value, surface, lambda: check_segment(bucket, "bucket"))
     if url_source is not None and url_source.startswith("env:") and not url_source[4:]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sparkwing.surfaces import registry
+
 
 @dataclass(frozen=True)
 class SurfaceSpec:
@@ -28,7 +30,7 @@ class SurfaceSpec:
 
     def describe(self) -> str:
         """A location safe to print and to store in a run record: never a token or DSN."""
-        if self.type in ("postgres", "mysql"):
+        if self.type in registry.types_with("dsn"):
             return (
                 f"{self.type}:{self.url_source}" if self.url_source else f"{self.type}:<redacted>"
             )

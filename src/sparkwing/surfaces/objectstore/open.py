@@ -1,14 +1,15 @@
-"""Opens the object store a surface spec names (s3, gcs, azure-blob), configured by the
-spec's bucket and prefix plus the standard environment of its cloud."""
+"""Opens the object store a surface spec names (the registry's object stores), configured
+by the spec's bucket and prefix plus the standard environment of its cloud."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from sparkwing.errors import ConfigError
+from sparkwing.surfaces import registry
 from sparkwing.surfaces.objectstore.base import ObjectStore
 from sparkwing.surfaces.objectstore.common import DEFAULT_RETRY, RetryPolicy
 from sparkwing.surfaces.spec import SurfaceSpec
-
-OBJECT_STORE_TYPES = ("s3", "gcs", "azure-blob")
 
 
 def open_object_store(
@@ -20,18 +21,10 @@ def open_object_store(
     Opening makes no request: a missing bucket or bad credentials surface on first use as
     a one-line StorageError naming the store.
     """
-    if spec.type not in OBJECT_STORE_TYPES:
+    adapter = registry.OBJECT_STORES.get(spec.type)
+    if adapter is None:
         raise ConfigError(f"{role} backend type={spec.type} is not an object store")
     if not spec.bucket:
         raise ConfigError(f"{role} backend type={spec.type} requires bucket")
-    if spec.type == "s3":
-        from sparkwing.surfaces.objectstore.s3 import S3ObjectStore
-
-        return S3ObjectStore.from_env(spec.bucket, spec.prefix, role=role, retry=retry)
-    if spec.type == "gcs":
-        from sparkwing.surfaces.objectstore.gcs import GcsObjectStore
-
-        return GcsObjectStore.from_env(spec.bucket, spec.prefix, role=role, retry=retry)
-    from sparkwing.surfaces.objectstore.azure import AzureObjectStore
-
-    return AzureObjectStore.from_env(spec.bucket, spec.prefix, role=role, retry=retry)
+    store = registry.load(adapter + ".from_env")
+    return cast(ObjectStore, store(spec.bucket, spec.prefix, role=role, retry=retry))

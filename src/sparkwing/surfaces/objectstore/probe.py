@@ -7,8 +7,8 @@ The answer is kept per store handle for the life of the process.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -17,6 +17,8 @@ from sparkwing.errors import NotSupportedError, PreconditionFailedError
 from sparkwing.surfaces.objectstore.base import ObjectStore
 
 PROBE_PREFIX = "coord/probe/"
+
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _answers: weakref.WeakKeyDictionary[ObjectStore, bool] = weakref.WeakKeyDictionary()
@@ -65,10 +67,10 @@ def probe_conditional_writes(store: ObjectStore, *, refresh: bool = False) -> bo
 
 
 def warn_once(store: ObjectStore, message: str) -> None:
-    """Print ``warning: <message>`` on stderr once per store location and process."""
+    """Log ``message`` as a warning once per store location and process."""
     location = store.describe()
     with _lock:
         if location in _warned:
             return
         _warned.add(location)
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    log.warning("%s", message)
