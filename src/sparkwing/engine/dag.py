@@ -16,7 +16,7 @@ READY = "ready"
 ACTIVE = "active"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DagNode:
     """What the state machine needs to know of a job."""
 
@@ -26,7 +26,7 @@ class DagNode:
     continue_on_error: bool = False  # its failure fails the run; dependants still run
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cancelled:
     """A dependant the state machine cancelled because something upstream ended badly."""
 
@@ -34,7 +34,7 @@ class Cancelled:
     reason: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _State:
     node: DagNode
     phase: str = WAITING
