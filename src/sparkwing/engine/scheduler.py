@@ -193,17 +193,16 @@ class Scheduler:
         for another memo holder, or an attempt."""
         job = node.job
         if job.approval is not None:
-            self._open_gate(
-                node,
-                "approval",
-                job.approval.message or f"approve {job.id}?",
-                job.approval.timeout_s,
-                on_expiry=job.approval.on_expiry,
+            message = self.rec.masker.text(job.approval.message or f"approve {job.id}?")
+            gate = self.gates.prepare(
+                job.id, "approval", message, job.approval.timeout_s, None, job.approval.on_expiry
             )
+            self._open_gate(node, gate)
             return
         if job.id in self.pause_before and not node.paused_before:
+            message = f"paused before {job.id} starts"
             self._open_gate(
-                node, "pause", f"paused before {job.id} starts", None, {"when": "before"}
+                node, self.gates.prepare(job.id, "pause", message, None, {"when": "before"})
             )
             return
         first_look = not node.looked
@@ -352,7 +351,10 @@ class Scheduler:
             return
         if self.pause_on_failure:
             node.record.error = error
-            self._open_gate(node, "pause", f"{job.id} failed: {error}", None, {"when": "failure"})
+            message = f"{job.id} failed: {error}"  # error is masked already
+            self._open_gate(
+                node, self.gates.prepare(job.id, "pause", message, None, {"when": "failure"})
+            )
             return
         self.memo.release(job.id)
         node.record.error = error
@@ -385,32 +387,15 @@ class Scheduler:
             self._finish(node, "cancelled", reason)
 
     # ---------------------------------------------------------------- human gates
-    def _open_gate(
-        self,
-        node: NodeRun,
-        kind: str,
-        message: str,
-        timeout_s: float | None,
-        extra: dict[str, Any] | None = None,
-        on_expiry: str = "fail",
-    ) -> None:
-        """Park the node at an approval or a pause until someone resolves it (any machine
-        sharing the state surface); the run keeps heartbeating meanwhile."""
-        gate = self.gates.prepare(
-            node.job.id, kind, self.rec.masker.text(message), timeout_s, extra, on_expiry
-        )
+    def _open_gate(self, node: NodeRun, gate: Gate) -> None:
+        """Park the node at ``gate`` (an approval or a pause, its message masked) until
+        someone resolves it, from any machine sharing the state surface; the run keeps
+        heartbeating meanwhile."""
         status, reason = self.gates.status_of(gate)
-        node.record.extra["gate"] = {
-            "kind": kind,
-            "message": gate.message,
-            "expires_at": gate.expires_at,
-        }
+        opened = {"kind": gate.kind, "message": gate.message, "expires_at": gate.expires_at}
+        node.record.extra["gate"] = dict(opened)
         self._set_status(node, status, reason)
-        self.rec.event(
-            "gate_opened",
-            node.job.id,
-            {"kind": kind, "message": gate.message, "expires_at": gate.expires_at},
-        )
+        self.rec.event("gate_opened", node.job.id, opened)
         # The node's status is written before the gate exists: whoever finds the gate
         # also finds the run saying what it waits for.
         self.rec.flush()

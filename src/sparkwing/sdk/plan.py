@@ -1,4 +1,8 @@
-"""The authoring DSL: ``Plan`` collects ``Job`` builders and validates the DAG they form."""
+"""The authoring DSL: ``Plan`` collects ``Job`` builders and validates the DAG they form.
+
+The builders are mutable while ``plan()`` runs; the engine then freezes them into
+``engine.jobspec.JobSpec`` and never holds a builder.
+"""
 
 from __future__ import annotations
 
