@@ -1,9 +1,14 @@
-"""The authoring DSL: ``Plan`` collects ``Job`` builders and validates the DAG they form."""
+"""The authoring DSL: ``Plan`` collects ``Job`` builders and validates the DAG they form.
+
+The builders are mutable while ``plan()`` runs; the engine then freezes them into
+``engine.jobspec.JobSpec`` and never holds a builder.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sparkwing.errors import PlanError
@@ -140,13 +145,13 @@ class Job:
 ON_EXPIRY = ("fail", "deny", "approve")
 
 
+@dataclass(frozen=True)
 class ApprovalSpec:
     """A human gate: the job waits in ``approval_pending`` until someone resolves it."""
 
-    def __init__(self, message: str, timeout_s: float | None, on_expiry: str) -> None:
-        self.message = message
-        self.timeout_s = timeout_s
-        self.on_expiry = on_expiry
+    message: str
+    timeout_s: float | None
+    on_expiry: str
 
     def snapshot(self) -> dict[str, Any]:
         return {"message": self.message, "timeout_s": self.timeout_s, "on_expiry": self.on_expiry}

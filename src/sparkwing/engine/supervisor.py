@@ -1,0 +1,239 @@
+"""Job process supervision: forks attempts, reads their pipes, reaps them, kills the process
+group of one that overruns its timeout, and turns SIGINT/SIGTERM/SIGHUP into a request to
+end everything it started. One selector, one thread: forking stays safe."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from sparkwing.engine.jobproc import JobLaunch, fork_job
+from sparkwing.engine.masking import Masker
+from sparkwing.engine.protocol import LineSplitter
+
+KILL_GRACE_SECONDS = 2.0
+# Without a pidfd an exit is only noticed by polling waitpid.
+NO_PIDFD_POLL_SECONDS = 0.05
+
+# Receives a job's output lines and control messages other than its result, in order.
+ItemHandler = Callable[[str, list[tuple[str, Any]]], None]
+
+
+@dataclass(frozen=True)
+class Exited:
+    """One attempt that ended: its wait status, the result it reported (if any), and
+    whether the supervisor killed it for overrunning its timeout."""
+
+    key: str
+    status: int
+    result: dict[str, Any] | None
+    timed_out: bool
+
+
+@dataclass
+class _Proc:
+    key: str
+    pid: int
+    fd: int
+    pidfd: int | None
+    deadline: float | None
+    splitter: LineSplitter = field(default_factory=LineSplitter)
+    result: dict[str, Any] | None = None
+    timed_out: bool = False
+    done: bool = False
+
+
+class Supervisor:
+    """Use as a context manager: signals are handled (and the selector open) inside it."""
+
+    def __init__(self, on_items: ItemHandler, masker: Masker) -> None:
+        self._on_items = on_items
+        self._masker = masker
+        self._sel = selectors.DefaultSelector()
+        self._procs: dict[str, _Proc] = {}
+        self._polled = 0  # running processes without a pidfd
+        self.interrupted: str | None = None
+        self._parent = os.getppid()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._old: dict[int, Any] = {}
+
+    # ---------------------------------------------------------------- lifecycle
+    def __enter__(self) -> Supervisor:
+        def handler(signum: int, _frame: Any) -> None:
+            if self.interrupted is None:
+                if signum == signal.SIGTERM and os.getppid() != self._parent:
+                    self.interrupted = "the sparkwing process that started this run died"
+                else:
+                    self.interrupted = f"interrupted by {signal.Signals(signum).name}"
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._old[sig] = signal.signal(sig, handler)
+        self._old[-1] = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Whatever ended the loop, no job process outlives it.
+        for proc in self._procs.values():
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in list(self._procs.values()):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(proc.pid, 0)
+            self._detach(proc)
+        signal.set_wakeup_fd(self._old.pop(-1, -1))
+        for sig, prev in self._old.items():
+            signal.signal(sig, prev)
+        self._old = {}
+        self._sel.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __len__(self) -> int:
+        """How many attempts are running."""
+        return len(self._procs)
+
+    # ---------------------------------------------------------------- starting
+    def start(self, key: str, launch: JobLaunch, timeout_s: float | None) -> int:
+        """Fork an attempt under ``key`` (one running attempt per key); returns its pid,
+        which is also its process group id."""
+        if key in self._procs:
+            raise ValueError(f"{key!r} is already running")
+        pid, fd = fork_job(launch, self._masker)
+        os.set_blocking(fd, False)
+        pidfd: int | None
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        started = time.monotonic()
+        proc = _Proc(key, pid, fd, pidfd, started + timeout_s if timeout_s else None)
+        self._procs[key] = proc
+        self._sel.register(fd, selectors.EVENT_READ, ("pipe", proc))
+        if pidfd is not None:
+            self._sel.register(pidfd, selectors.EVENT_READ, ("exit", proc))
+        else:
+            self._polled += 1
+        return pid
+
+    # ---------------------------------------------------------------- waiting
+    def wait(self, timeout: float) -> list[Exited]:
+        """Wait up to ``timeout`` seconds (less if a timeout is due) for output and exits;
+        returns the attempts that ended."""
+        now = time.monotonic()
+        for proc in self._procs.values():
+            if proc.deadline is not None:
+                timeout = min(timeout, proc.deadline - now)
+        if self._polled:
+            timeout = min(timeout, NO_PIDFD_POLL_SECONDS)
+        exited: list[Exited] = []
+        for key, _ in self._sel.select(max(0.0, timeout)):
+            if key.data is None:
+                with contextlib.suppress(OSError):
+                    while os.read(self._wake_r, 512):
+                        pass
+                continue
+            kind, proc = key.data
+            if proc.done:
+                continue  # reaped earlier in this same batch of events
+            if kind == "pipe":
+                self._read(proc)
+            else:
+                self._reap(proc, exited, block=True)
+        if self._polled:
+            for proc in list(self._procs.values()):
+                if proc.pidfd is None:
+                    self._reap(proc, exited, block=False)
+        self._kill_overdue(time.monotonic())
+        return exited
+
+    def terminate_all(self, grace: float = KILL_GRACE_SECONDS) -> list[Exited]:
+        """SIGTERM every running attempt's process group, SIGKILL what is left after
+        ``grace`` seconds; returns every attempt that ended meanwhile."""
+        exited: list[Exited] = []
+        for proc in self._procs.values():
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self._procs and time.monotonic() < deadline:
+            exited += self.wait(0.05)
+        for proc in list(self._procs.values()):
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            self._reap(proc, exited, block=True)
+        return exited
+
+    # ---------------------------------------------------------------- internals
+    def _kill_overdue(self, now: float) -> None:
+        for proc in self._procs.values():
+            if proc.deadline is not None and now >= proc.deadline:
+                proc.timed_out = True
+                proc.deadline = None
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+    def _read(self, proc: _Proc) -> None:
+        while True:
+            try:
+                chunk = os.read(proc.fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            if not chunk:
+                return
+            self._deliver(proc, proc.splitter.feed(chunk))
+
+    def _deliver(self, proc: _Proc, items: list[tuple[str, Any]]) -> None:
+        passed: list[tuple[str, Any]] = []
+        for item in items:
+            if item[0] == "control" and item[1].get("t") == "result":
+                proc.result = item[1]
+            else:
+                passed.append(item)
+        if passed:
+            self._on_items(proc.key, passed)
+
+    def _reap(self, proc: _Proc, exited: list[Exited], *, block: bool) -> None:
+        try:
+            pid, status = os.waitpid(proc.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            pid, status = proc.pid, 0
+        if pid == 0:
+            return
+        # Drain whatever the job wrote before it exited, then end its process group so a
+        # command it left in the background cannot outlive the job.
+        self._read(proc)
+        self._deliver(proc, proc.splitter.finish())
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        self._detach(proc)
+        exited.append(Exited(proc.key, status, proc.result, proc.timed_out))
+
+    def _detach(self, proc: _Proc) -> None:
+        proc.done = True
+        self._procs.pop(proc.key, None)
+        for fd in (proc.fd, proc.pidfd):
+            if fd is None:
+                continue
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if proc.pidfd is None:
+            self._polled -= 1

@@ -1,0 +1,96 @@
+"""The process supervisor on real forked job processes, without a scheduler: output and
+results, timeouts that end the whole process group, terminate_all, signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from sparkwing.engine.jobproc import JobLaunch
+from sparkwing.engine.masking import Masker
+from sparkwing.engine.supervisor import Exited, Supervisor
+from sparkwing.sdk.context import Context, RunContext
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, Any]] = []
+
+    def __call__(self, key: str, items: list[tuple[str, Any]]) -> None:
+        self.items += [(key, kind, item) for kind, item in items]
+
+
+def launch(tmp_path: Path, job_id: str, fn: Any) -> JobLaunch:
+    rc = RunContext(run_id="run-test", pipeline="p", workdir=tmp_path)
+    return JobLaunch(
+        job_id=job_id,
+        fn=fn,
+        context=lambda sink: Context(run=rc, job=job_id, args=None, outputs={}, sink=sink),
+        env={},
+        workdir=str(tmp_path),
+        open_secrets=lambda: None,
+    )
+
+
+def wait_for(sup: Supervisor, count: int) -> list[Exited]:
+    exited: list[Exited] = []
+    while len(exited) < count:
+        exited += sup.wait(0.5)
+    return exited
+
+
+def talk(ctx: Context) -> dict[str, int]:
+    print("hello from the job")
+    ctx.log.info("a structured line")
+    return {"answer": 42}
+
+
+def test_an_attempt_passes_on_its_output_and_reports_its_result(tmp_path: Path) -> None:
+    seen = Collected()
+    with Supervisor(seen, Masker()) as sup:
+        pid = sup.start("talk", launch(tmp_path, "talk", talk), None)
+        assert len(sup) == 1
+        [exited] = wait_for(sup, 1)
+        assert len(sup) == 0
+    assert exited.key == "talk" and not exited.timed_out
+    assert os.waitstatus_to_exitcode(exited.status) == 0
+    assert exited.result is not None and exited.result["output"] == {"answer": 42}
+    assert ("talk", "line", "hello from the job") in seen.items
+    controls = [item for key, kind, item in seen.items if kind == "control"]
+    assert {"t": "log", "s": "info", "m": "a structured line"} in controls
+    assert all(item.get("t") != "result" for item in controls)  # kept by the supervisor
+    assert pid > 0
+
+
+def test_a_timeout_kills_the_attempts_whole_process_group(tmp_path: Path) -> None:
+    with Supervisor(Collected(), Masker()) as sup:
+        sup.start("slow", launch(tmp_path, "slow", "sleep 41.25 & sleep 41.25; wait"), 0.3)
+        [exited] = wait_for(sup, 1)
+    assert exited.timed_out
+    assert os.WIFSIGNALED(exited.status)
+    left = subprocess.run(["pgrep", "-f", "sleep 41.25"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "a process of the timed-out job survived"
+
+
+def test_terminate_all_ends_every_running_attempt(tmp_path: Path) -> None:
+    with Supervisor(Collected(), Masker()) as sup:
+        for key in ("a", "b"):
+            sup.start(key, launch(tmp_path, key, "sleep 42.75"), None)
+        exited = sup.terminate_all(grace=5.0)
+        assert len(sup) == 0
+    assert sorted(e.key for e in exited) == ["a", "b"]
+    assert all(e.result is None or not e.result.get("ok") for e in exited)
+    left = subprocess.run(["pgrep", "-f", "sleep 42.75"], capture_output=True, text=True)
+    assert left.stdout.strip() == ""
+
+
+def test_a_signal_becomes_an_interruption_and_handlers_are_restored(tmp_path: Path) -> None:
+    before = signal.getsignal(signal.SIGHUP)
+    with Supervisor(Collected(), Masker()) as sup:
+        os.kill(os.getpid(), signal.SIGHUP)
+        sup.wait(0.5)
+        assert sup.interrupted == "interrupted by SIGHUP"
+    assert signal.getsignal(signal.SIGHUP) is before
