@@ -59,7 +59,10 @@ def renderer(name: str, json_lines: bool) -> Callable[[WorkerEvent], None]:
         run = event.run
         if json_lines:
             doc = {"event": event.kind, "run_id": run.run_id, "pipeline": run.pipeline}
-            click.echo(json.dumps({**doc, **event.data, "worker": name}, default=str))
+            data = dict(event.data)
+            if isinstance(data.get("seconds"), float):
+                data["seconds"] = round(data["seconds"], 3)
+            click.echo(json.dumps({**doc, **data, "worker": name}, default=str))
         else:
             line = f"{event.kind:<8} {run.run_id}  {run.pipeline}  {_describe(event)}"
             click.echo(line.rstrip())

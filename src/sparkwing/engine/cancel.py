@@ -9,7 +9,7 @@ import socket
 import time
 
 from sparkwing.engine.clock import now_iso
-from sparkwing.engine.recovery import runner_alive
+from sparkwing.engine.recovery import dead_runner
 from sparkwing.errors import NotFoundError, SparkwingError, UsageError
 from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES, RunRecord, StateStore
 
@@ -62,7 +62,7 @@ def _signal_runner(run: RunRecord) -> None:
             f"run {run.run_id} is running on host {run.host} (pid {run.pid}), "
             f"not on this host ({here}); cancel it there"
         )
-    if not run.pid or not runner_alive(run):
+    if not run.pid or dead_runner(run) is not None:
         raise UsageError(
             f"run {run.run_id} is marked {run.status} but its runner process "
             f"{run.pid or '?'} is not alive; `sparkwing doctor` marks it failed"

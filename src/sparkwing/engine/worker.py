@@ -150,8 +150,7 @@ class Worker:
         self.report(WorkerEvent(kind, run, data))
 
     def _emit_end(self, kind: str, run: RunRecord, status: str, seconds: float | None) -> None:
-        rounded = None if seconds is None else round(seconds, 3)
-        self._emit(kind, run, status=status, seconds=rounded, reason=run.reason)
+        self._emit(kind, run, status=status, seconds=seconds, reason=run.reason)
 
     def _warn(self, message: str) -> None:
         self.report(WorkerEvent("warning", None, {"message": message}))
