@@ -54,3 +54,14 @@ def test_a_variable_without_a_value_fails_only_the_surface_using_it(tmp_path: Pa
 def test_a_surface_the_session_was_not_given_is_a_clear_error() -> None:
     with Surfaces({}) as surfaces, pytest.raises(ConfigError, match="no cache surface"):
         surfaces.cache  # noqa: B018
+
+
+def test_one_surface_can_be_closed_early(tmp_path: Path) -> None:
+    with Surfaces.of_profile(_profile(tmp_path)) as surfaces:
+        state = surfaces.state
+        surfaces.close_one("state")
+        with pytest.raises(StorageError, match="is closed"):
+            state.list_runs(limit=1)
+        assert surfaces.state is not state  # asked again: opened again
+        assert surfaces.state.list_runs(limit=1).runs == []
+        surfaces.close_one("cache")  # never opened: nothing to do

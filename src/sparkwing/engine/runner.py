@@ -218,19 +218,21 @@ def _run_with(
                 if n.record.status == "failed" and not n.job.is_optional
             ]
             reason = "failed jobs: " + ", ".join(failed)
+        recorder.event("run_finished", None, {"status": status, "reason": reason})
+        recorder.flush()
+        # The run last: a reader that sees it final finds its logs written out too.
+        surfaces.close_one("logs")
+        state.update_run(spec.run_id, status=status, reason=reason, finished_at=now_iso())
     except BaseException as exc:
-        _finish_after_engine_error(spec.run_id, state, recorder, masker, exc)
+        _finish_after_engine_error(spec.run_id, surfaces, recorder, masker, exc)
         raise
-    recorder.event("run_finished", None, {"status": status, "reason": reason})
-    recorder.flush()
-    state.update_run(spec.run_id, status=status, reason=reason, finished_at=now_iso())
     final = state.get_run(spec.run_id) or run
     display.finish(final, state.list_nodes(spec.run_id))
     return CODE_OF_STATUS[status]
 
 
 def _finish_after_engine_error(
-    run_id: str, state: Any, recorder: Any, masker: Any, exc: BaseException
+    run_id: str, surfaces: Surfaces, recorder: Any, masker: Any, exc: BaseException
 ) -> None:
     """Close the run as failed after the engine itself broke: each step is tried even when
     an earlier one fails (each failure is logged), so the record never stays running; the
@@ -241,9 +243,12 @@ def _finish_after_engine_error(
     steps: list[tuple[str, Callable[[], object]]] = [
         ("record run_finished", lambda: recorder.event("run_finished", None, _failed(reason))),
         ("flush the run's events and logs", recorder.flush),
+        ("close the logs", lambda: surfaces.close_one("logs")),
         (
             "mark the run failed",
-            lambda: state.update_run(run_id, status="failed", reason=reason, finished_at=now_iso()),
+            lambda: surfaces.state.update_run(
+                run_id, status="failed", reason=reason, finished_at=now_iso()
+            ),
         ),
     ]
     for what, step in steps:

@@ -100,6 +100,14 @@ class Surfaces:
                 self._opened[name] = opener(spec)
         return self._opened[name]
 
+    def close_one(self, name: str) -> None:
+        """Close surface ``name`` now if it was opened (for an order that matters, such as
+        logs written out before the run they belong to is marked final)."""
+        store = self._opened.pop(name, None)
+        closer = getattr(store, "close", None)
+        if callable(closer):
+            closer()
+
     def close(self) -> None:
         """Close every opened surface, newest first; the first error is raised once all of
         them had their turn, so one failing close never leaves another open."""
