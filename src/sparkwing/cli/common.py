@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sparkwing.conf.project import Project
     from sparkwing.conf.resolved import ResolvedProfile
     from sparkwing.surfaces.spec import SurfaceSpec
-    from sparkwing.surfaces.state.base import RunRecord, StateStore
+    from sparkwing.surfaces.state.base import StateStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -151,12 +151,6 @@ def surface_spec(
     )
 
 
-def describe_store(store: object, spec: SurfaceSpec) -> str:
-    """Where a surface lives, for messages; never a token or DSN."""
-    describe = getattr(store, "describe", None)
-    return str(describe()) if callable(describe) else spec.describe()
-
-
 @dataclass
 class StateView:
     """An opened state surface, where it lives (for messages) and the profile it came from."""
@@ -171,15 +165,11 @@ def open_state_view(
     ctx: click.Context, profile: str | None, pipeline: str | None = None
 ) -> Iterator[StateView]:
     """The resolved profile's state, closed on exit."""
-    from sparkwing.surfaces.open import open_profile_state
+    from sparkwing.surfaces.session import Surfaces
 
     resolved = resolve(ctx, profile, pipeline)
-    spec = surface_spec(resolved, "state")
-    state = open_profile_state(spec, surface_spec(resolved, "secrets"))
-    try:
-        yield StateView(state, describe_store(state, spec), resolved)
-    finally:
-        state.close()
+    with Surfaces.of_profile(resolved) as surfaces:
+        yield StateView(surfaces.state, surfaces.where("state"), resolved)
 
 
 def job_modifiers(job: dict[str, Any]) -> str:
@@ -199,11 +189,3 @@ def job_modifiers(job: dict[str, Any]) -> str:
     if job.get("shell"):
         parts.append(f"shell: {job['shell']}")
     return f"  [{'; '.join(parts)}]" if parts else ""
-
-
-def runner_alive(run: RunRecord) -> bool:
-    """Whether the run's runner process is still alive on this host (same pid and start
-    time; a zombie counts as dead)."""
-    from sparkwing.engine.procutil import process_alive
-
-    return bool(run.pid) and process_alive(run.pid or 0, run.extra.get("start_ticks"))

@@ -15,7 +15,8 @@ from sparkwing.cli.common import PROFILE_OPTION, emit_json, output_option
 if TYPE_CHECKING:
     from sparkwing.conf.project import Project
     from sparkwing.conf.resolved import ResolvedProfile
-    from sparkwing.surfaces.state.base import RunRecord, StateStore
+    from sparkwing.surfaces.session import Surfaces
+    from sparkwing.surfaces.state.base import StateStore
 
 MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
@@ -69,15 +70,15 @@ def doctor_cmd(ctx: click.Context, stale_after: str, output: str, profile: str |
     project = _guard(report, "project", lambda: _project(ctx, report))
     resolved = _guard(report, "profile", lambda: _profile(report, profile, project))
     if resolved is not None:
-        state = _guard(report, "state", lambda: _state(report, resolved))
-        _guard(report, "cache", lambda: _directory(report, "cache", resolved))
-        _guard(report, "logs", lambda: _directory(report, "logs", resolved))
-        _guard(report, "secrets", lambda: _secrets(report, resolved))
-        if state is not None:
-            try:
+        from sparkwing.surfaces.session import Surfaces
+
+        with Surfaces.of_profile(resolved) as surfaces:
+            state = _guard(report, "state", lambda: _state(report, surfaces))
+            _guard(report, "cache", lambda: _directory(report, "cache", resolved))
+            _guard(report, "logs", lambda: _directory(report, "logs", resolved))
+            _guard(report, "secrets", lambda: _secrets(report, resolved))
+            if state is not None:
                 _guard(report, "runs", lambda: _reap(report, state, stale_seconds))
-            finally:
-                state.close()
     _guard(report, "outbox", lambda: _outbox(report))
     _print(report, output)
     return 1 if report.failed else 0
@@ -126,20 +127,15 @@ def _profile(report: Report, profile: str | None, project: Project | None) -> Re
     return resolved
 
 
-def _state(report: Report, resolved: ResolvedProfile) -> StateStore | None:
+def _state(report: Report, surfaces: Surfaces) -> StateStore | None:
     """The opened state when it is healthy (runs are only repaired in a healthy store)."""
-    from sparkwing.cli.common import describe_store, surface_spec
-    from sparkwing.surfaces.open import open_profile_state
-
-    spec = surface_spec(resolved, "state")
-    state = open_profile_state(spec, surface_spec(resolved, "secrets"))
-    where = describe_store(state, spec)
+    state = surfaces.state
+    where = surfaces.where("state")
     check = getattr(state, "integrity_check", None)
     if callable(check):
         result = str(check())
         if result != "ok":
             report.add("state", "fail", f"{where}: integrity check: {result}")
-            state.close()
             return None
         where += " (integrity ok)"
     report.add("state", "ok", f"{where} opens")
@@ -221,58 +217,20 @@ def _secrets(report: Report, resolved: ResolvedProfile) -> None:
             report.add("secrets", "ok", f"{path} (mode {mode:04o})")
 
 
-def _dead_reason(run: RunRecord, here: str, now: float, stale_seconds: float) -> str | None:
-    """Why ``run``'s runner is dead, or None while it may still be alive."""
-    from sparkwing.cli.common import runner_alive
-    from sparkwing.engine.clock import parse_iso
-
-    where = f"runner process {run.pid or '?'} on {run.host or 'an unknown host'}"
-    if run.host == here and run.pid:
-        if runner_alive(run):
-            return None
-        return f"{where} died (found by sparkwing doctor)"
-    beat = run.heartbeat_at or run.started_at or run.created_at
-    try:
-        age = now - parse_iso(beat).timestamp() if beat else None
-    except ValueError:
-        age = None
-    if age is not None and age <= stale_seconds:
-        return None
-    since = beat or "the run started"
-    return f"no heartbeat since {since} from {where} (found by sparkwing doctor)"
-
-
 def _reap(report: Report, state: StateStore, stale_seconds: float) -> None:
-    import socket
-    import time
+    from sparkwing.engine.recovery import reap_dead_runs
 
-    from sparkwing.engine.recovery import record_runner_death
-
-    here, now = socket.gethostname(), time.time()
-    live: list[RunRecord] = []
-    for status in ("pending", "running"):
-        cursor = None
-        while True:
-            page = state.list_runs(status=status, limit=200, cursor=cursor)
-            live.extend(page.runs)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    for run in live:
-        reason = _dead_reason(run, here, now, stale_seconds)
-        if reason is None:
-            continue
-        cancelled = record_runner_death(state, run.run_id, reason)
+    reaped, still = reap_dead_runs(state, stale_seconds)
+    for dead in reaped:
         report.fixed.append(
             {
-                "run_id": run.run_id,
-                "pipeline": run.pipeline,
-                "reason": reason,
-                "cancelled_jobs": cancelled,
+                "run_id": dead.run.run_id,
+                "pipeline": dead.run.pipeline,
+                "reason": dead.reason,
+                "cancelled_jobs": dead.cancelled_jobs,
             }
         )
-    still = len(live) - len(report.fixed)
-    detail = f"{len(report.fixed)} dead run(s) marked failed" if report.fixed else "no dead runs"
+    detail = f"{len(reaped)} dead run(s) marked failed" if reaped else "no dead runs"
     report.add("runs", "ok", detail + (f"; {still} live" if still else ""))
 
 

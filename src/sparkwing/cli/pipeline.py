@@ -98,7 +98,7 @@ def _inspect(
     }
     flags: list[str] = []
     if bundle is not None and bundle.sources_dir is not None:
-        from sparkwing.cli.run import isolation_flags
+        from sparkwing.engine.supervise import isolation_flags
 
         request["sparkwing_dir"] = str(bundle.sources_dir)
         request["sys_path"] = bundle.sys_path

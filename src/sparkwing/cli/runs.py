@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import NodeRecord, RunRecord
 
 RUN_STATUSES = ("queued", "pending", "running", "success", "failed", "cancelled")
-CANCEL_WAIT_SECONDS = 10.0
 
 
 @click.group("runs", context_settings={"help_option_names": ["-h", "--help"]})
@@ -155,13 +154,9 @@ def _first_line(text: str, width: int) -> str:
 
 def _liveness(run: RunRecord) -> str | None:
     """A note when a run says it is running but its runner on this host has died."""
-    import socket
+    from sparkwing.engine.recovery import dead_runner
 
-    from sparkwing.cli.common import runner_alive
-
-    if run.status not in ("pending", "running") or not run.pid:
-        return None
-    if run.host != socket.gethostname() or runner_alive(run):
+    if dead_runner(run) is None:
         return None
     return f"its runner process {run.pid} is gone; `sparkwing doctor` will mark the run failed"
 
@@ -370,68 +365,16 @@ def cancel_cmd(
 ) -> None:
     """Cancel a run: one still waiting in the queue (`runs submit`) is never started; one
     live on this machine has its runner stop every job and record them cancelled."""
-    import os
-    import signal
-    import socket
-    import time
-
-    from sparkwing.cli.common import runner_alive
-    from sparkwing.errors import SparkwingError, UsageError
-    from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
+    from sparkwing.cli.gates import who
+    from sparkwing.engine.cancel import cancel_run
 
     ref = run_arg(run_pos, run_opt)
     if ref is None:
         raise click.UsageError("name the run to cancel: RUN, --run ID or --run latest")
     with open_state_view(ctx, profile) as view:
         run = find_run(view, ref)
-        if run.status in FINAL_RUN_STATUSES:
-            raise UsageError(f"run {run.run_id} is not running (it ended {run.status})")
-        if run.status == "queued":
-            from sparkwing.cli.gates import who
-            from sparkwing.engine.clock import now_iso
-
-            reason = f"cancelled by {who()} while queued"
-            if view.state.cancel_queued(run.run_id, reason, now_iso()):
-                _print_cancelled(view.state.get_run(run.run_id) or run, output)
-                return
-            # A worker claimed it meanwhile: cancel it where it runs, as below.
-            run = find_run(view, run.run_id)
-        here = socket.gethostname()
-        if run.host and run.host != here:
-            raise UsageError(
-                f"run {run.run_id} is running on host {run.host} (pid {run.pid}), "
-                f"not on this host ({here}); cancel it there"
-            )
-        if not run.pid or not runner_alive(run):
-            raise UsageError(
-                f"run {run.run_id} is marked {run.status} but its runner process "
-                f"{run.pid or '?'} is not alive; `sparkwing doctor` marks it failed"
-            )
-        try:
-            os.kill(run.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            raise UsageError(
-                f"run {run.run_id}: its runner process {run.pid} just exited"
-            ) from None
-        except PermissionError:
-            raise UsageError(
-                f"run {run.run_id}: not permitted to signal its runner process "
-                f"{run.pid} (started by another user?)"
-            ) from None
-        deadline = time.monotonic() + CANCEL_WAIT_SECONDS
-        current: RunRecord | None = run
-        while time.monotonic() < deadline:
-            current = view.state.get_run(run.run_id)
-            if current is None or current.status in FINAL_RUN_STATUSES:
-                break
-            time.sleep(0.1)
-    if current is None or current.status not in FINAL_RUN_STATUSES:
-        status = current.status if current else "gone"
-        raise SparkwingError(
-            f"sent SIGTERM to runner process {run.pid}, but run {run.run_id} "
-            f"is still {status} after {CANCEL_WAIT_SECONDS:g}s"
-        )
-    _print_cancelled(current, output)
+        final = cancel_run(view.state, run, who=who(), where=view.where)
+    _print_cancelled(final, output)
 
 
 def _print_cancelled(run: RunRecord, output: str) -> None:

@@ -3,53 +3,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from sparkwing.cli.common import PROFILE_OPTION, emit_json, load_project, output_option, resolve
 
-if TYPE_CHECKING:
-    from sparkwing.conf.resolved import ResolvedProfile
-    from sparkwing.surfaces.spec import SurfaceSpec
-    from sparkwing.surfaces.state.base import StateStore
-
-# What a queued run's spec holds; a worker refuses a version it does not know.
-SPEC_VERSION = 1
-
-
-def state_spec(resolved: ResolvedProfile, pipeline: str = "") -> SurfaceSpec:
-    from sparkwing.cli.common import surface_spec
-
-    return surface_spec(resolved, "state", pipeline=pipeline)
-
-
-def open_resolved_state(resolved: ResolvedProfile, spec: SurfaceSpec) -> StateStore:
-    """The state of ``resolved`` (a postgres ``url_source`` may name one of its secrets)."""
-    from sparkwing.cli.common import surface_spec
-    from sparkwing.surfaces.open import open_profile_state
-
-    return open_profile_state(spec, surface_spec(resolved, "secrets"))
-
 
 def _take_profile(args: list[str], profile: str | None) -> tuple[list[str], str | None]:
     """``--profile`` may also follow the pipeline name, as with ``sparkwing run``; every
     other argument is left for the run (its inputs and engine flags)."""
-    rest: list[str] = []
-    i = 0
-    while i < len(args):
-        name, eq, value = args[i].partition("=")
-        if name != "--profile":
-            rest.append(args[i])
-        elif eq:
-            profile = value
-        elif i + 1 < len(args):
-            i += 1
-            profile = args[i]
-        else:
-            raise click.UsageError("option --profile requires a value")
-        i += 1
-    return rest, profile
+    from sparkwing.engine.flags import PROFILE_FLAG, by_spelling, take_flags
+    from sparkwing.errors import UsageError
+
+    options: dict[str, Any] = {"profile": profile}
+    try:
+        rest = take_flags(args, by_spelling([PROFILE_FLAG]), options, reserved=None)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    return rest, options["profile"]
 
 
 @click.command(
@@ -78,45 +50,28 @@ def submit_cmd(
     name are passed to the run as with `sparkwing run` (inputs, --sw-parallel ...); they are
     checked when a worker starts it. The queue lives in the profile's state (postgres for
     workers on many machines, sqlite for workers on this one)."""
-    import os
     import socket
 
-    from sparkwing.engine.clock import now_iso
-    from sparkwing.ids import check_segment, new_run_id
-    from sparkwing.surfaces.state.base import RunRecord
+    from sparkwing.engine.worker import submit
+    from sparkwing.ids import check_segment
+    from sparkwing.surfaces.session import Surfaces
 
     check_segment(pipeline, "pipeline name")
     args, profile = _take_profile(list(pipeline_args), profile)
     project = load_project(ctx, required=True)
     assert project is not None
     resolved = resolve(ctx, profile, pipeline, project)
-    spec = state_spec(resolved, pipeline)
-    here = socket.gethostname()
-    run = RunRecord(
-        run_id=new_run_id(),
-        pipeline=pipeline,
-        status="queued",
-        created_at=now_iso(),
-        trigger="queue",
-        profile=resolved.name,
-        profile_source=resolved.source,
-        surfaces={"state": spec.to_record()},
-        host=here,
-        extra={"submitted_by": f"{_user()}@{here}"},
-    )
-    job: dict[str, Any] = {
-        "version": SPEC_VERSION,
-        "root": str(project.root),
-        "pipeline": pipeline,
-        "args": args,
-        "profile": resolved.name,
-        "cwd": os.getcwd(),
-    }
-    state = open_resolved_state(resolved, spec)
-    try:
-        state.submit_run(run, job)
-    finally:
-        state.close()
+    with Surfaces.of_profile(resolved, pipeline=pipeline) as surfaces:
+        run, job = submit(
+            surfaces.state,
+            pipeline=pipeline,
+            root=str(project.root),
+            args=args,
+            profile=resolved.name,
+            profile_source=resolved.source,
+            queue=surfaces.spec("state"),
+            submitted_by=f"{_user()}@{socket.gethostname()}",
+        )
     if output == "json":
         emit_json({**run.to_dict(), "spec": job})
     else:

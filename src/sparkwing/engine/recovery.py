@@ -1,14 +1,88 @@
-"""Finishing runs whose runner died: the record is closed as failed with a reason, and any
-job processes the dead runner left behind on this host are ended."""
+"""Runs whose runner died: the one rule that says a runner is dead, and finishing such runs
+(the record closed as failed with a reason, the job processes the dead runner left behind on
+this host ended)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
+import time
+from dataclasses import dataclass
 
-from sparkwing.engine.clock import now_iso
-from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES, NewEvent, StateStore
+from sparkwing.engine.clock import now_iso, parse_iso
+from sparkwing.engine.procutil import process_alive
+from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES, NewEvent, RunRecord, StateStore
+
+LIVE_RUN_STATUSES = ("pending", "running")
+
+
+def runner_alive(run: RunRecord) -> bool:
+    """Whether the run's runner process is still alive on this host (same pid and start
+    time; a zombie counts as dead)."""
+    return bool(run.pid) and process_alive(run.pid or 0, run.extra.get("start_ticks"))
+
+
+def dead_runner(
+    run: RunRecord,
+    *,
+    stale_seconds: float | None = None,
+    now: float | None = None,
+    found_by: str = "sparkwing doctor",
+) -> str | None:
+    """Why live ``run``'s runner is dead, or None while it may still be alive (or the run
+    is not live). A runner on this host is asked directly (pid and start time); one
+    elsewhere counts as dead after ``stale_seconds`` without a heartbeat (None: it is never
+    judged from here)."""
+    if run.status not in LIVE_RUN_STATUSES:
+        return None
+    where = f"runner process {run.pid or '?'} on {run.host or 'an unknown host'}"
+    if run.host == socket.gethostname() and run.pid:
+        if runner_alive(run):
+            return None
+        return f"{where} died (found by {found_by})"
+    if stale_seconds is None:
+        return None
+    beat = run.heartbeat_at or run.started_at or run.created_at
+    try:
+        age = (time.time() if now is None else now) - parse_iso(beat).timestamp() if beat else None
+    except ValueError:
+        age = None
+    if age is not None and age <= stale_seconds:
+        return None
+    since = beat or "the run started"
+    return f"no heartbeat since {since} from {where} (found by {found_by})"
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """A dead run :func:`reap_dead_runs` closed."""
+
+    run: RunRecord
+    reason: str
+    cancelled_jobs: int
+
+
+def reap_dead_runs(state: StateStore, stale_seconds: float) -> tuple[list[Reaped], int]:
+    """Close every live run of ``state`` whose runner is dead (see :func:`dead_runner`);
+    returns those closed and how many live runs remain."""
+    now = time.time()
+    live: list[RunRecord] = []
+    for status in LIVE_RUN_STATUSES:
+        cursor = None
+        while True:
+            page = state.list_runs(status=status, limit=200, cursor=cursor)
+            live.extend(page.runs)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    reaped: list[Reaped] = []
+    for run in live:
+        reason = dead_runner(run, stale_seconds=stale_seconds, now=now)
+        if reason is not None:
+            reaped.append(Reaped(run, reason, record_runner_death(state, run.run_id, reason)))
+    return reaped, len(live) - len(reaped)
 
 
 def record_runner_death(state: StateStore, run_id: str, reason: str) -> int:

@@ -1,20 +1,28 @@
-"""The runner process: imports the pipeline's code, plans, and executes the run.
+"""The runner process: imports the pipeline's code, plans, executes the run, and writes a
+RunResult for its supervisor.
 
-Started by ``sparkwing run`` as ``python -m sparkwing.engine.runner`` with a RunSpec on
-stdin, so the pipeline's imports live in this process only and a crash here cannot take
-the CLI with it (the CLI records it instead).
+Forked by :mod:`sparkwing.engine.supervise` (or started as a new interpreter with a RunSpec
+on stdin), so the pipeline's imports live in this process only and a crash here cannot take
+the CLI with it (the supervisor records it instead).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sparkwing.engine.runspec import RunSpec
+from sparkwing.engine.runspec import CODE_OF_STATUS, RunResult, RunSpec
 from sparkwing.errors import PlanError, SparkwingError
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.session import Surfaces
+
+log = logging.getLogger("sparkwing.engine")
 
 
 def call_plan(obj: Any, plan: Any, args: Any, rc: Any) -> None:
@@ -112,16 +120,32 @@ def execute(spec: RunSpec) -> int:
 def _run(
     spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict[str, Any], rc: Any
 ) -> int:
+    from sparkwing.surfaces.session import Surfaces
+
+    # Every surface this run opens is closed when it ends, however it ends.
+    with Surfaces({name: spec.surface(name) for name in spec.surfaces}) as surfaces:
+        return _run_with(spec, surfaces, plan, order, args, plain_args, rc)
+
+
+def _run_with(
+    spec: RunSpec,
+    surfaces: Surfaces,
+    plan: Any,
+    order: list[str],
+    args: Any,
+    plain_args: dict[str, Any],
+    rc: Any,
+) -> int:
     from sparkwing.engine.clock import now_iso
     from sparkwing.engine.display import make_display
     from sparkwing.engine.masking import Masker
     from sparkwing.engine.procutil import process_start_ticks
     from sparkwing.engine.recorder import Recorder
     from sparkwing.engine.scheduler import Scheduler
-    from sparkwing.surfaces.open import open_cache, open_logs, open_profile_state, open_secrets
+    from sparkwing.surfaces.open import open_cache, open_secrets
     from sparkwing.surfaces.state.base import RunRecord
 
-    state = open_profile_state(spec.surface("state"), spec.surface("secrets"))
+    state = surfaces.state
     needs_gates = (
         spec.pause_before
         or spec.pause_on_failure
@@ -133,9 +157,8 @@ def _run(
             f"{what} are not supported on this store ({spec.surface('state').describe()}): "
             "use postgres or a controller"
         )
-    cache = open_cache(spec.surface("cache"))
-    logs = open_logs(spec.surface("logs"))
-    secrets_spec = spec.surface("secrets")
+    cache, logs = surfaces.cache, surfaces.logs
+    cache_spec, secrets_spec = spec.surface("cache"), spec.surface("secrets")
     display = make_display(spec.output)
     masker = Masker()
     now = now_iso()
@@ -175,7 +198,8 @@ def _run(
             rc=rc,
             recorder=recorder,
             cache=cache,
-            open_cache=lambda: open_cache(spec.surface("cache")),
+            # Job processes open their own (a forked child must not share a connection).
+            open_cache=lambda: open_cache(cache_spec),
             open_secrets=lambda: open_secrets(secrets_spec),
             parallel=spec.parallel,
             workdir=Path(spec.root),
@@ -194,32 +218,49 @@ def _run(
                 if n.record.status == "failed" and not n.job.is_optional
             ]
             reason = "failed jobs: " + ", ".join(failed)
-    except BaseException as exc:
-        status, reason = "failed", f"engine error: {type(exc).__name__}: {exc}"
         recorder.event("run_finished", None, {"status": status, "reason": reason})
-        _safe(recorder.flush)
-        _safe(logs.close)
-        _safe(
-            lambda: state.update_run(
-                spec.run_id, status=status, reason=masker.text(reason), finished_at=now_iso()
-            )
-        )
+        recorder.flush()
+        # The run last: a reader that sees it final finds its logs written out too.
+        surfaces.close_one("logs")
+        state.update_run(spec.run_id, status=status, reason=reason, finished_at=now_iso())
+    except BaseException as exc:
+        _finish_after_engine_error(spec.run_id, surfaces, recorder, masker, exc)
         raise
-    recorder.event("run_finished", None, {"status": status, "reason": reason})
-    recorder.flush()
-    logs.close()
-    state.update_run(spec.run_id, status=status, reason=reason, finished_at=now_iso())
     final = state.get_run(spec.run_id) or run
     display.finish(final, state.list_nodes(spec.run_id))
-    state.close()
-    return {"success": 0, "failed": 1, "cancelled": 130}[status]
+    return CODE_OF_STATUS[status]
 
 
-def _safe(fn: Any) -> None:
-    try:
-        fn()
-    except Exception:
-        pass
+def _finish_after_engine_error(
+    run_id: str, surfaces: Surfaces, recorder: Any, masker: Any, exc: BaseException
+) -> None:
+    """Close the run as failed after the engine itself broke: each step is tried even when
+    an earlier one fails (each failure is logged), so the record never stays running; the
+    engine error itself is re-raised by the caller."""
+    from sparkwing.engine.clock import now_iso
+
+    reason = masker.text(f"engine error: {type(exc).__name__}: {exc}")
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("record run_finished", lambda: recorder.event("run_finished", None, _failed(reason))),
+        ("flush the run's events and logs", recorder.flush),
+        ("close the logs", lambda: surfaces.close_one("logs")),
+        (
+            "mark the run failed",
+            lambda: surfaces.state.update_run(
+                run_id, status="failed", reason=reason, finished_at=now_iso()
+            ),
+        ),
+    ]
+    for what, step in steps:
+        try:
+            step()
+        except Exception as step_exc:
+            log.warning("run %s: could not %s after an engine error: %s", run_id, what, step_exc)
+            log.debug("details", exc_info=True)
+
+
+def _failed(reason: str) -> dict[str, Any]:
+    return {"status": "failed", "reason": reason}
 
 
 def _crash_report(spec: RunSpec) -> str:
@@ -236,8 +277,9 @@ def _crash_report(spec: RunSpec) -> str:
     return str(path)
 
 
-def run_in_child(spec: RunSpec) -> int:
-    """The runner's whole life in this process; returns its exit code (never raises)."""
+def run_in_child(spec: RunSpec) -> RunResult:
+    """The runner's whole life in this process; returns how it ended (never raises) and
+    writes that to ``spec.result_path`` for the process that started it."""
     import signal
 
     from sparkwing.engine.procutil import die_with_parent
@@ -246,25 +288,30 @@ def run_in_child(spec: RunSpec) -> int:
     # ends every job's process group and writes every status.
     die_with_parent(signal.SIGTERM)
     try:
-        code = execute(spec)
+        result = RunResult.of_code(execute(spec))
     except SparkwingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        code = exc.exit_code
+        result = RunResult.of_code(exc.exit_code, str(exc))
     except KeyboardInterrupt:
-        code = 130
-    except Exception as exc:  # a bug in sparkwing itself: keep the details, print one line
-        code = 70
-        print(
-            f"error: internal error in the sparkwing runner: {type(exc).__name__}: {exc} "
-            f"(details in {_crash_report(spec)})",
-            file=sys.stderr,
+        result = RunResult.of_code(130)
+    except Exception as exc:  # a bug in sparkwing itself: keep the details, say one line
+        report = _crash_report(spec)
+        log.debug("internal error in run %s", spec.run_id, exc_info=True)
+        message = (
+            f"internal error in the sparkwing runner: {type(exc).__name__}: {exc} "
+            f"(details in {report})"
         )
+        result = RunResult(70, "failed", (message,))
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
-    return code
+    if spec.result_path:
+        try:
+            result.write(spec.result_path)
+        except OSError as exc:
+            log.error("run %s: could not write its result: %s", spec.run_id, exc)
+    return result
 
 
 def main() -> None:
@@ -272,9 +319,9 @@ def main() -> None:
     try:
         spec = RunSpec.from_dict(json.loads(sys.stdin.read()))
     except ValueError as exc:
-        print(f"error: runner received an invalid run spec: {exc}", file=sys.stderr)
+        log.error("runner received an invalid run spec: %s", exc)
         sys.exit(2)
-    sys.exit(run_in_child(spec))
+    sys.exit(run_in_child(spec).code)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""What the CLI hands the runner process: one JSON document on its standard input."""
+"""What the launcher hands the runner process (a RunSpec, one JSON document) and what the
+runner hands back (a RunResult, written to the file the spec names)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +48,8 @@ class RunSpec:
     # and the folders its requirements were installed in, put on sys.path after the sources.
     bundle: dict[str, Any] | None = None
     sys_path: list[str] = field(default_factory=list)
+    # Where the runner writes its RunResult (set by the launcher for each start).
+    result_path: str | None = None
 
     def surface(self, name: str) -> SurfaceSpec:
         return spec_from_dict(self.surfaces[name])
@@ -59,3 +64,44 @@ class RunSpec:
     @staticmethod
     def surfaces_of(profile: ResolvedProfile) -> dict[str, dict[str, Any]]:
         return {s: spec_to_dict(profile.spec(s)) for s in SURFACES}
+
+
+# The runner's exit codes and the run status each one stands for.
+STATUS_OF_CODE = {0: "success", 1: "failed", 2: "failed", 130: "cancelled"}
+CODE_OF_STATUS = {"success": 0, "failed": 1, "cancelled": 130}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run (or the attempt to start one) ended: the exit code for the CLI, the run's
+    status, and the one-line errors to show a person, the decisive one last."""
+
+    code: int
+    status: str
+    errors: tuple[str, ...] = ()
+
+    @property
+    def error(self) -> str | None:
+        return self.errors[-1] if self.errors else None
+
+    @classmethod
+    def of_code(cls, code: int, *errors: str) -> RunResult:
+        return cls(code, STATUS_OF_CODE.get(code, "failed"), tuple(errors))
+
+    def write(self, path: str) -> None:
+        """Atomically: a reader never sees half a result."""
+        doc = {"code": self.code, "status": self.status, "errors": list(self.errors)}
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: str) -> RunResult | None:
+        """The result at ``path``, or None when its writer died before writing one."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            return cls(int(doc["code"]), str(doc["status"]), tuple(map(str, doc["errors"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None

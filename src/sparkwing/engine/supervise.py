@@ -1,0 +1,178 @@
+"""Runner process supervision: start the runner child (forked, or a new interpreter), pass it
+the signals meant for it, read the RunResult it writes, and record a runner that died as a
+failed run."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sparkwing.engine.runspec import RunResult, RunSpec
+
+log = logging.getLogger("sparkwing.engine")
+
+# Third-party packages the CLI itself loaded: a forked runner drops them from sys.modules so
+# the pipeline imports its own versions (a bundle may pin different ones).
+CLI_ONLY_PACKAGES = ("click", "yaml", "_yaml", "rich", "markdown_it", "pygments", "mdurl")
+
+# Exit codes a runner gives when it ended the run itself (see runner.run_in_child).
+_OWN_CODES = (0, 1, 2, 130)
+
+
+def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
+    """Start the runner and wait for it; if it dies without finishing the run, record that.
+
+    ``isolated``: the pipeline has its own requirements; the forked runner then drops every
+    third-party module the CLI had loaded and keeps user site-packages off ``sys.path``, so
+    the bundle's packages (first on ``sys.path``) are the only ones the pipeline imports.
+    ``SPARKWING_RUNNER=spawn`` starts a fresh interpreter instead."""
+    with tempfile.TemporaryDirectory(prefix="sparkwing-runner-") as folder:
+        spec = dataclasses.replace(spec, result_path=os.path.join(folder, "result.json"))
+        if hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn":
+            code = _supervise_fork(spec, isolated)
+        else:
+            code = _supervise_spawn(spec, isolated)
+        assert spec.result_path is not None
+        result = RunResult.read(spec.result_path)
+    if code in _OWN_CODES:
+        return result if result is not None and result.code == code else RunResult.of_code(code)
+    return runner_died(spec, code, result)
+
+
+@contextlib.contextmanager
+def forwarding(send: Callable[[int], None]) -> Iterator[None]:
+    """While waiting for a child: Ctrl-C reaches the whole foreground group by itself, so
+    only a SIGTERM / SIGHUP sent to this process alone is passed on."""
+
+    def forward(signum: int, _frame: Any) -> None:
+        if signum != signal.SIGINT:
+            try:
+                send(signum)
+            except OSError:
+                pass
+
+    previous = {
+        s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def drop_cli_imports(isolated: bool) -> None:
+    """In the forked runner: forget the third-party modules the CLI imported (click, yaml,
+    ...) so the pipeline imports its own versions; with a bundle, every installed package
+    outside sparkwing, and the user's site-packages, too."""
+    import site
+
+    for name, module in list(sys.modules.items()):
+        top = name.split(".", 1)[0]
+        if top == "sparkwing":
+            continue
+        path = getattr(module, "__file__", None) or ""
+        installed = isolated and ("site-packages" in path or "dist-packages" in path)
+        if top in CLI_ONLY_PACKAGES or installed:
+            del sys.modules[name]
+    if isolated:
+        user_site = site.getusersitepackages()
+        import sparkwing
+
+        if not os.path.abspath(sparkwing.__file__).startswith(user_site + os.sep):
+            sys.path[:] = [p for p in sys.path if p != user_site]
+
+
+def _supervise_fork(spec: RunSpec, isolated: bool) -> int:
+    """Fork the runner: a separate process (its imports and crashes stay its own) that skips
+    a second interpreter start and the imports the CLI already paid for."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; measured through the CLI tests
+        code = 70
+        try:
+            for s in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(s, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            drop_cli_imports(isolated)
+            from sparkwing.engine.runner import run_in_child
+
+            code = run_in_child(spec).code
+        except BaseException:
+            code = 70
+        finally:
+            os._exit(code)
+    with forwarding(lambda signum: os.kill(pid, signum)):
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    return os.waitstatus_to_exitcode(status)
+
+
+def _supervise_spawn(spec: RunSpec, isolated: bool) -> int:
+    """Start the runner as a new interpreter (SPARKWING_RUNNER=spawn, or no fork); a bundle
+    with requirements gets the isolation flags."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    flags = isolation_flags() if isolated else []
+    # -c rather than -m: runpy costs a few milliseconds of every run's start-up.
+    proc = subprocess.Popen(
+        [sys.executable, *flags, "-c", "from sparkwing.engine.runner import main; main()"],
+        stdin=subprocess.PIPE,
+        env=env,
+    )
+    with forwarding(proc.send_signal):
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(json.dumps(spec.to_dict()).encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        return proc.wait()
+
+
+def isolation_flags() -> list[str]:
+    """No current folder (-P) and no user site-packages (-s) on the runner's sys.path: only the
+    bundle in front of this installation's own packages. Flags rather than PYTHONNOUSERSITE,
+    so the commands jobs run keep the user's environment."""
+    import site
+
+    import sparkwing
+
+    user_site = site.getusersitepackages()
+    # Unless sparkwing itself was installed there (pip install --user): it must stay importable.
+    if user_site and os.path.abspath(sparkwing.__file__).startswith(user_site + os.sep):
+        return ["-P"]
+    return ["-s", "-P"]
+
+
+def runner_died(spec: RunSpec, code: int, result: RunResult | None = None) -> RunResult:
+    """The runner ended without finishing the run (killed, crashed): close the run record as
+    failed with the cause, and say so."""
+    from sparkwing.engine.recovery import record_runner_death
+    from sparkwing.surfaces.session import Surfaces
+
+    how = (
+        f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+    )
+    reason = f"runner process {how}"
+    try:
+        with Surfaces({name: spec.surface(name) for name in ("state", "secrets")}) as surfaces:
+            record_runner_death(surfaces.state, spec.run_id, reason)
+    except Exception as exc:  # recording is best effort; the user still gets the cause
+        log.warning("could not record the failure of %s: %s", spec.run_id, exc)
+    earlier = result.errors if result is not None else ()
+    return RunResult(1, "failed", (*earlier, f"run {spec.run_id} failed: {reason}"))
