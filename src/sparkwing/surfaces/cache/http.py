@@ -2,9 +2,9 @@
 listing through nginx's JSON autoindex, as an nginx WebDAV location or an artifact server's
 generic repository gives a team that has no bucket.
 
-Such a store does not enforce ``If-None-Match`` / ``If-Match``; the store adapter sends them
-anyway and the probe shared with the object stores finds out, so memoize and put-if-absent
-degrade exactly as on an S3 endpoint that ignores preconditions.
+Such a store does not enforce ``If-None-Match`` / ``If-Match``; the adapter sends them anyway
+and the probe shared with the object stores finds out, so the cache reports no conditional
+writes and put-if-absent degrades exactly as on an S3 endpoint that ignores preconditions.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class HttpObjectStore(ObjectStore):
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         try:
-            import httpx
+            import httpx  # noqa: F401 - fail at open, with the fix, not on first use
         except ImportError:
             raise ConfigError(
                 "cache backend type=http needs httpx: pip install 'sparkwing[client]'"
@@ -114,13 +114,25 @@ class HttpObjectStore(ObjectStore):
         self.location = shown + self.prefix
         self.retry = retry
         self._errors = ErrorContext(self.location, role)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(retry.request_timeout, connect=retry.connect_timeout),
-            follow_redirects=False,
-            trust_env=False,  # a proxy from the environment must not see the token
-        )
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._pool: tuple[int, httpx.Client] | None = None
+
+    @property
+    def _http(self) -> httpx.Client:
+        """This process's connection pool: a forked child must not share its sockets."""
+        import httpx
+
+        if self._pool is None or self._pool[0] != os.getpid():
+            client = httpx.Client(
+                headers=self._headers,
+                timeout=httpx.Timeout(
+                    self.retry.request_timeout, connect=self.retry.connect_timeout
+                ),
+                follow_redirects=False,
+                trust_env=False,  # a proxy from the environment must not see the token
+            )
+            self._pool = (os.getpid(), client)
+        return self._pool[1]
 
     # -- requests ----------------------------------------------------------------------
     def _url(self, path: str) -> str:
@@ -340,7 +352,9 @@ class HttpObjectStore(ObjectStore):
         return self.location
 
     def close(self) -> None:
-        self._http.close()
+        if self._pool is not None and self._pool[0] == os.getpid():
+            self._pool[1].close()
+        self._pool = None
 
 
 def open_http_cache(spec: SurfaceSpec) -> ObjectStoreCache:
