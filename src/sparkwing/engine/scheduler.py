@@ -30,7 +30,7 @@ from sparkwing.sdk.durations import format_duration
 from sparkwing.sdk.plan import Job, Plan
 from sparkwing.sdk.runtime import Runtime, running
 from sparkwing.surfaces.cache.base import Cache
-from sparkwing.surfaces.state.base import FINAL_NODE_STATUSES, Gate, NodeRecord
+from sparkwing.surfaces.state.base import FINAL_NODE_STATUSES, TIMED_OUT_BY, Gate, NodeRecord
 
 HEARTBEAT_SECONDS = 5.0
 KILL_GRACE_SECONDS = 2.0
@@ -618,7 +618,7 @@ class Scheduler:
                     node.job.id,
                     gate.kind,
                     resolution,
-                    "sparkwing (timed out)",
+                    TIMED_OUT_BY,
                     f"no decision within the timeout ({resolution})",
                 )
             except GateResolvedError:
