@@ -238,7 +238,8 @@ def test_a_finished_run_cannot_be_changed(ctl: Controller) -> None:
     ("method", "path", "body", "says"),
     [
         ("PATCH", f"/v1/runs/{RUN}", {"fields": {"status": "hacked"}}, "status must be one of"),
-        ("PUT", f"/v1/runs/{RUN}/plan", {"jobs": "garbage"}, "pipeline is required"),
+        ("PUT", f"/v1/runs/{RUN}/plan", {"jobs": "garbage"}, "jobs must be array"),
+        ("PUT", f"/v1/runs/{RUN}/plan", {"jobs": [{"needs": []}]}, "id is required"),
         ("PUT", f"/v1/runs/{RUN}/plan", {"pipeline": "p", "jobs": [{"id": 1}]}, "id must be"),
         (
             "PUT",
