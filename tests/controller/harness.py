@@ -75,6 +75,13 @@ def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]
     running.stop()
 
 
+@pytest.fixture(name="ctl")
+def empty_controller(controller: Controller, tmp_path: Path) -> Controller:
+    """``ctl``: the module's controller serving fresh, empty sqlite + filesystem stores."""
+    controller.reset(local_profile(tmp_path / "controller"))
+    return controller
+
+
 @contextmanager
 def postgres_and_s3() -> Iterator[Callable[[], ResolvedProfile]]:
     """For a controller on Postgres state and S3 (moto) cache and logs, a function giving

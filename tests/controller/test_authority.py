@@ -5,7 +5,6 @@ finished one; every state write is checked against the schema."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,21 +12,15 @@ import pytest
 
 from sparkwing.controller.scopes import SCOPES
 from sparkwing.surfaces.state.base import Gate
-from tests.controller.harness import ALL_SCOPES, Controller, controller, local_profile
+from tests.controller.harness import ALL_SCOPES, Controller, controller, empty_controller
 from tests.controller.routes import operations
 
-__all__ = ["controller"]
+__all__ = ["controller", "empty_controller"]
 RUN = "run-20260301-120000-abcd"
 OTHER = "run-20260301-120000-efgh"
 # The gate routes a runner's own token uses: opening a gate (always pending) and applying
 # the plan's expiry once the deadline passed. Every other gate route resolves one.
 RUNNER_GATE_ROUTES = {"gate_open", "gate_expire"}
-
-
-@pytest.fixture
-def ctl(controller: Controller, tmp_path: Path) -> Controller:
-    controller.reset(local_profile(tmp_path / "controller"))
-    return controller
 
 
 def call(

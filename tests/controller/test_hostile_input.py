@@ -6,22 +6,15 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from sparkwing.surfaces.logs.base import LogRecord
-from tests.controller.harness import Controller, controller, local_profile
+from tests.controller.harness import Controller, controller, empty_controller
 
-__all__ = ["controller"]
+__all__ = ["controller", "empty_controller"]
 RUN = "run-20260301-120000-abcd"
-
-
-@pytest.fixture
-def ctl(controller: Controller, tmp_path: Path) -> Controller:
-    controller.reset(local_profile(tmp_path / "controller"))
-    return controller
 
 
 def _headers(token: str) -> dict[str, str]:

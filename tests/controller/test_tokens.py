@@ -9,22 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
-import pytest
 
 from sparkwing.controller.metadb import SqliteMetaDB
 from sparkwing.controller.tokens import TokenStore, hash_token
-from tests.controller.harness import Controller, controller, local_profile
+from tests.controller.harness import Controller, controller, empty_controller
 
 if TYPE_CHECKING:
     from tests.conftest import Cli, CliResult
 
-__all__ = ["controller"]
-
-
-@pytest.fixture
-def ctl(controller: Controller, tmp_path: Path) -> Controller:
-    controller.reset(local_profile(tmp_path / "controller"))
-    return controller
+__all__ = ["controller", "empty_controller"]
 
 
 def _whoami(ctl: Controller, token: str) -> httpx.Response:
