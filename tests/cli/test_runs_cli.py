@@ -118,7 +118,9 @@ def test_logs_filters(history: History) -> None:
 
     assert lines("--tail", "3") == ["line 28", "line 29", "line 30"]
     assert lines("--head", "2") == ["line 1", "line 2"]
-    assert lines("--grep", r"line 1\d$") == [f"line {i}" for i in range(10, 20)]
+    assert lines("--grep-re", r"line 1\d$") == [f"line {i}" for i in range(10, 20)]
+    assert lines("--grep", r"line 1\d$") == []  # --grep is plain text
+    assert lines("--grep", "line 3") == ["line 3", "line 30"]
     assert lines("--grep", "line 2", "--tail", "2") == ["line 28", "line 29"]
     assert lines("--since", "2999-01-01") == []
 
@@ -129,7 +131,7 @@ def test_logs_filters(history: History) -> None:
     ]
     assert all(d["ts"] and d["stream"] for d in docs)
 
-    bad = history.cli("runs", "logs", history.ok, "--grep", "(")
+    bad = history.cli("runs", "logs", history.ok, "--grep-re", "(")
     assert bad.code == 2 and bad.stderr.startswith("error: invalid grep pattern")
     missing = history.cli("runs", "logs", history.ok, "--job", "nope")
     assert missing.code == 2

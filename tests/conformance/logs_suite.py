@@ -109,7 +109,14 @@ class LogsConformance:
 
     def test_grep(self, logs: LogStore) -> None:
         logs.append(RUN, "build", recs(12))
-        assert msgs(self._read(logs, grep=r"line 1\d?$")) == ["line 1", "line 10", "line 11"]
+        assert msgs(self._read(logs, grep=r"line 1\d?$", regex=True)) == [
+            "line 1",
+            "line 10",
+            "line 11",
+        ]
+        # Without regex the pattern is plain text: its metacharacters match themselves.
+        assert self._read(logs, grep=r"line 1\d?$") == []
+        assert msgs(self._read(logs, grep="line 1")) == ["line 1", "line 10", "line 11"]
         assert msgs(self._read(logs, grep="1", tail=2)) == ["line 10", "line 11"]
         assert msgs(self._read(logs, grep="1", head=2)) == ["line 1", "line 10"]
         assert self._read(logs, grep="nomatch") == []
@@ -117,7 +124,8 @@ class LogsConformance:
     def test_grep_invalid_regex_is_usage_error(self, logs: LogStore) -> None:
         logs.append(RUN, "build", recs(1))
         with pytest.raises(UsageError):
-            self._read(logs, grep="(unclosed")
+            self._read(logs, grep="(unclosed", regex=True)
+        assert self._read(logs, grep="(unclosed") == []  # as text it is fine
 
     def test_since(self, logs: LogStore) -> None:
         logs.append(RUN, "build", recs(10))

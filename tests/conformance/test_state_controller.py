@@ -22,13 +22,19 @@ from tests.controller.harness import (
 from .state_suite import StateConformance, StoreFactory
 
 __all__ = ["controller", "pg_controller"]
+# Through a controller a gate's resolution is recorded under the token's name.
+TOKEN_NAME = "conformance"
+SCOPES = ("runs.read", "runs.write", "runs.approve")
 
 
 class TestControllerStateOnSqlite(StateConformance):
+    def recorded(self, by: str) -> str:
+        return TOKEN_NAME
+
     @pytest.fixture
     def token(self, controller: Controller, tmp_path: Path) -> str:
         controller.reset(local_profile(tmp_path))
-        return controller.token("runs.read", "runs.write")
+        return controller.token(*SCOPES, name=TOKEN_NAME)
 
     @pytest.fixture
     def store(self, controller: Controller, token: str) -> StateStore:
@@ -42,11 +48,14 @@ class TestControllerStateOnSqlite(StateConformance):
 
 
 class TestControllerStateOnPostgres(StateConformance):
+    def recorded(self, by: str) -> str:
+        return TOKEN_NAME
+
     @pytest.fixture
     def token(self, pg_controller: PgController) -> str:
         controller, fresh = pg_controller
         controller.reset(fresh())
-        return controller.token("runs.read", "runs.write")
+        return controller.token(*SCOPES, name=TOKEN_NAME)
 
     @pytest.fixture
     def store(self, pg_controller: PgController, token: str) -> StateStore:

@@ -53,10 +53,11 @@ class Controller:
         self.app.state.backend = open_backend(profile, KEY, os.environ)
         old.close()
 
-    def token(self, *scopes: str) -> str:
+    def token(self, *scopes: str, name: str | None = None) -> str:
         """A new token with these scopes (default: every scope but admin)."""
-        name = "t-" + secrets.token_hex(4)
-        _, value = self.backend.tokens.create(name, scopes or ALL_SCOPES)
+        _, value = self.backend.tokens.create(
+            name or "t-" + secrets.token_hex(4), scopes or ALL_SCOPES
+        )
         return value
 
     def spec(self, token: str) -> SurfaceSpec:
@@ -72,6 +73,13 @@ def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]
     running = Controller(local_profile(tmp_path_factory.mktemp("controller")))
     yield running
     running.stop()
+
+
+@pytest.fixture(name="ctl")
+def empty_controller(controller: Controller, tmp_path: Path) -> Controller:
+    """``ctl``: the module's controller serving fresh, empty sqlite + filesystem stores."""
+    controller.reset(local_profile(tmp_path / "controller"))
+    return controller
 
 
 @contextmanager

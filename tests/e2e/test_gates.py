@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import pwd
 import subprocess
 import time
 from collections.abc import Iterator
@@ -42,12 +44,15 @@ def plan2(plan, args, rc):
 
 
 BACKENDS = ["sqlite", "s3", "postgres", "controller"]
+APPROVER_LINES: list[str] = []
+APPROVER = "SW_TEST_APPROVER"  # set in machine B's environment: the name it records
 
 
 def _profile_lines(
     backend: str, tmp_path: Path, stack: contextlib.ExitStack, proj: Proj
 ) -> tuple[list[str], dict[str, str]]:
-    """The shared profile's surface lines for ``backend`` and the environment it needs."""
+    """The shared profile's surface lines for ``backend`` and the environment it needs; a
+    controller's second machine gets its own lines (an approver's token) in APPROVER_LINES."""
     if backend == "postgres":
         from tests.pgutil import fresh_database
 
@@ -60,11 +65,15 @@ def _profile_lines(
             f"    logs: {{type: filesystem, path: {tmp_path / 'logs'}}}",
         ], {}
     if backend == "controller":
-        from tests.controller.harness import Controller, local_profile
+        from tests.controller.harness import ALL_SCOPES, Controller, local_profile
 
         ctl = Controller(local_profile(tmp_path / "controller"))
         stack.callback(ctl.stop)
-        return [f"    controller: {{url: '{ctl.url}', token: '{ctl.token()}'}}"], {}
+        # The runner's token cannot approve; the other machine's is a person's, named bob.
+        runner = ctl.token(*(s for s in ALL_SCOPES if s != "runs.approve"))
+        approver = ctl.token(*ALL_SCOPES, name="bob")
+        APPROVER_LINES[:] = [f"    controller: {{url: '{ctl.url}', token: '{approver}'}}"]
+        return [f"    controller: {{url: '{ctl.url}', token: '{runner}'}}"], {}
     if backend == "sqlite":
         return [
             f"    state: {{type: sqlite, path: {tmp_path / 'shared.db'}}}",
@@ -86,6 +95,7 @@ def shared(
 ) -> Iterator[tuple[Proj, dict[str, str]]]:
     """The project plus the environment of a second machine sharing the state surface."""
     stack = contextlib.ExitStack()
+    APPROVER_LINES.clear()
     lines, env = _profile_lines(request.param, tmp_path, stack, proj)
     profiles = tmp_path / "profiles.yaml"
     profiles.write_text("\n".join(["profiles:", "  team:", *lines]) + "\n")
@@ -96,6 +106,14 @@ def shared(
     other = dict(proj.env)
     other["SPARKWING_HOME"] = str(tmp_path / "machine-b")
     other["SPARKWING_USER"] = "bob"
+    # Who a decision from machine B is recorded under: through a controller its token's
+    # name; elsewhere the OS user, SPARKWING_USER only a label beside it.
+    other[APPROVER] = f"{pwd.getpwuid(os.getuid()).pw_name} (bob)"
+    if APPROVER_LINES:
+        theirs = tmp_path / "profiles-b.yaml"
+        theirs.write_text("\n".join(["profiles:", "  team:", *APPROVER_LINES]) + "\n")
+        other["SPARKWING_PROFILES"] = str(theirs)
+        other[APPROVER] = "bob"
     with stack:
         yield proj, other
 
@@ -177,12 +195,13 @@ def test_approval_from_another_machine_lets_the_run_finish(shared: tuple[Proj, d
     assert code == 0, doc
     nodes = _nodes(doc)
     assert nodes["approve-prod"]["status"] == "success"
-    assert nodes["approve-prod"]["output"]["approved_by"] == "bob"  # type: ignore[index]
+    bob = other[APPROVER]
+    assert nodes["approve-prod"]["output"]["approved_by"] == bob  # type: ignore[index]
     assert nodes["approve-prod"]["output"]["comment"] == "looks good"  # type: ignore[index]
-    assert nodes["deploy"]["output"] == "deployed after bob"
+    assert nodes["deploy"]["output"] == f"deployed after {bob}"
     listed = _sw(other, proj.root, "runs", "approvals", "list", "--all", "-o", "json")
     decided = [json.loads(x) for x in listed.stdout.splitlines()]
-    assert decided[0]["resolved_by"] == "bob" and decided[0]["resolved_at"]
+    assert decided[0]["resolved_by"] == bob and decided[0]["resolved_at"]
 
 
 def test_denied_approval_fails_the_run_with_reason_denied(shared: tuple[Proj, dict]) -> None:
@@ -208,7 +227,7 @@ def test_denied_approval_fails_the_run_with_reason_denied(shared: tuple[Proj, di
     assert doc["run"]["status"] == "failed" and doc["run"]["reason"] == "denied"  # type: ignore[index]
     nodes = _nodes(doc)
     assert nodes["approve-prod"]["reason"] == "denied"
-    assert nodes["approve-prod"]["error"] == "denied by bob: not today"
+    assert nodes["approve-prod"]["error"] == f"denied by {other[APPROVER]}: not today"
     assert nodes["deploy"]["status"] == "cancelled"
 
 
@@ -314,7 +333,8 @@ def test_aborted_pause_cancels_the_run(shared: tuple[Proj, dict]) -> None:
     code, doc = _finish(proc)
     assert code == 130
     assert doc["run"]["status"] == "cancelled"  # type: ignore[index]
-    assert "aborted at the pause of flaky by bob" in str(doc["run"]["reason"])  # type: ignore[index]
+    reason = str(doc["run"]["reason"])  # type: ignore[index]
+    assert f"aborted at the pause of flaky by {other[APPROVER]}" in reason
     assert _nodes(doc)["flaky"]["status"] == "cancelled"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -262,7 +263,9 @@ def test_a_queued_run_can_be_cancelled_before_any_worker_starts_it(
     env = {**queue_env, "SPARKWING_USER": "ann"}
     code, out, err = cli("runs", "cancel", "--profile", "shared", "--run", run_id, env=env)
     assert code == 0, err
-    assert out.strip() == f"run {run_id} cancelled: cancelled by ann while queued"
+    # The OS user, SPARKWING_USER only a label beside it.
+    user = pwd.getpwuid(os.getuid()).pw_name
+    assert out.strip() == f"run {run_id} cancelled: cancelled by {user} (ann) while queued"
     code, out, err = cli("worker", "--profile", "shared", "--once", "-o", "json", env=queue_env)
     assert code == 0, err
     assert {e["run_id"] for e in _events(out)} == {kept}  # the cancelled run never started

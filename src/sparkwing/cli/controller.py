@@ -1,5 +1,6 @@
 """``sparkwing controller``: serve the HTTP API runners send their surfaces through, and
-manage its API tokens (created, listed and revoked directly in the controller's database)."""
+manage its API tokens (created, listed, rotated and revoked directly in the controller's
+database)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ import click
 from sparkwing.cli.common import OUTPUT_OPTION, PROFILE_OPTION, emit_json, emit_ndjson, table
 
 if TYPE_CHECKING:
-    from sparkwing.controller.tokens import TokenStore
+    from sparkwing.controller.tokens import TokenInfo, TokenStore
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+EXPIRES_OPTION = click.option(
+    "--expires",
+    default=None,
+    metavar="DURATION",
+    help="The token stops working after this long (30d, 12h, 90m); default: never.",
+)
 
 
 @click.group("controller", context_settings=CONTEXT)
@@ -100,7 +107,8 @@ def keygen_cmd() -> None:
 
 @controller_group.group("token", context_settings=CONTEXT)
 def token_group() -> None:
-    """Create, list and revoke API tokens (stored hashed in the controller's database)."""
+    """Create, list, rotate and revoke API tokens (stored hashed in the controller's
+    database)."""
 
 
 def _tokens(ctx: click.Context, profile: str | None) -> TokenStore:
@@ -118,37 +126,102 @@ def _tokens(ctx: click.Context, profile: str | None) -> TokenStore:
     "scopes",
     required=True,
     metavar="SCOPES",
-    help="Comma-separated: runs.read, runs.write, logs.read, logs.write, cache.read, "
-    "cache.write, secrets.read, secrets.write, admin (all of them).",
+    help="Comma-separated: runs.read, runs.write, runs.approve (resolve approvals and "
+    "pauses), logs.read, logs.write, cache.read, cache.write, secrets.read, secrets.write, "
+    "admin (all of them).",
 )
+@EXPIRES_OPTION
 @OUTPUT_OPTION
 @PROFILE_OPTION
 @click.pass_context
 def create_cmd(
-    ctx: click.Context, name: str, scopes: str, output: str, profile: str | None
+    ctx: click.Context,
+    name: str,
+    scopes: str,
+    expires: str | None,
+    output: str,
+    profile: str | None,
 ) -> None:
     """Create a token and print it: it is shown this once and stored only as a hash. In
     table output the token is the only line on stdout (details go to stderr), so
     `TOKEN=$(sparkwing controller token create ...)` captures it."""
+    lifetime = _lifetime(expires)
     store = _tokens(ctx, profile)
     try:
-        info, value = store.create(name, scopes)
+        info, value = store.create(name, scopes, lifetime)
     finally:
         store.db.close()
+    until = f", expires {info.expires_at}" if info.expires_at else ""
+    _show_value(
+        info,
+        value,
+        output,
+        f"created token {info.name} ({info.id}) with {', '.join(info.scopes)}{until}",
+    )
+
+
+def _lifetime(expires: str | None) -> float | None:
+    """``--expires 30d`` in seconds (None: never)."""
+    from sparkwing.errors import PlanError, UsageError
+    from sparkwing.sdk.durations import parse_duration
+
+    if expires is None:
+        return None
+    try:
+        seconds = parse_duration(expires, "--expires")
+    except PlanError as exc:
+        raise UsageError(str(exc)) from None
+    if seconds <= 0:
+        raise UsageError(f"--expires {expires!r}: give a duration longer than zero, like 30d")
+    return seconds
+
+
+def _doc(info: TokenInfo) -> dict[str, object]:
+    return {
+        "id": info.id,
+        "name": info.name,
+        "scopes": list(info.scopes),
+        "created_at": info.created_at,
+        "last_used_at": info.last_used_at,
+        "expires_at": info.expires_at,
+    }
+
+
+def _show_value(info: TokenInfo, value: str, output: str, summary: str) -> None:
+    """Print a new token value: in table output alone on stdout, so it can be captured."""
     if output == "json":
-        emit_json(
-            {
-                "id": info.id,
-                "name": info.name,
-                "scopes": list(info.scopes),
-                "created_at": info.created_at,
-                "token": value,
-            }
-        )
+        emit_json({**_doc(info), "token": value})
         return
-    click.echo(f"created token {info.name} ({info.id}) with {', '.join(info.scopes)}", err=True)
+    click.echo(summary, err=True)
     click.echo(value)
     click.echo("store it now: it cannot be shown again", err=True)
+
+
+@token_group.command("rotate")
+@click.argument("token")
+@EXPIRES_OPTION
+@OUTPUT_OPTION
+@PROFILE_OPTION
+@click.pass_context
+def rotate_cmd(
+    ctx: click.Context, token: str, expires: str | None, output: str, profile: str | None
+) -> None:
+    """Give the token named (or with id) TOKEN a new value, keeping its name and scopes, and
+    print it once; the old value stops working within seconds. Its expiry is kept unless
+    --expires sets a new one."""
+    from sparkwing.errors import UsageError
+
+    lifetime = _lifetime(expires)
+    store = _tokens(ctx, profile)
+    try:
+        rotated = store.rotate(token, lifetime)
+    finally:
+        store.db.close()
+    if rotated is None:
+        raise UsageError(f"no token named or with id {token!r}")
+    info, value = rotated
+    until = f", expires {info.expires_at}" if info.expires_at else ""
+    _show_value(info, value, output, f"rotated token {info.name} ({info.id}){until}")
 
 
 @token_group.command("list")
@@ -156,31 +229,39 @@ def create_cmd(
 @PROFILE_OPTION
 @click.pass_context
 def list_cmd(ctx: click.Context, output: str, profile: str | None) -> None:
-    """List tokens: name, id, scopes, when created and last used (never values)."""
+    """List tokens: name, id, scopes, when created, last used and when they expire (never
+    values)."""
     store = _tokens(ctx, profile)
     try:
         tokens = store.list()
     finally:
         store.db.close()
     if output == "json":
-        emit_ndjson(
-            {
-                "id": t.id,
-                "name": t.name,
-                "scopes": list(t.scopes),
-                "created_at": t.created_at,
-                "last_used_at": t.last_used_at,
-            }
-            for t in tokens
-        )
+        emit_ndjson(_doc(t) for t in tokens)
         return
     if not tokens:
         click.echo("no tokens; create one with `sparkwing controller token create`")
         return
     table(
-        ["name", "id", "scopes", "created", "last used"],
-        [(t.name, t.id, ",".join(t.scopes), t.created_at, t.last_used_at or "-") for t in tokens],
+        ["name", "id", "scopes", "created", "last used", "expires"],
+        [
+            (
+                t.name,
+                t.id,
+                ",".join(t.scopes),
+                t.created_at,
+                t.last_used_at or "-",
+                _expiry(t),
+            )
+            for t in tokens
+        ],
     )
+
+
+def _expiry(info: TokenInfo) -> str:
+    if info.expires_at is None:
+        return "never"
+    return f"{info.expires_at} (expired)" if info.expired() else info.expires_at
 
 
 @token_group.command("revoke")

@@ -19,17 +19,17 @@ COMMENT_OPTION = click.option("--comment", "-m", default=None, help="Recorded wi
 
 
 def who() -> str:
-    """The name a decision is recorded under: $SPARKWING_USER, else user@host."""
-    explicit = os.environ.get("SPARKWING_USER")
-    if explicit:
-        return explicit
-    import getpass
+    """The name a decision made here is recorded under: the OS user (who is logged in, not
+    what the environment claims), with $SPARKWING_USER only as a label beside it, e.g.
+    ``ann (release-bot)``. Through a controller the token's name is recorded instead."""
+    import pwd
 
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{os.uname().nodename}"
+        user = pwd.getpwuid(os.getuid()).pw_name  # not $USER, which anyone can set
+    except KeyError:
+        user = f"uid {os.getuid()}"  # no passwd entry for this uid (a bare container)
+    label = " ".join(os.environ.get("SPARKWING_USER", "").split())
+    return f"{user} ({label})" if label and label != user else user
 
 
 def _rows(gates: list[Any]) -> list[tuple[Any, ...]]:

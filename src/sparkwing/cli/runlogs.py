@@ -86,7 +86,13 @@ class LinePrinter:
     metavar="N",
     help="Only the first N lines (of each job when showing the whole run).",
 )
-@click.option("--grep", default=None, metavar="RE", help="Only lines matching this regex.")
+@click.option("--grep", default=None, metavar="TEXT", help="Only lines holding TEXT (a substring).")
+@click.option(
+    "--grep-re",
+    default=None,
+    metavar="RE",
+    help="Only lines matching this regular expression (RE2 syntax: no backreferences).",
+)
 @click.option(
     "--since",
     default=None,
@@ -105,6 +111,7 @@ def logs_cmd(
     tail: int | None,
     head: int | None,
     grep: str | None,
+    grep_re: str | None,
     since: str | None,
     follow: bool,
     output: str,
@@ -119,7 +126,15 @@ def logs_cmd(
 
     if follow and head is not None:
         raise click.UsageError("--head cannot be combined with --follow")
-    query = LogQuery(tail=tail, head=head, grep=grep, since=parse_since(since) if since else None)
+    if grep is not None and grep_re is not None:
+        raise click.UsageError("--grep and --grep-re cannot be combined")
+    query = LogQuery(
+        tail=tail,
+        head=head,
+        grep=grep if grep_re is None else grep_re,
+        regex=grep_re is not None,
+        since=parse_since(since) if since else None,
+    )
     with open_state_view(ctx, profile) as view:
         run = find_run(view, run_arg(run_pos, run_opt))
         logs = open_run_logs(view, run)

@@ -1,5 +1,5 @@
 """The controller's own storage: the surfaces of its profile, opened through
-:mod:`sparkwing.surfaces.open`, plus its token table and encrypted secrets."""
+:mod:`sparkwing.surfaces.open`, plus its tokens, encrypted secrets and run owners."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sparkwing.controller.metadb import MetaDB, open_metadb
+from sparkwing.controller.owners import RunOwners
 from sparkwing.controller.replay import ReplayCache
 from sparkwing.controller.spool import Spool, open_spool
 from sparkwing.controller.tokens import TokenStore
@@ -32,6 +33,7 @@ class Backend:
     logs: LogStore
     vault: SecretStore
     tokens: TokenStore
+    owners: RunOwners
     spool: Spool
     where: dict[str, str] = field(default_factory=dict)
     replays: ReplayCache = field(default_factory=ReplayCache)
@@ -106,6 +108,7 @@ def open_backend(resolved: ResolvedProfile, key: bytes, env: Mapping[str, str]) 
         logs=logs,
         vault=vault,
         tokens=TokenStore(db),
+        owners=RunOwners(db),
         spool=open_spool(cache),
         where={
             "state": specs["state"].describe(),

@@ -188,6 +188,8 @@ class ControllerClient:
                 f"controller {self.base} refused the token ({message}); check the profile's "
                 "controller token"
             )
+        if response.status_code == 403 and not doc.get("scope"):
+            raise ConfigError(f"controller {self.base}: {message}")  # not its run, say
         if response.status_code == 403:
             scope = doc.get("scope") or "?"
             raise ConfigError(

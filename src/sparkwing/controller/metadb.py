@@ -1,8 +1,10 @@
-"""The controller's own tables (tokens, encrypted secrets, a key check) in the database of
-its state surface: the same SQLite file or Postgres database, tables prefixed ``controller_``.
+"""The controller's own tables (tokens, encrypted secrets, a key check, which token wrote
+which run) in the database of its state surface: the same SQLite file or Postgres database,
+tables prefixed ``controller_``.
 
 They live beside the state schema rather than in its migrations: only the controller reads
-them, and ``CREATE TABLE IF NOT EXISTS`` under a lock is all the versioning they need.
+them, and ``CREATE TABLE IF NOT EXISTS`` plus adding missing columns, under a lock, is all
+the versioning they need (a database from an older controller keeps working).
 """
 
 from __future__ import annotations
@@ -38,7 +40,15 @@ DDL: tuple[str, ...] = (
     " sealed TEXT NOT NULL,"
     " updated_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS controller_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # The tokens that created or claimed each run: the only non-admin tokens that may write it.
+    "CREATE TABLE IF NOT EXISTS controller_run_tokens ("
+    " run_id TEXT NOT NULL,"
+    " token_name TEXT NOT NULL,"
+    " how TEXT NOT NULL,"
+    " PRIMARY KEY (run_id, token_name, how))",
 )
+# Columns added after a table's first release: (table, column, type), added when missing.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("controller_tokens", "expires_at", "TEXT"),)
 _BUSY_DEADLINE = 60.0
 # An arbitrary constant naming the advisory lock that serialises table creation on Postgres.
 _PG_LOCK_ID = 0x5357_4354
@@ -68,11 +78,12 @@ class SqliteMetaDB(MetaDB):
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _private_folder(self.path.parent)
             self._db = sqlite3.connect(
                 self.path, timeout=30.0, isolation_level=None, check_same_thread=False
             )
             self._db.execute("PRAGMA busy_timeout = 30000")
+            _private_files(self.path)
         except (OSError, sqlite3.Error) as err:
             raise StorageError(f"controller database {self.path}: {err}") from None
         self._retry(self._create)
@@ -82,6 +93,10 @@ class SqliteMetaDB(MetaDB):
         try:
             for statement in DDL:
                 self._db.execute(statement)
+            for table, column, kind in ADDED_COLUMNS:
+                have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
@@ -135,6 +150,8 @@ class PostgresMetaDB(MetaDB):
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_ID,))
                 for statement in DDL:
                     conn.execute(statement)
+                for table, column, kind in ADDED_COLUMNS:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
         except self._errors as err:
             raise StorageError(f"controller database {where}: {_one_line(err)}") from None
 
@@ -162,6 +179,21 @@ class PostgresMetaDB(MetaDB):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _private_folder(path: Path) -> None:
+    """Create ``path`` (owner-only, 0700) if it is missing; an existing folder is left as is."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_files(db: Path) -> None:
+    """The database and its journals hold token hashes and sealed secrets: owner-only."""
+    for name in (db.name, db.name + "-wal", db.name + "-shm", db.name + "-journal"):
+        try:
+            (db.parent / name).chmod(0o600)
+        except FileNotFoundError:
+            pass
 
 
 def _one_line(err: BaseException) -> str:

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("sparkwing.controller")
 
 MAX_JSON_BODY = 64 * 1024 * 1024
+# Deeper documents are refused: nothing the API stores nests this far, and a reader
+# (json.loads in a client, a recursive printer) would fail on it.
+MAX_JSON_DEPTH = 64
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-f]", re.IGNORECASE)
 
 
@@ -121,6 +124,9 @@ async def _authenticate(request: Request, endpoint: Endpoint, backend: Backend) 
     token = await run_in_threadpool(backend.tokens.verify, value.strip())
     if token is None:
         raise HttpError(401, "Unauthorized", "invalid or revoked token")
+    if token.expired():
+        message = f"token {token.name!r} expired at {token.expires_at}; rotate it or create another"
+        raise HttpError(401, "Unauthorized", message)
     if endpoint.scope != ANY_TOKEN and not allows(token.scopes, endpoint.scope):
         message = f"token {token.name!r} lacks scope {endpoint.scope}"
         raise HttpError(403, "Forbidden", message, scope=endpoint.scope)
@@ -163,6 +169,8 @@ def parse_json(raw: bytes, schema: Schema, check: Callable[[Any], Any] | None = 
         doc = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
     if _SURROGATE_ESCAPE.search(raw):
         # A lone surrogate cannot be stored as UTF-8: refuse it here rather than fail later.
         try:
@@ -170,9 +178,29 @@ def parse_json(raw: bytes, schema: Schema, check: Callable[[Any], Any] | None = 
         except UnicodeEncodeError:
             raise UsageError("request body holds an unpaired UTF-16 surrogate") from None
     if check is not None:
-        return check(doc)
+        return check(doc)  # which builds the exact shape it accepts: no depth to bound
+    if too_deep(doc, MAX_JSON_DEPTH):
+        raise UsageError(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
     validate(doc, schema)
     return doc
+
+
+def too_deep(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` nests objects and arrays more than ``limit`` levels (iteratively, so
+    the check itself cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def parse_param(param: Param, raw: str) -> Any:

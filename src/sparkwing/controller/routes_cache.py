@@ -156,9 +156,9 @@ def _write_all(fd: int, chunks: list[bytes]) -> None:
 async def _spool_body(request: Request, dest: Path) -> None:
     """Write the request body to ``dest`` in large writes off the event loop, the next batch
     arriving while the previous one is written (at most two batches held)."""
-    # Mode 0o666 (less the umask), as the cache's own files get: an adopted spool file
-    # becomes the object as it is. The spool folder itself is private.
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    # Owner-only: an adopted spool file becomes the object as it is, and what a run
+    # uploads (artifacts, cached outputs) is the controller's alone to serve.
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     writing: asyncio.Future[None] | None = None
     try:
         batch: list[bytes] = []

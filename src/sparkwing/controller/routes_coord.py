@@ -1,10 +1,14 @@
 """API operations for coordination beyond memo leases: the run queue (submit, claim, renew,
 release) and human gates (approvals, debug pauses). Both pass through to the controller's
-state store, which refuses them (501) when it lacks the capability."""
+state store, which refuses them (501) when it lacks the capability.
+
+Resolving a gate needs ``runs.approve`` and is recorded under the calling token's name; a
+runner's own token may only open its run's gates and, once a deadline has passed, apply
+the expiry its plan names."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from sparkwing.controller import schemas as s
@@ -16,9 +20,20 @@ from sparkwing.controller.endpoint import (
     error_response,
     json_response,
 )
+from sparkwing.controller.owners import check_run_write, check_writer, record
 from sparkwing.controller.routes_state import READ, RUN_ID, WRITE
+from sparkwing.engine.clock import now_iso
+from sparkwing.errors import NotFoundError, PreconditionFailedError
 from sparkwing.ids import check_segment
-from sparkwing.surfaces.state.base import GATE_KINDS, Gate, RunRecord, check_gate
+from sparkwing.surfaces.state.base import (
+    GATE_KINDS,
+    TIMED_OUT_BY,
+    Gate,
+    RunRecord,
+    check_gate,
+)
+
+APPROVE = "runs.approve"
 
 
 def state_capabilities(call: Call) -> Any:
@@ -28,7 +43,9 @@ def state_capabilities(call: Call) -> Any:
 # -- run queue -----------------------------------------------------------------------------
 def submit(call: Call) -> Any:
     run = RunRecord.from_dict(call.body["run"])
+    check_segment(run.run_id, "run id")
     call.backend.state.submit_run(run, call.body["spec"])
+    record(call, run.run_id, "created")
     return json_response({"run_id": run.run_id}, 201)
 
 
@@ -38,15 +55,18 @@ def claim(call: Call) -> Any:
     )
     if got is None:
         return {"claim": None}
+    record(call, got.run.run_id, "claimed")
     return {"claim": {**asdict(got), "run": got.run.to_dict()}}
 
 
 def renew(call: Call) -> Any:
     lease = float(call.body.get("lease_seconds", 60))
+    check_writer(call, call.path["run_id"])
     return {"ok": call.backend.state.renew_claim(call.path["run_id"], call.body["worker"], lease)}
 
 
 def release(call: Call) -> Any:
+    check_writer(call, call.path["run_id"])
     ok = call.backend.state.release_claim(
         call.path["run_id"], call.body["worker"], requeue=bool(call.body.get("requeue", False))
     )
@@ -54,6 +74,7 @@ def release(call: Call) -> Any:
 
 
 def cancel_queued(call: Call) -> Any:
+    check_writer(call, call.path["run_id"])
     ok = call.backend.state.cancel_queued(
         call.path["run_id"], str(call.body["reason"]), str(call.body["at"])
     )
@@ -84,15 +105,62 @@ KIND = Param(
 def gate_open(call: Call) -> Any:
     gate = Gate.from_dict(call.body)
     check_gate(gate.run_id, gate.node_id, gate.kind)
+    check_run_write(call, gate.run_id)
+    # Opened pending, whatever the body says: a resolution is runs.approve's alone.
+    gate = replace(
+        gate,
+        status="pending",
+        resolved_by=None,
+        resolved_at=None,
+        comment=None,
+        created_at=now_iso(),
+    )
     return call.backend.state.gate_open(gate).to_dict()
 
 
 def gate_resolve(call: Call) -> Any:
     p, b = call.path, call.body
+    assert call.token is not None  # a scoped endpoint always has one
+    # The decision is the token's: a "by" in the body is not trusted (nor used).
     gate = call.backend.state.gate_resolve(
-        p["run_id"], p["node_id"], p["kind"], b["status"], b["by"], b.get("comment")
+        p["run_id"], p["node_id"], p["kind"], b["status"], call.token.name, b.get("comment")
     )
     return gate.to_dict()
+
+
+def _expiry_status(call: Call, node_id: str) -> str:
+    """What an approval of ``node_id`` becomes when nobody decides: what the run's plan says."""
+    from sparkwing.engine.scheduler import EXPIRY_RESOLUTION
+
+    plan = call.backend.state.get_plan(call.path["run_id"]) or {}
+    for job in plan.get("jobs", []):
+        if isinstance(job, dict) and job.get("id") == node_id:
+            approval = job.get("approval") or {}
+            return EXPIRY_RESOLUTION.get(str(approval.get("on_expiry") or "fail"), "expired")
+    return "expired"
+
+
+def gate_expire(call: Call) -> Any:
+    p, b = call.path, call.body
+    check_writer(call, p["run_id"])
+    gate = call.backend.state.gate_get(p["run_id"], p["node_id"], p["kind"])
+    if gate is None:
+        raise NotFoundError(f"no {p['kind']} gate at {p['node_id']}")
+    if gate.kind != "approval" or gate.expires_at is None or gate.status != "pending":
+        raise PreconditionFailedError(f"the {gate.kind} gate at {gate.node_id} has no deadline")
+    if now_iso() < gate.expires_at:
+        raise PreconditionFailedError(
+            f"the approval at {gate.node_id} is open until {gate.expires_at}"
+        )
+    status = _expiry_status(call, gate.node_id)
+    if b["status"] != status:
+        raise PreconditionFailedError(
+            f"the plan of {gate.run_id} says an expired approval of {gate.node_id} is {status}"
+        )
+    resolved = call.backend.state.gate_resolve(
+        p["run_id"], p["node_id"], p["kind"], status, TIMED_OUT_BY, b.get("comment")
+    )
+    return resolved.to_dict()
 
 
 def gate_get(call: Call) -> Any:
@@ -188,7 +256,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/v1/gates",
         "gate_open",
-        "Open the pending gate (approval or pause) of a run's job.",
+        "Open the pending gate (approval or pause) of a run's job; it is always opened "
+        "pending (a resolution in the body is ignored).",
         WRITE,
         gate_open,
         Reply(200, "The gate.", s.GATE),
@@ -199,12 +268,26 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         GATE_PATH + "/resolve",
         "gate_resolve",
-        "Resolve a pending gate; the first resolution wins (409 for later ones).",
-        WRITE,
+        "Resolve a pending gate (approve, deny, resume, abort), recorded under the calling "
+        "token's name; the first resolution wins (409 for later ones).",
+        APPROVE,
         gate_resolve,
         Reply(200, "The resolved gate.", s.GATE),
         params=(RUN_ID, NODE_ID, KIND),
         body=s.GATE_RESOLVE,
+        errors=(404, 409, 501),
+    ),
+    Endpoint(
+        "POST",
+        GATE_PATH + "/expire",
+        "gate_expire",
+        "Apply the expiry the run's plan names to an approval whose deadline has passed "
+        "(the runner's timeout; 409 before the deadline or for another resolution).",
+        WRITE,
+        gate_expire,
+        Reply(200, "The resolved gate.", s.GATE),
+        params=(RUN_ID, NODE_ID, KIND),
+        body=s.GATE_EXPIRE,
         errors=(404, 409, 501),
     ),
     Endpoint(

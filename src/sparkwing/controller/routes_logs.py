@@ -1,4 +1,7 @@
-"""API operations of the logs surface, including a live follow over Server-Sent Events."""
+"""API operations of the logs surface, including a live follow over Server-Sent Events.
+
+Only the tokens that created or claimed a run append to or delete its logs; a search is a
+substring unless ``regex`` asks for RE2 (linear time: no pattern stalls the controller)."""
 
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ from starlette.responses import Response, StreamingResponse
 
 from sparkwing.controller import schemas as s
 from sparkwing.controller.endpoint import Call, Endpoint, Param, Reply
+from sparkwing.controller.owners import check_writer
 from sparkwing.errors import UsageError
 from sparkwing.ids import check_segment
 from sparkwing.surfaces.logs.base import LogQuery, LogRecord
+from sparkwing.surfaces.logs.search import MAX_PATTERN
 
 READ, WRITE = "logs.read", "logs.write"
 SSE = "text/event-stream"
@@ -56,6 +61,7 @@ def records_of(body: Any) -> list[LogRecord]:
 
 
 def append(call: Call) -> None:
+    check_writer(call, call.path["run_id"])
     call.backend.logs.append(call.path["run_id"], call.path["node_id"], call.body)
 
 
@@ -66,7 +72,11 @@ def _wire(rec: LogRecord) -> list[str]:
 def read(call: Call) -> Any:
     q = call.query
     query = LogQuery(
-        tail=q.get("tail"), head=q.get("head"), grep=q.get("grep"), since=q.get("since")
+        tail=q.get("tail"),
+        head=q.get("head"),
+        grep=q.get("grep"),
+        regex=q.get("regex", False),
+        since=q.get("since"),
     )
     records = call.backend.logs.read(call.path["run_id"], call.path["node_id"], query)
     offset = q.get("offset", 0)
@@ -78,6 +88,7 @@ def nodes(call: Call) -> Any:
 
 
 def delete_run(call: Call) -> None:
+    check_writer(call, call.path["run_id"])
     call.backend.logs.delete_run(call.path["run_id"])
 
 
@@ -157,7 +168,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/v1/logs/{run_id}/{node_id}",
         "logs_append",
-        "Append records, in order, to a job's log.",
+        "Append records, in order, to a job's log (of a run the token created or claimed).",
         WRITE,
         append,
         Reply(204, "Appended."),
@@ -178,7 +189,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             NODE_ID,
             _query("tail", COUNT, "Only the last N records."),
             _query("head", COUNT, "Only the first N records."),
-            _query("grep", s.STR, "Only records whose msg matches this regular expression."),
+            _query(
+                "grep",
+                {"type": "string", "maxLength": MAX_PATTERN},
+                "Only records whose msg holds this text (a regular expression with regex).",
+            ),
+            _query("regex", s.BOOL, "grep is an RE2 regular expression (default false)."),
             _query("since", s.STR, "Only records at or after this ISO time."),
             _query("offset", COUNT, "Skip the first N records of the result."),
         ),
@@ -227,7 +243,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "DELETE",
         "/v1/logs/{run_id}",
         "logs_delete_run",
-        "Delete every log of a run.",
+        "Delete every log of a run (one the token created or claimed).",
         WRITE,
         delete_run,
         Reply(204, "Deleted."),

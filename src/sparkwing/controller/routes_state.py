@@ -1,4 +1,7 @@
-"""API operations of the state surface: runs, plan snapshots, nodes, events, memo leases."""
+"""API operations of the state surface: runs, plan snapshots, nodes, events, memo leases.
+
+A run is written only by the tokens that created or claimed it (:mod:`.owners`), and its
+status, plan and jobs only until it has finished."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from sparkwing.controller.endpoint import (
     error_response,
     json_response,
 )
+from sparkwing.controller.owners import check_run_write, check_writer, record
 from sparkwing.ids import check_key, check_segment
 from sparkwing.surfaces.state.base import NewEvent, NodeRecord, RunRecord
 
@@ -31,7 +35,9 @@ NOT_FOUND = (404,)
 
 def create_run(call: Call) -> Any:
     run = RunRecord.from_dict(call.body)
+    check_segment(run.run_id, "run id")
     call.backend.state.create_run(run)
+    record(call, run.run_id, "created")
     return json_response({"run_id": run.run_id}, 201)
 
 
@@ -55,14 +61,18 @@ def get_run(call: Call) -> Any:
 
 
 def update_run(call: Call) -> None:
-    call.backend.state.update_run(call.path["run_id"], **call.body["fields"])
+    fields = call.body["fields"]
+    check_run_write(call, call.path["run_id"], requeue=fields.get("status") == "queued")
+    call.backend.state.update_run(call.path["run_id"], **fields)
 
 
 def heartbeat(call: Call) -> None:
+    check_writer(call, call.path["run_id"])
     call.backend.state.heartbeat(call.path["run_id"], call.body["at"])
 
 
 def save_plan(call: Call) -> None:
+    check_run_write(call, call.path["run_id"])
     call.backend.state.save_plan(call.path["run_id"], call.body)
 
 
@@ -79,6 +89,8 @@ def upsert_nodes(call: Call) -> None:
     for node in nodes:
         check_segment(node.run_id, "run id")
         check_segment(node.node_id, "node id")
+    for run_id in sorted({node.run_id for node in nodes}):
+        check_run_write(call, run_id)
     call.backend.state.upsert_nodes(nodes)
 
 
@@ -87,6 +99,7 @@ def list_nodes(call: Call) -> Any:
 
 
 def append_events(call: Call) -> Any:
+    check_writer(call, call.path["run_id"])
     events = [NewEvent(**e) for e in call.body["events"]]
     return {"seqs": call.backend.state.append_events(call.path["run_id"], events)}
 
@@ -135,7 +148,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/v1/runs",
         "create_run",
-        "Create a run record (409 if the id exists).",
+        "Create a run record (409 if the id exists); the calling token may then write it.",
         WRITE,
         create_run,
         Reply(201, "Created.", s.obj({"run_id": s.STR}, ("run_id",))),
@@ -177,13 +190,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "PATCH",
         "/v1/runs/{run_id}",
         "update_run",
-        "Set some fields of a run.",
+        "Set some fields of a run (one the token created or claimed; 409 once it finished).",
         WRITE,
         update_run,
         NO_CONTENT,
         params=(RUN_ID,),
         body=s.RUN_UPDATE,
-        errors=NOT_FOUND,
+        errors=(404, 409),
     ),
     Endpoint(
         "POST",
@@ -201,12 +214,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "PUT",
         "/v1/runs/{run_id}/plan",
         "save_plan",
-        "Store the run's plan snapshot.",
+        "Store the run's plan snapshot (409 once the run finished).",
         WRITE,
         save_plan,
         NO_CONTENT,
         params=(RUN_ID,),
-        body=s.OBJ,
+        body=s.PLAN,
+        errors=(409,),
     ),
     Endpoint(
         "GET",
@@ -215,7 +229,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "The run's plan snapshot.",
         READ,
         get_plan,
-        Reply(200, "The plan.", s.OBJ),
+        Reply(200, "The plan.", s.PLAN),
         params=(RUN_ID,),
         errors=NOT_FOUND,
     ),
@@ -223,11 +237,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/v1/nodes",
         "upsert_nodes",
-        "Insert or replace node records, in one transaction.",
+        "Insert or replace node records, in one transaction (409 once their run finished).",
         WRITE,
         upsert_nodes,
         NO_CONTENT,
         body=s.NODES,
+        errors=(409,),
     ),
     Endpoint(
         "GET",

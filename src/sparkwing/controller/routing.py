@@ -53,4 +53,13 @@ def path_params(path: str, slashed: frozenset[str], request: Request) -> dict[st
     match = _raw_pattern(path, slashed).match(raw.decode("latin-1"))
     if match is None:
         raise UsageError("an id in the path holds an encoded '/' or does not fit the route")
-    return {k: unquote(v) for k, v in match.groupdict().items()}
+    return {k: _decoded(k, v) for k, v in match.groupdict().items()}
+
+
+def _decoded(name: str, raw: str) -> str:
+    """``raw`` percent-decoded; an escape that is not UTF-8 (``%ff``) is refused rather than
+    turned into U+FFFD, which would make different keys the same."""
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise UsageError(f"{name} holds a percent-escape that is not UTF-8") from None

@@ -10,13 +10,23 @@ import math
 from typing import Any
 
 from sparkwing.errors import UsageError
+from sparkwing.surfaces.state.base import GATE_RESOLUTIONS, NODE_STATUSES, RUN_STATUSES
 
 Schema = dict[str, Any]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Bounds of what a state write may hold, so a stored record is always one readers can show.
+SHORT_MAX = 1024  # ids, statuses, times, names
+TEXT_MAX = 256 * 1024  # reasons, errors, messages
+MAX_NODES = 10_000
+MAX_EVENTS = 100_000
 
 STR: Schema = {"type": "string"}
 OPT_STR: Schema = {"type": ["string", "null"]}
+SHORT: Schema = {"type": "string", "maxLength": SHORT_MAX}
+OPT_SHORT: Schema = {"type": ["string", "null"], "maxLength": SHORT_MAX}
+OPT_TEXT: Schema = {"type": ["string", "null"], "maxLength": TEXT_MAX}
+OPT_NUMBER: Schema = {"type": ["number", "null"], "minimum": 0}
 OBJ: Schema = {"type": "object", "additionalProperties": True}
 ANY: Schema = {}
 BOOL: Schema = {"type": "boolean"}
@@ -46,20 +56,20 @@ def array(items: Schema, max_items: int | None = None) -> Schema:
 ERROR = obj({"error": STR, "type": STR, "scope": STR}, ("error", "type"))
 
 RUN_FIELDS: dict[str, Schema] = {
-    "pipeline": STR,
-    "status": STR,
-    "reason": OPT_STR,
-    "created_at": STR,
-    "started_at": OPT_STR,
-    "finished_at": OPT_STR,
-    "heartbeat_at": OPT_STR,
+    "pipeline": SHORT,
+    "status": {"type": "string", "enum": list(RUN_STATUSES)},
+    "reason": OPT_TEXT,
+    "created_at": SHORT,
+    "started_at": OPT_SHORT,
+    "finished_at": OPT_SHORT,
+    "heartbeat_at": OPT_SHORT,
     "args": OBJ,
     "git": OBJ,
-    "trigger": STR,
-    "profile": STR,
-    "profile_source": STR,
+    "trigger": SHORT,
+    "profile": SHORT,
+    "profile_source": SHORT,
     "surfaces": OBJ,
-    "host": STR,
+    "host": SHORT,
     "pid": {"type": ["integer", "null"], "minimum": INT64_MIN, "maximum": INT64_MAX},
     "extra": OBJ,
 }
@@ -67,35 +77,65 @@ RUN_FIELDS: dict[str, Schema] = {
 RUN = obj({"run_id": STR, **RUN_FIELDS}, ("run_id", "pipeline"), extra=True)
 RUN_UPDATE = obj({"fields": obj(RUN_FIELDS)}, ("fields",))
 RUN_PAGE = obj({"runs": array(RUN), "next_cursor": OPT_STR}, ("runs",))
-HEARTBEAT = obj({"at": STR}, ("at",))
+HEARTBEAT = obj({"at": SHORT}, ("at",))
 
 NODE = obj(
     {
-        "run_id": STR,
-        "node_id": STR,
-        "status": STR,
-        "reason": OPT_STR,
-        "attempt": INT64,
-        "needs": array(STR),
-        "started_at": OPT_STR,
-        "finished_at": OPT_STR,
+        "run_id": SHORT,
+        "node_id": SHORT,
+        "status": {"type": "string", "enum": list(NODE_STATUSES)},
+        "reason": OPT_TEXT,
+        "attempt": {**INT64, "minimum": 0},
+        "needs": array(SHORT, MAX_NODES),
+        "started_at": OPT_SHORT,
+        "finished_at": OPT_SHORT,
         "output": ANY,
-        "error": OPT_STR,
-        "memo_key": OPT_STR,
-        "artifacts": OPT_STR,
+        "error": OPT_TEXT,
+        "memo_key": OPT_SHORT,
+        "artifacts": OPT_SHORT,
         "extra": OBJ,
     },
     ("run_id", "node_id"),
     extra=True,
 )
-NODES = obj({"nodes": array(NODE)}, ("nodes",))
+NODES = obj({"nodes": array(NODE, MAX_NODES)}, ("nodes",))
 
-NEW_EVENT = obj({"kind": STR, "ts": STR, "node_id": OPT_STR, "data": OBJ}, ("kind", "ts"))
+# The plan snapshot (sparkwing.sdk.plan.Plan.snapshot): typed where readers rely on a type.
+PLAN_JOB = obj(
+    {
+        "id": SHORT,
+        "shell": OPT_TEXT,
+        "fn": OPT_SHORT,
+        "noop": BOOL,
+        "needs": array(SHORT, MAX_NODES),
+        "retries": {"type": "integer", "minimum": 0, "maximum": 10**6},
+        "backoff_s": OPT_NUMBER,
+        "timeout_s": OPT_NUMBER,
+        "optional": BOOL,
+        "continue_on_error": BOOL,
+        "skip_if": BOOL,
+        "env": array(SHORT, MAX_NODES),
+        "memoize": BOOL,
+        "memo_ttl_s": OPT_NUMBER,
+        "outputs": array({"type": "string", "maxLength": TEXT_MAX}, MAX_NODES),
+        "consumes": array(SHORT, MAX_NODES),
+        "description": OPT_TEXT,
+        "approval": obj(
+            {"message": OPT_TEXT, "timeout_s": OPT_NUMBER, "on_expiry": OPT_SHORT}, extra=True
+        ),
+    },
+    ("id",),
+    extra=True,
+)
+# Readers take a missing field as empty (plan.get("jobs", [])): only present ones are typed.
+PLAN = obj({"pipeline": SHORT, "jobs": array(PLAN_JOB, MAX_NODES)}, extra=True)
+
+NEW_EVENT = obj({"kind": SHORT, "ts": SHORT, "node_id": OPT_SHORT, "data": OBJ}, ("kind", "ts"))
 EVENT = obj(
     {"run_id": STR, "seq": INT64, "ts": STR, "kind": STR, "node_id": OPT_STR, "data": OBJ},
     ("run_id", "seq", "ts", "kind"),
 )
-NEW_EVENTS = obj({"events": array(NEW_EVENT)}, ("events",))
+NEW_EVENTS = obj({"events": array(NEW_EVENT, MAX_EVENTS)}, ("events",))
 EVENTS = obj({"events": array(EVENT)}, ("events",))
 SEQS = obj({"seqs": array(INT64)}, ("seqs",))
 
@@ -119,6 +159,7 @@ DELETED = obj({"deleted": BOOL}, ("deleted",))
 STATE_CAPABILITIES = obj({"gates": BOOL}, ("gates",))
 
 SUBMIT = obj({"run": RUN, "spec": OBJ}, ("run", "spec"))
+GATE_STATUSES = ["pending", *(s for kind in GATE_RESOLUTIONS.values() for s in kind)]
 CLAIM_REQUEST = obj({"worker": STR, "lease_seconds": LEASE}, ("worker",))
 CLAIM = obj(
     {
@@ -137,23 +178,36 @@ CANCEL_QUEUED = obj({"reason": STR, "at": STR}, ("reason", "at"))
 
 GATE = obj(
     {
-        "run_id": STR,
-        "node_id": STR,
-        "kind": STR,
-        "status": STR,
-        "message": OPT_STR,
-        "created_at": STR,
-        "expires_at": OPT_STR,
-        "resolved_by": OPT_STR,
-        "resolved_at": OPT_STR,
-        "comment": OPT_STR,
+        "run_id": SHORT,
+        "node_id": SHORT,
+        "kind": SHORT,
+        "status": {"type": "string", "enum": GATE_STATUSES},
+        "message": OPT_TEXT,
+        "created_at": SHORT,
+        "expires_at": OPT_SHORT,
+        "resolved_by": OPT_SHORT,
+        "resolved_at": OPT_SHORT,
+        "comment": OPT_TEXT,
         "extra": OBJ,
     },
     ("run_id", "node_id", "kind"),
     extra=True,
 )
 GATES = obj({"gates": array(GATE)}, ("gates",))
-GATE_RESOLVE = obj({"status": STR, "by": STR, "comment": OPT_STR}, ("status", "by"))
+GATE_RESOLVE = obj(
+    {
+        "status": {"type": "string", "enum": GATE_STATUSES[1:]},
+        "by": {
+            **SHORT,
+            "description": "Ignored: the decision is recorded under the calling token's name.",
+        },
+        "comment": OPT_TEXT,
+    },
+    ("status",),
+)
+GATE_EXPIRE = obj(
+    {"status": {"type": "string", "enum": GATE_STATUSES[1:]}, "comment": OPT_TEXT}, ("status",)
+)
 
 OBJECT_INFO = obj(
     {"key": STR, "size": INT64, "modified": {"type": "number"}, "etag": OPT_STR},
@@ -213,6 +267,8 @@ def validate(value: Any, schema: Schema, where: str = "body") -> None:
             raise UsageError(f"{where} must be {' or '.join(names)}")
     if "enum" in schema and value not in schema["enum"]:
         raise UsageError(f"{where} must be one of {', '.join(map(str, schema['enum']))}")
+    if isinstance(value, str) and "maxLength" in schema and len(value) > schema["maxLength"]:
+        raise UsageError(f"{where} is longer than {schema['maxLength']} characters")
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"{where} must be a finite number")
     if isinstance(value, int | float) and not isinstance(value, bool):

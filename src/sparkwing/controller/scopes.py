@@ -1,4 +1,8 @@
-"""Token scopes: what each allows, and parsing a ``--scope a,b`` list."""
+"""Token scopes: what each allows, and parsing a ``--scope a,b`` list.
+
+``runs.approve`` (resolving approvals and pauses) is deliberately not implied by
+``runs.write``: a runner's own token must not be able to approve the gate its run waits at.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ ADMIN = "admin"
 SCOPES: tuple[str, ...] = (
     "runs.read",
     "runs.write",
+    "runs.approve",
     "logs.read",
     "logs.write",
     "cache.read",

@@ -10,7 +10,7 @@ from typing import Any
 
 from sparkwing.engine.clock import now_iso
 from sparkwing.errors import GateResolvedError
-from sparkwing.surfaces.state.base import Gate, StateStore
+from sparkwing.surfaces.state.base import TIMED_OUT_BY, Gate, StateStore
 
 GATE_POLL_SECONDS = 0.5
 # What an approval that times out becomes, per on_expiry.
@@ -90,7 +90,7 @@ class GateWaiter:
                     node_id,
                     gate.kind,
                     resolution,
-                    "sparkwing (timed out)",
+                    TIMED_OUT_BY,
                     f"no decision within the timeout ({resolution})",
                 )
             except GateResolvedError:

@@ -25,7 +25,8 @@ class LogQuery:
 
     tail: int | None = None
     head: int | None = None
-    grep: str | None = None  # a regular expression searched in ``msg``
+    grep: str | None = None  # a substring searched in ``msg``
+    regex: bool = False  # ``grep`` is a regular expression (RE2 syntax) instead
     since: str | None = None  # ISO time; records with ts >= since
 
 

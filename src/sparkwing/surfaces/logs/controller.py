@@ -42,6 +42,7 @@ class ControllerLogs(LogStore):
         params: dict[str, Any] = {"offset": offset or None}
         if query is not None:
             params.update(tail=query.tail, head=query.head, grep=query.grep, since=query.since)
+            params.update(regex="true" if query.regex and query.grep is not None else None)
         doc = self.client.call("GET", path, what="read a log", params=params)
         return [_record(r) for r in doc["records"]]
 

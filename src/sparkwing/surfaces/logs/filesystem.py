@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sparkwing.errors import StorageError, UsageError
+from sparkwing.errors import StorageError
 from sparkwing.ids import check_segment
 from sparkwing.surfaces.logs.base import LogQuery, LogRecord, LogStore
+from sparkwing.surfaces.logs.search import line_matcher
 
 SUFFIX = ".ndjson"
 _BLOCK = 64 * 1024
@@ -60,17 +60,12 @@ def record_filter(query: LogQuery | None) -> Callable[[LogRecord], bool]:
     """The grep/since part of ``query`` as a predicate (head/tail are applied by the caller)."""
     if query is None or (query.grep is None and query.since is None):
         return lambda rec: True
-    pattern = None
-    if query.grep is not None:
-        try:
-            pattern = re.compile(query.grep)
-        except re.error as exc:
-            raise UsageError(f"invalid grep pattern {query.grep!r}: {exc}") from exc
+    found = None if query.grep is None else line_matcher(query.grep, query.regex)
     since = query.since
     since_instant = _instant(since) if since is not None else None
 
     def keep(rec: LogRecord) -> bool:
-        if pattern is not None and not pattern.search(rec.msg):
+        if found is not None and not found(rec.msg):
             return False
         if since is not None:
             at = _instant(rec.ts) if since_instant is not None else None

@@ -309,6 +309,8 @@ GATE_RESOLUTIONS = {
     "approval": ("approved", "denied", "expired"),
     "pause": ("resumed", "aborted"),
 }
+# Who resolved a gate the engine closed because its deadline passed.
+TIMED_OUT_BY = "sparkwing (timed out)"
 
 
 @dataclass

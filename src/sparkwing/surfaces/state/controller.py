@@ -11,6 +11,7 @@ from typing import Any
 from sparkwing.controller.client import ControllerClient, segment
 from sparkwing.ids import check_key, check_segment
 from sparkwing.surfaces.state.base import (
+    TIMED_OUT_BY,
     Event,
     Gate,
     MemoClaim,
@@ -158,8 +159,11 @@ class ControllerState(StateStore):
     def gate_resolve(
         self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
     ) -> Gate:
-        path = self._gate(run_id, node_id, kind) + "/resolve"
-        body = {"status": status, "by": by, "comment": comment}
+        # The engine's own expiry goes through the route a runner's token may use; every
+        # other resolution needs runs.approve and is recorded under the token's name.
+        route = "/expire" if by == TIMED_OUT_BY else "/resolve"
+        path = self._gate(run_id, node_id, kind) + route
+        body = {"status": status, "comment": comment}
         return Gate.from_dict(self.client.call("POST", path, what="resolve a gate", body=body))
 
     def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
