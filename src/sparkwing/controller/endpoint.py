@@ -86,16 +86,6 @@ class Call:
     body: Any = None
 
 
-class HttpError(Exception):
-    """An answer that is not a store's error (401, 403, 413): status, type and message."""
-
-    def __init__(self, status: int, kind: str, message: str, **extra: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-        self.extra = extra
-
-
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     from starlette.responses import Response
 

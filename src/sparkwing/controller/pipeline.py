@@ -18,11 +18,11 @@ from sparkwing.controller.endpoint import (
     PUBLIC,
     Call,
     Endpoint,
-    HttpError,
     Param,
     error_response,
     json_response,
 )
+from sparkwing.controller.httperror import HttpError
 from sparkwing.controller.routing import path_params
 from sparkwing.controller.schemas import Schema, validate
 from sparkwing.controller.scopes import allows

@@ -12,6 +12,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from sparkwing.controller import schemas as s
+from sparkwing.controller.authority import check_run_write, check_writer, record
 from sparkwing.controller.endpoint import (
     Call,
     Endpoint,
@@ -20,7 +21,6 @@ from sparkwing.controller.endpoint import (
     error_response,
     json_response,
 )
-from sparkwing.controller.owners import check_run_write, check_writer, record
 from sparkwing.controller.routes_state import READ, RUN_ID, WRITE
 from sparkwing.engine.clock import now_iso
 from sparkwing.errors import NotFoundError, PreconditionFailedError
@@ -130,7 +130,7 @@ def gate_resolve(call: Call) -> Any:
 
 def _expiry_status(call: Call, node_id: str) -> str:
     """What an approval of ``node_id`` becomes when nobody decides: what the run's plan says."""
-    from sparkwing.engine.scheduler import EXPIRY_RESOLUTION
+    from sparkwing.engine.gatewait import EXPIRY_RESOLUTION
 
     plan = call.backend.state.get_plan(call.path["run_id"]) or {}
     for job in plan.get("jobs", []):

@@ -15,8 +15,8 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from sparkwing.controller import schemas as s
+from sparkwing.controller.authority import check_writer
 from sparkwing.controller.endpoint import Call, Endpoint, Param, Reply
-from sparkwing.controller.owners import check_writer
 from sparkwing.errors import UsageError
 from sparkwing.ids import check_segment
 from sparkwing.surfaces.logs.base import LogQuery, LogRecord

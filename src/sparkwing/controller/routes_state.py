@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from sparkwing.controller import schemas as s
+from sparkwing.controller.authority import check_run_write, check_writer, record
 from sparkwing.controller.endpoint import (
     Call,
     Endpoint,
@@ -17,7 +18,6 @@ from sparkwing.controller.endpoint import (
     error_response,
     json_response,
 )
-from sparkwing.controller.owners import check_run_write, check_writer, record
 from sparkwing.ids import check_key, check_segment
 from sparkwing.surfaces.state.base import NewEvent, NodeRecord, RunRecord
 
