@@ -38,6 +38,7 @@ from sparkwing.errors import (
     UsageError,
 )
 from sparkwing.ids import check_key, check_segment
+from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state.base import (
     Event,
     Gate,
@@ -97,8 +98,11 @@ class OutboxState(StateStore):
         self._owner = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._lock = threading.RLock()
         self._shadows: OrderedDict[str, _Shadow] = OrderedDict()
-        self._retry = retry_seconds
-        self._backoff = retry_seconds
+        # Replay waits retry_seconds after an outage, doubling up to 10 s while it lasts.
+        self._replay_policy = RetryPolicy(
+            deadline=float("inf"), initial=retry_seconds, maximum=_MAX_RETRY_SECONDS
+        )
+        self._drain_failures = 0
         self._next_drain = 0.0
         self._warned = False
 
@@ -117,6 +121,9 @@ class OutboxState(StateStore):
                 self._shadows.popitem(last=False)
         self._shadows.move_to_end(run_id)
         return shadow
+
+    def _next_pause(self) -> float:
+        return self._replay_policy.pause(self._drain_failures + 1)
 
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:
@@ -147,7 +154,7 @@ class OutboxState(StateStore):
                     if not is_outage(exc):
                         raise
                     self._warn(exc)
-                    self._next_drain = time.monotonic() + self._backoff
+                    self._next_drain = time.monotonic() + self._next_pause()
             self.queue.push(self.location, scope, op, payload)
             return staged(payload)
 
@@ -192,8 +199,8 @@ class OutboxState(StateStore):
                         if not is_outage(exc):
                             self._failed(entry.id, entry.op, exc)
                             continue
-                        self._next_drain = time.monotonic() + self._backoff
-                        self._backoff = min(self._backoff * 2, _MAX_RETRY_SECONDS)
+                        self._next_drain = time.monotonic() + self._next_pause()
+                        self._drain_failures += 1
                         break
                     except SparkwingError as exc:
                         self._failed(entry.id, entry.op, exc)
@@ -201,7 +208,7 @@ class OutboxState(StateStore):
                     self.queue.done(entry.id)
                     self.queue.lease(self.location, self._owner)
                 else:
-                    self._backoff = self._retry
+                    self._drain_failures = 0
             finally:
                 self.queue.unlease(self.location, self._owner)
             return self.queue.pending(self.location)

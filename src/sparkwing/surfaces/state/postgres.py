@@ -13,15 +13,14 @@ import contextlib
 import itertools
 import logging
 import os
-import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sparkwing.errors import ConfigError, StorageError
 from sparkwing.ids import check_key, check_segment
+from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
 from sparkwing.surfaces.state.base import (
@@ -149,6 +148,14 @@ class PostgresState(sq.SqlStateStore):
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         self._psycopg = _driver()
+        # The first retry goes at once, on a fresh connection; later ones back off.
+        self._retry_policy = RetryPolicy(
+            deadline=RETRY_DEADLINE_SECONDS,
+            initial=0.01,
+            maximum=0.5,
+            immediate=1,
+            transient=self._transient,
+        )
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
         try:
@@ -301,33 +308,32 @@ class PostgresState(sq.SqlStateStore):
         while failures are transient. After a failure, ``recover`` is asked first whether the
         failed attempt committed after all (its answer wrapped in a 1-tuple)."""
         psycopg = self._psycopg
-        deadline = time.monotonic() + RETRY_DEADLINE_SECONDS
-        pause, failed = 0.01, 0
-        while True:
-            try:
-                with self._connection(direct=failed > 0) as conn:
-                    if failed and recover is not None:
-                        done = recover(conn)
-                        if done is not None:
-                            return done[0]
-                    if not tx:
-                        return fn(conn)
-                    with conn.transaction():
-                        return fn(conn)
-            except psycopg.Error as err:
-                if not self._transient(err) or time.monotonic() > deadline:
-                    message = _reason(err, self._secret)
-                    raise StorageError(f"state database {self.location}: {message}") from None
-                lost = getattr(err, "sqlstate", None) is None or err.sqlstate[:2] in ("08", "57")
-                if lost and not failed:
-                    # What killed this connection (a restart, a cut) likely killed its idle
-                    # siblings too: have the pool test them, so the retry gets a live one.
-                    self._check_pool()
-                failed += 1
-            if failed > 1:
-                # Jitter so peers that failed together do not retry in lockstep.
-                time.sleep(random.uniform(pause / 2, pause))
-                pause = min(pause * 2, 0.5)
+
+        def attempt(failed: int) -> T:
+            # A retry takes a connection of its own (see _connection) and first asks
+            # whether the failed attempt committed after all.
+            with self._connection(direct=failed > 0) as conn:
+                if failed and recover is not None:
+                    done = recover(conn)
+                    if done is not None:
+                        return done[0]
+                if not tx:
+                    return fn(conn)
+                with conn.transaction():
+                    return fn(conn)
+
+        def on_retry(err: BaseException, failed: int) -> None:
+            state = getattr(err, "sqlstate", None)
+            if failed == 1 and (state is None or state[:2] in ("08", "57")):
+                # What killed this connection (a restart, a cut) likely killed its idle
+                # siblings too: have the pool test them, so the retry gets a live one.
+                self._check_pool()
+
+        try:
+            return self._retry_policy.call(attempt, on_retry=on_retry)
+        except psycopg.Error as err:
+            message = _reason(err, self._secret)
+            raise StorageError(f"state database {self.location}: {message}") from None
 
     @contextlib.contextmanager
     def _connection(self, *, direct: bool) -> Iterator[Connection]:

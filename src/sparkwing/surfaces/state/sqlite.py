@@ -8,7 +8,6 @@ schema) can fail busy without SQLite ever calling its busy handler.
 from __future__ import annotations
 
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -21,6 +20,7 @@ from sparkwing.errors import (
     StorageError,
 )
 from sparkwing.ids import check_key, check_segment
+from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
 from sparkwing.surfaces.state.base import (
@@ -40,12 +40,21 @@ _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 
 
-def _is_busy(err: sqlite3.Error) -> bool:
+def is_busy(err: BaseException) -> bool:
+    """A failure that passes once the peer holding the file's lock lets go."""
+    if not isinstance(err, sqlite3.Error):
+        return False
     code = getattr(err, "sqlite_errorcode", None)
     if code is not None and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return True
     text = str(err).lower()
     return "locked" in text or "busy" in text
+
+
+# Short pauses: a busy SQLite file is free again within milliseconds.
+BUSY_RETRY = RetryPolicy(
+    deadline=RETRY_DEADLINE_SECONDS, initial=0.002, maximum=0.1, transient=is_busy
+)
 
 
 _SELECT_CLAIMABLE = (
@@ -88,17 +97,10 @@ class SqliteState(sq.SqlStateStore):
     # -- connection plumbing ----------------------------------------------------------
     def _retry(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` again while SQLite reports busy/locked; other errors become StorageError."""
-        deadline = time.monotonic() + RETRY_DEADLINE_SECONDS
-        pause = 0.002
-        while True:
-            try:
-                return fn()
-            except sqlite3.Error as err:
-                if not _is_busy(err) or time.monotonic() > deadline:
-                    raise StorageError(f"state database {self.path}: {err}") from None
-            # Jitter so peers that collided do not collide again in lockstep.
-            time.sleep(random.uniform(pause / 2, pause))
-            pause = min(pause * 2, 0.1)
+        try:
+            return BUSY_RETRY.run(fn)
+        except sqlite3.Error as err:
+            raise StorageError(f"state database {self.path}: {err}") from None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
