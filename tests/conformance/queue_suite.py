@@ -16,7 +16,8 @@ import pytest
 
 from sparkwing.errors import InvalidKeyError, NotSupportedError, PreconditionFailedError
 from sparkwing.ids import new_run_id
-from sparkwing.surfaces.state.base import RUN_STATUSES, RunRecord, StateStore
+from sparkwing.status import RUN_STATUSES
+from sparkwing.surfaces.state.base import RunRecord, StateStore
 
 _BASE = datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC)
 

@@ -23,11 +23,11 @@ from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import find_run, run_arg, run_options
 from sparkwing.cli.submit import submit_cmd
+from sparkwing.status import RUN_STATUSES
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import NodeRecord, RunRecord
 
-RUN_STATUSES = ("queued", "pending", "running", "success", "failed", "cancelled")
 CANCEL_WAIT_SECONDS = 10.0
 
 
@@ -377,7 +377,7 @@ def cancel_cmd(
 
     from sparkwing.cli.common import runner_alive
     from sparkwing.errors import SparkwingError, UsageError
-    from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
+    from sparkwing.status import FINAL_RUN_STATUSES
 
     ref = run_arg(run_pos, run_opt)
     if ref is None:

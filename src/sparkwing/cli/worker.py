@@ -180,7 +180,7 @@ class Worker:
 
     # -- one claimed run --------------------------------------------------------------
     def _take(self, claim: RunClaim) -> None:
-        from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
+        from sparkwing.status import FINAL_RUN_STATUSES
 
         run = claim.run
         how = f"attempt {claim.attempt}"
@@ -288,7 +288,7 @@ class Worker:
     def _finish(self, active: Active, code: int) -> None:
         from sparkwing.engine.clock import now_iso
         from sparkwing.engine.recovery import record_runner_death
-        from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
+        from sparkwing.status import FINAL_RUN_STATUSES
 
         claim = active.claim
         run_id = claim.run.run_id
@@ -328,7 +328,8 @@ class Worker:
         and put the record back to queued, so the run starts over under the same id."""
         from sparkwing.engine.clock import now_iso
         from sparkwing.engine.recovery import kill_orphans
-        from sparkwing.surfaces.state.base import FINAL_NODE_STATUSES, NewEvent
+        from sparkwing.status import FINAL_NODE_STATUSES
+        from sparkwing.surfaces.state.base import NewEvent
 
         run, now = claim.run, now_iso()
         why = f"attempt {claim.attempt - 1} (worker {claim.previous_worker}) did not finish"

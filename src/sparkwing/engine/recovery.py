@@ -8,7 +8,8 @@ import os
 import signal
 
 from sparkwing.engine.clock import now_iso
-from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES, NewEvent, StateStore
+from sparkwing.status import FINAL_RUN_STATUSES
+from sparkwing.surfaces.state.base import NewEvent, StateStore
 
 
 def record_runner_death(state: StateStore, run_id: str, reason: str) -> int:

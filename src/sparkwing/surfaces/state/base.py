@@ -12,22 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sparkwing.errors import NotSupportedError
-
-# "queued": submitted with StateStore.submit_run and not yet started by a worker.
-RUN_STATUSES: tuple[str, ...] = ("queued", "pending", "running", "success", "failed", "cancelled")
-NODE_STATUSES: tuple[str, ...] = (
-    "pending",
-    "running",
-    "approval_pending",
-    "paused",
-    "success",
-    "failed",
-    "cached",
-    "skipped",
-    "cancelled",
-)
-FINAL_RUN_STATUSES = frozenset({"success", "failed", "cancelled"})
-FINAL_NODE_STATUSES = frozenset({"success", "failed", "cached", "skipped", "cancelled"})
+from sparkwing.status import NodeStatus, RunStatus
 
 
 @dataclass
@@ -36,7 +21,7 @@ class RunRecord:
 
     run_id: str
     pipeline: str
-    status: str = "pending"
+    status: str = RunStatus.PENDING
     reason: str | None = None
     created_at: str = ""
     started_at: str | None = None
@@ -77,7 +62,7 @@ class NodeRecord:
 
     run_id: str
     node_id: str
-    status: str = "pending"
+    status: str = NodeStatus.PENDING
     reason: str | None = None
     attempt: int = 0
     needs: list[str] = field(default_factory=list)
