@@ -269,6 +269,9 @@ def run_in_child(spec: RunSpec) -> int:
 
 def main() -> None:
     """Entry for a runner started as a new interpreter, with the RunSpec as JSON on stdin."""
+    from sparkwing import diagnostics
+
+    diagnostics.install()  # a forked runner has the CLI's; a new interpreter needs its own
     try:
         spec = RunSpec.from_dict(json.loads(sys.stdin.read()))
     except ValueError as exc:

@@ -18,8 +18,8 @@ store is down.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -55,6 +55,7 @@ from sparkwing.surfaces.state.outbox_queue import OutboxQueue
 from sparkwing.surfaces.state.segments import dumps, new_token
 
 T = TypeVar("T")
+log = logging.getLogger("sparkwing.state")
 
 _SHADOWS = 16  # runs whose last written state a handle remembers for reads in an outage
 _MAX_RETRY_SECONDS = 10.0
@@ -128,11 +129,11 @@ class OutboxState(StateStore):
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:
             self._warned = True
-            print(
-                f"warning: {exc}; staging state writes in {self.queue.path} until "
-                f"{self.location} answers again",
-                file=sys.stderr,
-                flush=True,
+            log.warning(
+                "%s; staging state writes in %s until %s answers again",
+                exc,
+                self.queue.path,
+                self.location,
             )
 
     def _write(
@@ -214,10 +215,8 @@ class OutboxState(StateStore):
             return self.queue.pending(self.location)
 
     def _failed(self, entry_id: int, op: str, exc: BaseException) -> None:
-        print(
-            f"warning: {self.location} refused a staged {op} ({exc}); kept in {self.queue.path}",
-            file=sys.stderr,
-            flush=True,
+        log.warning(
+            "%s refused a staged %s (%s); kept in %s", self.location, op, exc, self.queue.path
         )
         self.queue.fail(entry_id, str(exc))
 
@@ -259,11 +258,12 @@ class OutboxState(StateStore):
                 left = -1
             if left:
                 count = "some" if left < 0 else str(left)
-                print(
-                    f"warning: {count} state write(s) for {self.location} are staged in "
-                    f"{self.queue.path}; they replay at the next sparkwing command using it",
-                    file=sys.stderr,
-                    flush=True,
+                log.warning(
+                    "%s state write(s) for %s are staged in %s; they replay at the next "
+                    "sparkwing command using it",
+                    count,
+                    self.location,
+                    self.queue.path,
                 )
             self.queue.close()
             self.inner.close()
