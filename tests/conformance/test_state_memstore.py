@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from sparkwing.surfaces.objectstore.memory import MemoryObjectStore
 from sparkwing.surfaces.objectstore.probe import probe_conditional_writes
 from sparkwing.surfaces.state.base import MemoClaim, StateStore
 from sparkwing.surfaces.state.objectstore import ObjectStoreState
 from sparkwing.surfaces.state.outbox import OutboxState
 from tests.conformance.state_suite import StateConformance, StoreFactory, ev, make_run
+from tests.doubles.memory import MemoryObjectStore
 from tests.surfaces._memstore import CountingStore, keys
 
 

@@ -13,13 +13,13 @@ import pytest
 from sparkwing.errors import StorageError
 from sparkwing.ids import new_run_id
 from sparkwing.surfaces.objectstore.base import ObjectMeta
-from sparkwing.surfaces.objectstore.memory import MemoryObjectStore
 from sparkwing.surfaces.state import objindex
 from sparkwing.surfaces.state.base import NewEvent, NodeRecord, RunRecord
 from sparkwing.surfaces.state.objectstore import ObjectStoreState
 from sparkwing.surfaces.state.outbox import OutboxState
 from sparkwing.surfaces.state.outbox_queue import OutboxQueue, outbox_summary
 from tests.conformance.state_suite import ev, iso, make_run
+from tests.doubles.memory import MemoryObjectStore
 from tests.surfaces._memstore import CountingStore, keys
 
 # -- cost ---------------------------------------------------------------------------------
