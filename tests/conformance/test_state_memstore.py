@@ -80,18 +80,18 @@ class TestPreconditionIgnoringStore:
 
         def work(w: int) -> MemoClaim:
             barrier.wait()
-            return handles[w].memo_acquire("build/abc", f"runner-{w}", 60)
+            return handles[w].memo.acquire("build/abc", f"runner-{w}", 60)
 
         with ThreadPoolExecutor(len(handles)) as pool:
             claims = list(pool.map(work, range(len(handles))))
         assert [c.state for c in claims] == ["leader"] * 8
         assert sorted(c.holder or "" for c in claims) == sorted(f"runner-{w}" for w in range(8))
         for w, handle in enumerate(handles):
-            assert handle.memo_renew("build/abc", f"runner-{w}", 60) is True
-            handle.memo_complete("build/abc", f"runner-{w}", "memo/build/abc")
+            assert handle.memo.renew("build/abc", f"runner-{w}", 60) is True
+            handle.memo.complete("build/abc", f"runner-{w}", "memo/build/abc")
         # Nothing was elected, so nothing claims to be done: later runners find the
         # content-addressed result in the cache (engine side) or compute it again.
-        assert handles[0].memo_acquire("build/abc", "late", 60).state == "leader"
+        assert handles[0].memo.acquire("build/abc", "late", 60).state == "leader"
         warnings = [
             line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")
         ]
@@ -112,7 +112,7 @@ class TestPreconditionIgnoringStore:
 
         def work(w: int) -> MemoClaim:
             barrier.wait()
-            return handles[w].memo_acquire("build/abc", f"runner-{w}", 60)
+            return handles[w].memo.acquire("build/abc", f"runner-{w}", 60)
 
         with ThreadPoolExecutor(len(handles)) as pool:
             claims = list(pool.map(work, range(len(handles))))

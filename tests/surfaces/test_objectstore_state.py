@@ -324,14 +324,14 @@ def test_a_run_staged_from_its_start_is_created_at_replay(tmp_path: Path) -> Non
 def test_memo_during_an_outage_computes_locally(tmp_path: Path) -> None:
     mem = MemoryObjectStore(f"memo-outage-{os.urandom(3).hex()}")
     state = OutboxState(ObjectStoreState(mem), tmp_path / "outbox.db", retry_seconds=0)
-    assert state.memo_acquire("k", "A", 60).state == "leader"  # also probes the store
+    assert state.memo.acquire("k", "A", 60).state == "leader"  # also probes the store
     mem.fail_requests = True
-    assert state.memo_acquire("other", "B", 60).state == "leader"
-    assert state.memo_renew("k", "A", 60) is True
-    state.memo_complete("k", "A", "memo/k")
+    assert state.memo.acquire("other", "B", 60).state == "leader"
+    assert state.memo.renew("k", "A", 60) is True
+    state.memo.complete("k", "A", "memo/k")
     mem.fail_requests = False
     state.close()
-    claim = ObjectStoreState(mem).memo_acquire("k", "C", 60)
+    claim = ObjectStoreState(mem).memo.acquire("k", "C", 60)
     assert (claim.state, claim.result) == ("done", "memo/k")
 
 

@@ -151,10 +151,9 @@ def surface_spec(
     )
 
 
-def describe_store(store: object, spec: SurfaceSpec) -> str:
-    """Where a surface lives, for messages; never a token or DSN."""
-    describe = getattr(store, "describe", None)
-    return str(describe()) if callable(describe) else spec.describe()
+def describe_store(store: StateStore) -> str:
+    """Where a state store lives, for messages; never a token or DSN."""
+    return store.describe()
 
 
 @dataclass
@@ -177,7 +176,7 @@ def open_state_view(
     spec = surface_spec(resolved, "state")
     state = open_profile_state(spec, surface_spec(resolved, "secrets"))
     try:
-        yield StateView(state, describe_store(state, spec), resolved)
+        yield StateView(state, describe_store(state), resolved)
     finally:
         state.close()
 

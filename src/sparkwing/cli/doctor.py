@@ -133,7 +133,7 @@ def _state(report: Report, resolved: ResolvedProfile) -> StateStore | None:
 
     spec = surface_spec(resolved, "state")
     state = open_profile_state(spec, surface_spec(resolved, "secrets"))
-    where = describe_store(state, spec)
+    where = describe_store(state)
     check = getattr(state, "integrity_check", None)
     if callable(check):
         result = str(check())

@@ -24,6 +24,7 @@ from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import find_run, run_arg, run_options
 from sparkwing.cli.submit import submit_cmd
 from sparkwing.status import RUN_STATUSES
+from sparkwing.surfaces.state.base import require_queue
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import NodeRecord, RunRecord
@@ -391,7 +392,7 @@ def cancel_cmd(
             from sparkwing.engine.clock import now_iso
 
             reason = f"cancelled by {who()} while queued"
-            if view.state.cancel_queued(run.run_id, reason, now_iso()):
+            if require_queue(view.state).cancel_queued(run.run_id, reason, now_iso()):
                 _print_cancelled(view.state.get_run(run.run_id) or run, output)
                 return
             # A worker claimed it meanwhile: cancel it where it runs, as below.

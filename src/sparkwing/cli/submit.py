@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sparkwing.cli.common import PROFILE_OPTION, emit_json, load_project, output_option, resolve
+from sparkwing.surfaces.state.base import require_queue
 
 if TYPE_CHECKING:
     from sparkwing.conf.resolved import ResolvedProfile
@@ -114,7 +115,7 @@ def submit_cmd(
     }
     state = open_resolved_state(resolved, spec)
     try:
-        state.submit_run(run, job)
+        require_queue(state).submit(run, job)
     finally:
         state.close()
     if output == "json":

@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from sparkwing.cli.common import PROFILE_OPTION, output_option
+from sparkwing.surfaces.state.base import require_queue
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.spec import SurfaceSpec
@@ -161,7 +162,7 @@ class Worker:
             return False
         can_claim = self.max_runs is None or self.claimed < self.max_runs
         if can_claim and len(self.active) < self.parallel:
-            claim = self.state.claim_run(self.name, self.lease)
+            claim = require_queue(self.state).claim(self.name, self.lease)
             if claim is not None:
                 self.claimed += 1
                 self._take(claim)
@@ -268,7 +269,7 @@ class Worker:
             if active.lost or now < active.renew_at:
                 continue
             active.renew_at = now + self.lease / 3
-            if not self.state.renew_claim(active.claim.run.run_id, self.name, self.lease):
+            if not require_queue(self.state).renew(active.claim.run.run_id, self.name, self.lease):
                 # Another worker took it after our lease lapsed: never run it twice at once.
                 active.lost = True
                 _signal(active.proc, signal.SIGTERM)
@@ -306,11 +307,11 @@ class Worker:
                 record_runner_death(self.state, run_id, reason)
             run = self.state.get_run(run_id) or claim.run
         requeue = self.stop_signal is not None and run.status == "cancelled"
-        self.state.release_claim(run_id, self.name, requeue=requeue)
+        require_queue(self.state).release(run_id, self.name, requeue=requeue)
         self.emit_end("requeued" if requeue else "finished", run, run.status, seconds)
 
     def _close(self, claim: RunClaim, status: str, why: str) -> None:
-        self.state.release_claim(claim.run.run_id, self.name)
+        require_queue(self.state).release(claim.run.run_id, self.name)
         run = self.state.get_run(claim.run.run_id) or claim.run
         if run.status != status or not run.reason:
             run.reason = why
@@ -423,7 +424,7 @@ def worker_cmd(
     state = open_resolved_state(resolved, queue)
     name = f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
     click.echo(
-        f"worker {name}: queue in {describe_store(state, queue)} (profile {resolved.name}), "
+        f"worker {name}: queue in {describe_store(state)} (profile {resolved.name}), "
         f"up to {parallel} run(s) at once",
         err=True,
     )

@@ -18,22 +18,30 @@ from sparkwing.controller.endpoint import (
 )
 from sparkwing.controller.routes_state import READ, RUN_ID, WRITE
 from sparkwing.ids import check_segment
-from sparkwing.surfaces.state.base import GATE_KINDS, Gate, RunRecord, check_gate
+from sparkwing.surfaces.state.base import (
+    GATE_KINDS,
+    Gate,
+    RunRecord,
+    check_gate,
+    require_gates,
+    require_queue,
+)
 
 
 def state_capabilities(call: Call) -> Any:
-    return {"gates": call.backend.state.supports_gates()}
+    state = call.backend.state
+    return {"gates": state.gates is not None, "queue": state.queue is not None}
 
 
 # -- run queue -----------------------------------------------------------------------------
 def submit(call: Call) -> Any:
     run = RunRecord.from_dict(call.body["run"])
-    call.backend.state.submit_run(run, call.body["spec"])
+    require_queue(call.backend.state).submit(run, call.body["spec"])
     return json_response({"run_id": run.run_id}, 201)
 
 
 def claim(call: Call) -> Any:
-    got = call.backend.state.claim_run(
+    got = require_queue(call.backend.state).claim(
         call.body["worker"], float(call.body.get("lease_seconds", 60))
     )
     if got is None:
@@ -43,18 +51,22 @@ def claim(call: Call) -> Any:
 
 def renew(call: Call) -> Any:
     lease = float(call.body.get("lease_seconds", 60))
-    return {"ok": call.backend.state.renew_claim(call.path["run_id"], call.body["worker"], lease)}
+    return {
+        "ok": require_queue(call.backend.state).renew(
+            call.path["run_id"], call.body["worker"], lease
+        )
+    }
 
 
 def release(call: Call) -> Any:
-    ok = call.backend.state.release_claim(
+    ok = require_queue(call.backend.state).release(
         call.path["run_id"], call.body["worker"], requeue=bool(call.body.get("requeue", False))
     )
     return {"ok": ok}
 
 
 def cancel_queued(call: Call) -> Any:
-    ok = call.backend.state.cancel_queued(
+    ok = require_queue(call.backend.state).cancel_queued(
         call.path["run_id"], str(call.body["reason"]), str(call.body["at"])
     )
     return {"ok": ok}
@@ -84,12 +96,12 @@ KIND = Param(
 def gate_open(call: Call) -> Any:
     gate = Gate.from_dict(call.body)
     check_gate(gate.run_id, gate.node_id, gate.kind)
-    return call.backend.state.gate_open(gate).to_dict()
+    return require_gates(call.backend.state).open(gate).to_dict()
 
 
 def gate_resolve(call: Call) -> Any:
     p, b = call.path, call.body
-    gate = call.backend.state.gate_resolve(
+    gate = require_gates(call.backend.state).resolve(
         p["run_id"], p["node_id"], p["kind"], b["status"], b["by"], b.get("comment")
     )
     return gate.to_dict()
@@ -97,7 +109,7 @@ def gate_resolve(call: Call) -> Any:
 
 def gate_get(call: Call) -> Any:
     p = call.path
-    gate = call.backend.state.gate_get(p["run_id"], p["node_id"], p["kind"])
+    gate = require_gates(call.backend.state).get(p["run_id"], p["node_id"], p["kind"])
     if gate is None:
         return error_response(404, "NotFoundError", f"no {p['kind']} gate at {p['node_id']}")
     return gate.to_dict()
@@ -105,7 +117,7 @@ def gate_get(call: Call) -> Any:
 
 def gate_list(call: Call) -> Any:
     q = call.query
-    gates = call.backend.state.gate_list(
+    gates = require_gates(call.backend.state).list(
         run_id=q.get("run_id"), kind=q.get("kind"), pending_only=q.get("pending_only", True)
     )
     return {"gates": [g.to_dict() for g in gates]}

@@ -116,7 +116,7 @@ MEMO_CLAIM = obj(
 OK = obj({"ok": BOOL}, ("ok",))
 DELETED = obj({"deleted": BOOL}, ("deleted",))
 
-STATE_CAPABILITIES = obj({"gates": BOOL}, ("gates",))
+STATE_CAPABILITIES = obj({"gates": BOOL, "queue": BOOL}, ("gates", "queue"))
 
 SUBMIT = obj({"run": RUN, "spec": OBJ}, ("run", "spec"))
 CLAIM_REQUEST = obj({"worker": STR, "lease_seconds": LEASE}, ("worker",))

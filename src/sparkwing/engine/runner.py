@@ -127,7 +127,7 @@ def _run(
         or spec.pause_on_failure
         or any(job.approval is not None for job in plan.jobs.values())
     )
-    if needs_gates and not state.supports_gates():
+    if needs_gates and state.gates is None:
         what = "approvals" if any(j.approval for j in plan.jobs.values()) else "debug pauses"
         raise PlanError(
             f"{what} are not supported on this store ({spec.surface('state').describe()}): "

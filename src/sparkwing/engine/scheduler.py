@@ -31,7 +31,7 @@ from sparkwing.sdk.plan import Job, Plan
 from sparkwing.sdk.runtime import Runtime, running
 from sparkwing.status import FINAL_NODE_STATUSES
 from sparkwing.surfaces.cache.base import Cache
-from sparkwing.surfaces.state.base import Gate, NodeRecord
+from sparkwing.surfaces.state.base import Gate, NodeRecord, require_gates
 
 HEARTBEAT_SECONDS = 5.0
 KILL_GRACE_SECONDS = 2.0
@@ -263,7 +263,7 @@ class Scheduler:
             if doc is not None:
                 self._restore_cached(node, doc)
                 return True
-            claim = self.rec.state.memo_acquire(node.memo_key, holder, self.memo_lease)
+            claim = self.rec.state.memo.acquire(node.memo_key, holder, self.memo_lease)
             if claim.state == "leader":
                 node.memo_leader = True
                 node.memo_poll_at = None
@@ -275,7 +275,7 @@ class Scheduler:
                 node.memo_poll_at = time.monotonic() + MEMO_POLL_SECONDS
                 return True
             # done: the result document is missing or expired; let the key be recomputed.
-            self.rec.state.memo_forget(node.memo_key)
+            self.rec.state.memo.forget(node.memo_key)
         node.memo_leader = False
         raise SparkwingError(f'job "{node.job.id}": could not settle memoize key')
 
@@ -456,7 +456,7 @@ class Scheduler:
                     },
                     job.memo_ttl,
                 )
-                self.rec.state.memo_complete(
+                self.rec.state.memo.complete(
                     node.memo_key, f"{self.rc.run_id}/{job.id}", f"memo/{node.memo_key}"
                 )
                 node.memo_leader = False
@@ -490,7 +490,7 @@ class Scheduler:
             self._open_gate(node, "pause", f"{job.id} failed: {error}", None, {"when": "failure"})
             return
         if node.memo_leader and node.memo_key:
-            self.rec.state.memo_release(node.memo_key, f"{self.rc.run_id}/{job.id}")
+            self.rec.state.memo.release(node.memo_key, f"{self.rc.run_id}/{job.id}")
             node.memo_leader = False
         node.record.error = error
         self._finish(node, "failed", error)
@@ -550,7 +550,7 @@ class Scheduler:
             holder_prefix = self.rc.run_id + "/"
             for node in self.nodes.values():
                 if node.memo_leader and node.memo_key:
-                    self.rec.state.memo_renew(
+                    self.rec.state.memo.renew(
                         node.memo_key, holder_prefix + node.job.id, self.memo_lease
                     )
 
@@ -600,12 +600,12 @@ class Scheduler:
         # The node's status is written before the gate exists: whoever finds the gate
         # also finds the run saying what it waits for.
         self.rec.flush()
-        self.rec.state.gate_open(gate)
+        require_gates(self.rec.state).open(gate)
 
     def _poll_gate(self, node: NodeRun, now: float) -> None:
         assert node.gate_kind is not None
         node.gate_poll_at = now + GATE_POLL_SECONDS
-        gate = self.rec.state.gate_get(self.rc.run_id, node.job.id, node.gate_kind)
+        gate = require_gates(self.rec.state).get(self.rc.run_id, node.job.id, node.gate_kind)
         if gate is None:
             return
         if gate.status == "pending":
@@ -614,7 +614,7 @@ class Scheduler:
             approval = node.job.approval
             resolution = EXPIRY_RESOLUTION[approval.on_expiry if approval else "fail"]
             try:
-                gate = self.rec.state.gate_resolve(
+                gate = require_gates(self.rec.state).resolve(
                     self.rc.run_id,
                     node.job.id,
                     gate.kind,
@@ -623,7 +623,7 @@ class Scheduler:
                     f"no decision within the timeout ({resolution})",
                 )
             except GateResolvedError:
-                resolved = self.rec.state.gate_get(self.rc.run_id, node.job.id, gate.kind)
+                resolved = require_gates(self.rec.state).get(self.rc.run_id, node.job.id, gate.kind)
                 if resolved is None:
                     return
                 gate = resolved
@@ -680,7 +680,7 @@ class Scheduler:
         for node in self.nodes.values():
             if not node.final:
                 if node.memo_leader and node.memo_key:
-                    self.rec.state.memo_release(node.memo_key, f"{self.rc.run_id}/{node.job.id}")
+                    self.rec.state.memo.release(node.memo_key, f"{self.rc.run_id}/{node.job.id}")
                 self._finish(node, "cancelled", reason)
 
 

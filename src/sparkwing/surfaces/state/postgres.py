@@ -147,6 +147,9 @@ class PostgresState(sq.SqlStateStore):
     """State in one Postgres database; safe for any number of processes on any machines."""
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+        self.memo = _PostgresMemo(self)
+        self.gates = sq.SqlGates(self)
+        self.queue = _PostgresQueue(self)
         self._psycopg = _driver()
         # The first retry goes at once, on a fresh connection; later ones back off.
         self._retry_policy = RetryPolicy(
@@ -461,8 +464,11 @@ class PostgresState(sq.SqlStateStore):
 
         return self._run(append, tx=False, recover=already)
 
-    # -- coordination -----------------------------------------------------------------
-    def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
+
+class _PostgresMemo(sq.SqlMemo):
+    _state: PostgresState
+
+    def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
         check_key(key, "memo key")
         params = {"key": key, "holder": holder, "lease": float(lease_seconds)}
 
@@ -476,21 +482,24 @@ class PostgresState(sq.SqlStateStore):
                 "SELECT holder, state, result, expires_at FROM memo WHERE key = %s", (key,)
             ).fetchone()
             if current is None:  # released between the two statements: lead next time
-                raise self._psycopg.errors.SerializationFailure("memo row vanished")
+                raise self._state._psycopg.errors.SerializationFailure("memo row vanished")
             who, state, result, expires_at = current
             if state == "done":
                 return MemoClaim("done", holder=who, result=result)
             return MemoClaim("held", holder=who, expires_at=float(expires_at))
 
-        return self._run(tx)
+        return self._state._run(tx)
 
-    def memo_renew(self, key: str, holder: str, lease_seconds: float) -> bool:
+    def renew(self, key: str, holder: str, lease_seconds: float) -> bool:
         check_key(key, "memo key")
         params = (float(lease_seconds), key, holder)
-        return self._run(lambda c: c.execute(_MEMO_RENEW, params).rowcount > 0, tx=False)
+        return self._state._run(lambda c: c.execute(_MEMO_RENEW, params).rowcount > 0, tx=False)
 
-    # -- run queue --------------------------------------------------------------------
-    def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
+
+class _PostgresQueue(sq.SqlQueue):
+    _state: PostgresState
+
+    def submit(self, run: RunRecord, spec: dict[str, Any]) -> None:
         check_segment(run.run_id, "run id")
 
         def already(conn: Connection) -> tuple[None] | None:
@@ -498,9 +507,9 @@ class PostgresState(sq.SqlStateStore):
             found = row.fetchone()
             return (None,) if found is not None and found[0] == sq.dumps(spec, "spec") else None
 
-        self._run(lambda c: sq.submit_run(_Conn(c), run, spec), recover=already)
+        self._state._run(lambda c: sq.submit_run(_Conn(c), run, spec), recover=already)
 
-    def claim_run(self, worker: str, lease_seconds: float) -> RunClaim | None:
+    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
         claim_id = uuid.uuid4().hex
         params = {"worker": worker, "claim": claim_id, "lease": float(lease_seconds)}
 
@@ -516,15 +525,15 @@ class PostgresState(sq.SqlStateStore):
             ).fetchone()
             return None if row is None else (sq.claim_from_row(_Conn(conn), row, worker),)
 
-        return self._run(tx, recover=already)
+        return self._state._run(tx, recover=already)
 
-    def renew_claim(self, run_id: str, worker: str, lease_seconds: float) -> bool:
-        self._check_run_id(run_id)
+    def renew(self, run_id: str, worker: str, lease_seconds: float) -> bool:
+        self._state._check_run_id(run_id)
         params = (float(lease_seconds), run_id, worker)
-        return self._run(lambda c: c.execute(_RENEW_CLAIM, params).rowcount > 0, tx=False)
+        return self._state._run(lambda c: c.execute(_RENEW_CLAIM, params).rowcount > 0, tx=False)
 
-    def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
-        self._check_run_id(run_id)
+    def release(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
+        self._state._check_run_id(run_id)
         state = "queued" if requeue else "done"
 
         def already(conn: Connection) -> tuple[bool] | None:
@@ -534,7 +543,7 @@ class PostgresState(sq.SqlStateStore):
             ).fetchone()
             return None if row is None else (True,)
 
-        return self._run(
+        return self._state._run(
             lambda c: bool(_Conn(c).execute(sq.RELEASE_CLAIM, (state, run_id, worker)).rowcount),
             tx=False,
             recover=already,

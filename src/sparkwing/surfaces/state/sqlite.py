@@ -75,6 +75,9 @@ class SqliteState(sq.SqlStateStore):
     """State in one SQLite file; one connection per handle, shared by its threads under a lock."""
 
     def __init__(self, path: Path) -> None:
+        self.memo = _SqliteMemo(self)
+        self.gates = sq.SqlGates(self)
+        self.queue = _SqliteQueue(self)
         self.path = Path(path)
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -93,6 +96,9 @@ class SqliteState(sq.SqlStateStore):
 
     def __repr__(self) -> str:
         return f"SqliteState({str(self.path)!r})"
+
+    def describe(self) -> str:
+        return f"sqlite:{self.path}"
 
     # -- connection plumbing ----------------------------------------------------------
     def _retry(self, fn: Callable[[], T]) -> T:
@@ -236,8 +242,11 @@ class SqliteState(sq.SqlStateStore):
 
         return self._write(tx)
 
-    # -- coordination -----------------------------------------------------------------
-    def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
+
+class _SqliteMemo(sq.SqlMemo):
+    _state: SqliteState
+
+    def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
         check_key(key, "memo key")
 
         def tx(conn: sqlite3.Connection) -> MemoClaim:
@@ -266,9 +275,9 @@ class SqliteState(sq.SqlStateStore):
                 return MemoClaim("leader", holder=holder, expires_at=expires)
             return MemoClaim("held", holder=current, expires_at=float(expires_at))
 
-        return self._write(tx)
+        return self._state._write(tx)
 
-    def memo_renew(self, key: str, holder: str, lease_seconds: float) -> bool:
+    def renew(self, key: str, holder: str, lease_seconds: float) -> bool:
         check_key(key, "memo key")
 
         def tx(conn: sqlite3.Connection) -> bool:
@@ -278,14 +287,17 @@ class SqliteState(sq.SqlStateStore):
             )
             return cur.rowcount > 0
 
-        return self._write(tx)
+        return self._state._write(tx)
 
-    # -- run queue --------------------------------------------------------------------
-    def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
+
+class _SqliteQueue(sq.SqlQueue):
+    _state: SqliteState
+
+    def submit(self, run: RunRecord, spec: dict[str, Any]) -> None:
         check_segment(run.run_id, "run id")
-        self._write(lambda c: sq.submit_run(c, run, spec))
+        self._state._write(lambda c: sq.submit_run(c, run, spec))
 
-    def claim_run(self, worker: str, lease_seconds: float) -> RunClaim | None:
+    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
         def tx(conn: sqlite3.Connection) -> RunClaim | None:
             now = time.time()  # read under the write lock, like memo leases
             row = conn.execute(_SELECT_CLAIMABLE, (now,)).fetchone()
@@ -298,18 +310,18 @@ class SqliteState(sq.SqlStateStore):
             spec, attempts = conn.execute(sql, (run_id,)).fetchone()
             return sq.claim_from_row(conn, (run_id, spec, attempts, expires, previous), worker)
 
-        return self._write(tx)
+        return self._state._write(tx)
 
-    def renew_claim(self, run_id: str, worker: str, lease_seconds: float) -> bool:
+    def renew(self, run_id: str, worker: str, lease_seconds: float) -> bool:
         check_segment(run_id, "run id")
 
         def tx(conn: sqlite3.Connection) -> bool:
             params = (time.time() + lease_seconds, run_id, worker)
             return conn.execute(_RENEW_CLAIM, params).rowcount > 0
 
-        return self._write(tx)
+        return self._state._write(tx)
 
-    def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
+    def release(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
         check_segment(run_id, "run id")
         params = ("queued" if requeue else "done", run_id, worker)
-        return self._write(lambda c: c.execute(sq.RELEASE_CLAIM, params).rowcount > 0)
+        return self._state._write(lambda c: c.execute(sq.RELEASE_CLAIM, params).rowcount > 0)
