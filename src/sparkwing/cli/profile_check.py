@@ -105,7 +105,7 @@ def _conditional_writes(cache: Cache, spare_key: str) -> str:
     from sparkwing.errors import NotSupportedError, PreconditionFailedError
     from sparkwing.surfaces.cache.base import MEMO_PREFIX
 
-    if not cache.supports_conditional_writes():
+    if not cache.conditional_writes:
         return "not supported"
 
     def refused(write: Callable[[], object]) -> bool:
