@@ -135,6 +135,8 @@ class ControllerState(StateStore):
 
 
 class _ControllerMemo(Memo):
+    """Memo reservation by the controller's own state store."""
+
     def __init__(self, client: ControllerClient) -> None:
         self.client = client
 
@@ -166,6 +168,8 @@ class _ControllerMemo(Memo):
 
 
 class _ControllerGates(Gates):
+    """Gates kept by the controller (present when its store has them)."""
+
     def __init__(self, client: ControllerClient) -> None:
         self.client = client
 
@@ -202,6 +206,8 @@ class _ControllerGates(Gates):
 
 
 class _ControllerQueue(RunQueue):
+    """The controller's run queue (present when its store has one)."""
+
     def __init__(self, client: ControllerClient) -> None:
         self.client = client
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sparkwing.errors import StorageError
-from sparkwing.surfaces.state.sqlite import BUSY_RETRY, BUSY_TIMEOUT_SECONDS
+from sparkwing.surfaces.state.sqlite import BUSY_RETRY, BUSY_TIMEOUT_SECONDS, transaction
 
 T = TypeVar("T")
 
@@ -105,16 +105,7 @@ class OutboxQueue:
                 if self._db is None or os.getpid() != self._pid:
                     # A forked child never reuses its parent's connection.
                     self._pid, self._db = os.getpid(), self._connect()
-                conn = self._db
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    result = fn(conn)
-                    conn.execute("COMMIT")
-                    return result
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                return transaction(self._db, fn, "BEGIN IMMEDIATE" if write else "BEGIN")
 
             try:
                 return BUSY_RETRY.run(attempt)

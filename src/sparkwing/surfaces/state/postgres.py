@@ -466,6 +466,8 @@ class PostgresState(sq.SqlStateStore):
 
 
 class _PostgresMemo(sq.SqlMemo):
+    """The store's ``memo`` part: acquire and renew with Postgres row locks."""
+
     _state: PostgresState
 
     def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
@@ -497,6 +499,8 @@ class _PostgresMemo(sq.SqlMemo):
 
 
 class _PostgresQueue(sq.SqlQueue):
+    """The store's ``queue`` part."""
+
     _state: PostgresState
 
     def submit(self, run: RunRecord, spec: dict[str, Any]) -> None:

@@ -71,6 +71,19 @@ _RENEW_CLAIM = (
 )
 
 
+def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], begin: str) -> T:
+    """``fn(conn)`` between ``begin`` and COMMIT, rolled back if it raises."""
+    conn.execute(begin)
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+        return result
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class SqliteState(sq.SqlStateStore):
     """State in one SQLite file; one connection per handle, shared by its threads under a lock."""
 
@@ -172,20 +185,8 @@ class SqliteState(sq.SqlStateStore):
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one BEGIN IMMEDIATE transaction, retried as a whole when busy."""
         conn = self._conn()
-
-        def attempt() -> T:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                result = fn(conn)
-                conn.execute("COMMIT")
-                return result
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
         with self._lock:
-            return self._retry(attempt)
+            return self._retry(lambda: transaction(conn, fn, "BEGIN IMMEDIATE"))
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn()
@@ -244,6 +245,8 @@ class SqliteState(sq.SqlStateStore):
 
 
 class _SqliteMemo(sq.SqlMemo):
+    """The store's ``memo`` part: acquire and renew under SQLite's write lock."""
+
     _state: SqliteState
 
     def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
@@ -291,6 +294,8 @@ class _SqliteMemo(sq.SqlMemo):
 
 
 class _SqliteQueue(sq.SqlQueue):
+    """The store's ``queue`` part."""
+
     _state: SqliteState
 
     def submit(self, run: RunRecord, spec: dict[str, Any]) -> None:
