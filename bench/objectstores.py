@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._servers import emulators  # noqa: E402
+from tests.doubles.counting import CountingObjectStore  # noqa: E402
 from tests.objectstores import (  # noqa: E402
     S3_KEY_ID,
     S3_REGION,
@@ -53,7 +54,6 @@ from sparkwing.surfaces.cache.objectstore import ObjectStoreCache  # noqa: E402
 from sparkwing.surfaces.logs.base import LogRecord  # noqa: E402
 from sparkwing.surfaces.logs.filesystem import encode_records  # noqa: E402
 from sparkwing.surfaces.logs.objectstore import ObjectStoreLogs  # noqa: E402
-from sparkwing.surfaces.objectstore.counting import CountingObjectStore  # noqa: E402
 
 ARTIFACT_MIB = 64
 LOG_LINES = 200_000

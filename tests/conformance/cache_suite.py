@@ -1,7 +1,7 @@
 """The Cache conformance suite: every cache backend subclasses CacheConformance unchanged.
 
 A subclass provides a ``cache`` fixture (a fresh, empty cache). Conditional-write tests run
-only where ``supports_conditional_writes()`` is True. Everything goes through the public
+only where ``conditional_writes`` is True. Everything goes through the public
 interface and the content-addressed helpers.
 """
 
@@ -220,7 +220,7 @@ class CacheConformance:
 
     # -- conditional writes ------------------------------------------------------------
     def _need_cas(self, cache: Cache) -> None:
-        if not cache.supports_conditional_writes():
+        if not cache.conditional_writes:
             pytest.skip(f"{cache.describe()} does not enforce conditional writes")
 
     def test_put_if_absent(self, cache: Cache) -> None:

@@ -1,6 +1,6 @@
 """Human gates (approvals, debug pauses): part of the state conformance suite.
 
-A store that cannot coordinate gates must say so clearly (``supports_gates()`` False and a
+A store that cannot coordinate gates must say so clearly (``gates`` None and a
 NotSupportedError naming postgres or a controller); one that can must resolve each gate
 exactly once, also when two resolvers race.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sparkwing.errors import GateResolvedError, InvalidKeyError, NotFoundError, NotSupportedError
-from sparkwing.surfaces.state.base import Gate, StateStore
+from sparkwing.surfaces.state.base import Gate, StateStore, require_gates
 
 
 def _gate(run_id: str, node: str = "approve", kind: str = "approval", **fields: Any) -> Gate:
@@ -37,83 +37,83 @@ class GateConformance:
         return by
 
     def _require_gates(self, store: StateStore) -> None:
-        if store.supports_gates():
+        if store.gates is not None:
             return
         with pytest.raises(NotSupportedError, match="use postgres or a controller"):
-            store.gate_open(_gate("run-20261127-030000-aaaa"))
+            require_gates(store)
         pytest.skip("this store reports gates as not supported (checked the refusal)")
 
     def test_gate_open_get_and_list(self, store: StateStore) -> None:
         self._require_gates(store)
         run = "run-20261127-030000-aaaa"
-        opened = store.gate_open(_gate(run, expires_at="2026-11-27T04:00:00.000000Z"))
+        opened = store.gates.open(_gate(run, expires_at="2026-11-27T04:00:00.000000Z"))
         assert opened.status == "pending" and opened.message == "ship it?"
-        got = store.gate_get(run, "approve", "approval")
+        got = store.gates.get(run, "approve", "approval")
         assert got is not None and got.expires_at == "2026-11-27T04:00:00.000000Z"
-        assert store.gate_get(run, "approve", "pause") is None
-        assert store.gate_get(run, "other", "approval") is None
-        store.gate_open(_gate(run, "debug", "pause", extra={"when": "before"}))
-        pending = store.gate_list(run_id=run)
+        assert store.gates.get(run, "approve", "pause") is None
+        assert store.gates.get(run, "other", "approval") is None
+        store.gates.open(_gate(run, "debug", "pause", extra={"when": "before"}))
+        pending = store.gates.list(run_id=run)
         assert [(g.node_id, g.kind) for g in pending] == [
             ("approve", "approval"),
             ("debug", "pause"),
         ]
-        assert [g.node_id for g in store.gate_list(kind="pause")] == ["debug"]
-        assert store.gate_list(run_id="run-20261127-030000-bbbb") == []
+        assert [g.node_id for g in store.gates.list(kind="pause")] == ["debug"]
+        assert store.gates.list(run_id="run-20261127-030000-bbbb") == []
 
     def test_reopening_a_pending_gate_keeps_it(self, store: StateStore) -> None:
         self._require_gates(store)
         run = "run-20261127-030000-aaaa"
-        store.gate_open(_gate(run))
-        again = store.gate_open(_gate(run, message="changed"))
+        store.gates.open(_gate(run))
+        again = store.gates.open(_gate(run, message="changed"))
         assert again.message == "ship it?"
-        assert len(store.gate_list(run_id=run)) == 1
+        assert len(store.gates.list(run_id=run)) == 1
 
     def test_resolve_once_and_refuse_the_second(self, store: StateStore) -> None:
         self._require_gates(store)
         run = "run-20261127-030000-aaaa"
-        store.gate_open(_gate(run))
-        done = store.gate_resolve(run, "approve", "approval", "approved", "alice", "lgtm")
+        store.gates.open(_gate(run))
+        done = store.gates.resolve(run, "approve", "approval", "approved", "alice", "lgtm")
         alice = self.recorded("alice")
         assert (done.status, done.resolved_by, done.comment) == ("approved", alice, "lgtm")
         assert done.resolved_at
         with pytest.raises(GateResolvedError, match=f"already resolved by {alice}"):
-            store.gate_resolve(run, "approve", "approval", "denied", "bob", None)
-        got = store.gate_get(run, "approve", "approval")
+            store.gates.resolve(run, "approve", "approval", "denied", "bob", None)
+        got = store.gates.get(run, "approve", "approval")
         assert got is not None and got.status == "approved" and got.resolved_by == alice
-        assert store.gate_list(run_id=run) == []
-        assert [g.status for g in store.gate_list(run_id=run, pending_only=False)] == ["approved"]
+        assert store.gates.list(run_id=run) == []
+        assert [g.status for g in store.gates.list(run_id=run, pending_only=False)] == ["approved"]
 
     def test_a_resolved_pause_can_open_again(self, store: StateStore) -> None:
         self._require_gates(store)
         run = "run-20261127-030000-aaaa"
-        store.gate_open(_gate(run, "job", "pause"))
-        store.gate_resolve(run, "job", "pause", "resumed", "carol", None)
-        reopened = store.gate_open(_gate(run, "job", "pause", message="failed again"))
+        store.gates.open(_gate(run, "job", "pause"))
+        store.gates.resolve(run, "job", "pause", "resumed", "carol", None)
+        reopened = store.gates.open(_gate(run, "job", "pause", message="failed again"))
         assert reopened.status == "pending" and reopened.message == "failed again"
-        store.gate_resolve(run, "job", "pause", "aborted", "carol", "enough")
-        got = store.gate_get(run, "job", "pause")
+        store.gates.resolve(run, "job", "pause", "aborted", "carol", "enough")
+        got = store.gates.get(run, "job", "pause")
         assert got is not None and got.status == "aborted"
 
     def test_resolve_unknown_gate_and_bad_resolution(self, store: StateStore) -> None:
         self._require_gates(store)
         run = "run-20261127-030000-aaaa"
         with pytest.raises(NotFoundError):
-            store.gate_resolve(run, "nope", "approval", "approved", "alice", None)
-        store.gate_open(_gate(run))
+            store.gates.resolve(run, "nope", "approval", "approved", "alice", None)
+        store.gates.open(_gate(run))
         with pytest.raises(Exception, match="resolves to one of"):
-            store.gate_resolve(run, "approve", "approval", "resumed", "alice", None)
+            store.gates.resolve(run, "approve", "approval", "resumed", "alice", None)
         with pytest.raises(InvalidKeyError):
-            store.gate_get("../x", "approve", "approval")
+            store.gates.get("../x", "approve", "approval")
         with pytest.raises(InvalidKeyError):
-            store.gate_open(_gate(run, node="a/b"))
+            store.gates.open(_gate(run, node="a/b"))
 
     def test_racing_resolvers_exactly_one_wins(
         self, store: StateStore, store_factory: Callable[[], StateStore]
     ) -> None:
         self._require_gates(store)
         run = "run-20261127-030000-aaaa"
-        store.gate_open(_gate(run))
+        store.gates.open(_gate(run))
         handles = [store_factory() for _ in range(8)]
         barrier = threading.Barrier(len(handles))
         wins: list[str] = []
@@ -123,7 +123,7 @@ class GateConformance:
             barrier.wait()
             decision = "approved" if i % 2 else "denied"
             try:
-                handle.gate_resolve(run, "approve", "approval", decision, f"user{i}", None)
+                handle.gates.resolve(run, "approve", "approval", decision, f"user{i}", None)
                 wins.append(f"user{i}")
             except GateResolvedError as exc:
                 losses.append(str(exc))
@@ -136,5 +136,5 @@ class GateConformance:
         assert len(wins) == 1 and len(losses) == 7
         winner = self.recorded(wins[0])
         assert all(f"already resolved by {winner}" in msg for msg in losses)
-        final = store.gate_get(run, "approve", "approval")
+        final = store.gates.get(run, "approve", "approval")
         assert final is not None and final.resolved_by == winner

@@ -1,7 +1,7 @@
 """The run queue (submit, claim, renew, release): part of the state conformance suite.
 
-The queue is an optional capability: a store without it must refuse clearly
-(NotSupportedError naming the run queue), and the cases below then skip.
+The queue is an optional part: a store without it has ``queue`` None (callers refuse with
+a NotSupportedError naming the run queue), and the cases below then skip.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pytest
 
 from sparkwing.errors import InvalidKeyError, NotSupportedError, PreconditionFailedError
 from sparkwing.ids import new_run_id
-from sparkwing.surfaces.state.base import RUN_STATUSES, RunRecord, StateStore
+from sparkwing.status import RUN_STATUSES
+from sparkwing.surfaces.state.base import RunRecord, StateStore, require_queue
 
 _BASE = datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -45,13 +46,12 @@ class QueueConformance:
     """Mixed into StateConformance; uses its ``store`` and ``store_factory`` fixtures."""
 
     def _require_queue(self, store: StateStore) -> None:
-        try:
-            assert store.claim_run("probe", 1) is None  # an empty store has nothing to claim
-        except NotSupportedError as err:
-            assert "run queue" in str(err)
-            with pytest.raises(NotSupportedError):
-                store.submit_run(queued_run(0), {})
-            pytest.skip("this store does not support the run queue (checked the refusal)")
+        if store.queue is not None:
+            assert store.queue.claim("probe", 1) is None  # an empty store has nothing to claim
+            return
+        with pytest.raises(NotSupportedError, match="run queue"):
+            require_queue(store)
+        pytest.skip("this store does not support the run queue (checked the refusal)")
 
     def test_queued_is_a_run_status(self) -> None:
         assert "queued" in RUN_STATUSES
@@ -59,17 +59,17 @@ class QueueConformance:
     def test_submit_then_claim_round_trips_the_spec(self, store: StateStore) -> None:
         self._require_queue(store)
         run = queued_run(0)
-        store.submit_run(run, SPEC)
+        store.queue.submit(run, SPEC)
         got = store.get_run(run.run_id)
         assert got is not None and got.status == "queued" and got.extra == run.extra
         assert [r.run_id for r in store.list_runs(status="queued").runs] == [run.run_id]
-        claim = store.claim_run("worker-a", 60)
+        claim = store.queue.claim("worker-a", 60)
         assert claim is not None
         assert claim.run == got
         assert claim.spec == SPEC
         assert (claim.worker, claim.attempt, claim.previous_worker) == ("worker-a", 1, None)
         assert claim.expires_at > time.time()
-        assert store.claim_run("worker-b", 60) is None
+        assert store.queue.claim("worker-b", 60) is None
         # Claiming does not start the run: that is the runner's job.
         again = store.get_run(run.run_id)
         assert again is not None and again.status == "queued"
@@ -78,60 +78,61 @@ class QueueConformance:
         self._require_queue(store)
         runs = [queued_run(i * 10) for i in range(4)]
         for run in (runs[2], runs[0], runs[3], runs[1]):
-            store.submit_run(run, {"n": run.run_id})
+            store.queue.submit(run, {"n": run.run_id})
         order = []
         for _ in runs:
-            claim = store.claim_run("w", 60)
+            claim = store.queue.claim("w", 60)
             assert claim is not None
             assert claim.spec == {"n": claim.run.run_id}
             order.append(claim.run.run_id)
         assert order == [r.run_id for r in runs]
-        assert store.claim_run("w", 60) is None
+        assert store.queue.claim("w", 60) is None
 
     def test_submit_refuses_an_existing_id(self, store: StateStore) -> None:
         self._require_queue(store)
         run = queued_run(0)
-        store.submit_run(run, SPEC)
+        store.queue.submit(run, SPEC)
         with pytest.raises(PreconditionFailedError):
-            store.submit_run(RunRecord(run_id=run.run_id, pipeline="other"), {})
+            store.queue.submit(RunRecord(run_id=run.run_id, pipeline="other"), {})
         started = queued_run(5)
         store.create_run(RunRecord(run_id=started.run_id, pipeline="p", status="running"))
         with pytest.raises(PreconditionFailedError):
-            store.submit_run(started, {})
-        claim = store.claim_run("w", 60)
+            store.queue.submit(started, {})
+        claim = store.queue.claim("w", 60)
         assert claim is not None and claim.run.run_id == run.run_id and claim.spec == SPEC
-        assert store.claim_run("w", 60) is None
+        assert store.queue.claim("w", 60) is None
 
     def test_renew_and_release_only_by_the_holder(self, store: StateStore) -> None:
         self._require_queue(store)
         run = queued_run(0)
-        store.submit_run(run, {})
-        assert store.claim_run("a", 60) is not None
-        assert store.renew_claim(run.run_id, "a", 60) is True
-        assert store.renew_claim(run.run_id, "b", 60) is False
-        assert store.release_claim(run.run_id, "b") is False
-        assert store.release_claim(run.run_id, "a") is True
-        assert store.renew_claim(run.run_id, "a", 60) is False
-        assert store.release_claim(run.run_id, "a") is False
-        assert store.claim_run("b", 60) is None  # done: never claimed again
+        store.queue.submit(run, {})
+        assert store.queue.claim("a", 60) is not None
+        assert store.queue.renew(run.run_id, "a", 60) is True
+        assert store.queue.renew(run.run_id, "b", 60) is False
+        assert store.queue.release(run.run_id, "b") is False
+        assert store.queue.release(run.run_id, "a") is True
+        assert store.queue.renew(run.run_id, "a", 60) is False
+        assert store.queue.release(run.run_id, "a") is False
+        assert store.queue.claim("b", 60) is None  # done: never claimed again
 
     def test_requeue_makes_the_run_claimable_again(self, store: StateStore) -> None:
         self._require_queue(store)
         run = queued_run(0)
-        store.submit_run(run, SPEC)
-        assert store.claim_run("a", 60) is not None
-        assert store.release_claim(run.run_id, "a", requeue=True) is True
-        claim = store.claim_run("b", 60)
+        store.queue.submit(run, SPEC)
+        assert store.queue.claim("a", 60) is not None
+        assert store.queue.release(run.run_id, "a", requeue=True) is True
+        claim = store.queue.claim("b", 60)
         assert claim is not None and claim.run.run_id == run.run_id
         assert (claim.attempt, claim.previous_worker, claim.spec) == (2, "a", SPEC)
 
     def test_cancel_queued_only_while_still_queued(self, store: StateStore) -> None:
         self._require_queue(store)
         waiting, taken = queued_run(0), queued_run(10)
-        store.submit_run(waiting, SPEC)
-        store.submit_run(taken, SPEC)
+        store.queue.submit(waiting, SPEC)
+        store.queue.submit(taken, SPEC)
         at = "2026-11-27T05:00:00.000000Z"
-        assert store.cancel_queued(waiting.run_id, "cancelled by ann while queued", at) is True
+        reason = "cancelled by ann while queued"
+        assert store.queue.cancel_queued(waiting.run_id, reason, at) is True
         got = store.get_run(waiting.run_id)
         assert got is not None
         assert (got.status, got.reason, got.finished_at) == (
@@ -139,40 +140,40 @@ class QueueConformance:
             "cancelled by ann while queued",
             at,
         )
-        assert store.cancel_queued(waiting.run_id, "again", at) is False
-        claim = store.claim_run("w", 60)  # the cancelled run is never handed out
+        assert store.queue.cancel_queued(waiting.run_id, "again", at) is False
+        claim = store.queue.claim("w", 60)  # the cancelled run is never handed out
         assert claim is not None and claim.run.run_id == taken.run_id
-        assert store.cancel_queued(taken.run_id, "too late", at) is False  # a worker holds it
+        assert store.queue.cancel_queued(taken.run_id, "too late", at) is False  # a worker holds it
         again = store.get_run(taken.run_id)
         assert again is not None and again.status == "queued"
-        assert store.cancel_queued("run-20261127-050000-zzzz", "unknown", at) is False
-        assert store.claim_run("w2", 60) is None
+        assert store.queue.cancel_queued("run-20261127-050000-zzzz", "unknown", at) is False
+        assert store.queue.claim("w2", 60) is None
 
     def test_a_live_claim_is_not_taken(self, store: StateStore) -> None:
         self._require_queue(store)
-        store.submit_run(queued_run(0), {})
-        assert store.claim_run("a", 60) is not None
-        assert store.claim_run("b", 60) is None
+        store.queue.submit(queued_run(0), {})
+        assert store.queue.claim("a", 60) is not None
+        assert store.queue.claim("b", 60) is None
 
     def test_an_expired_claim_is_reclaimed(self, store: StateStore) -> None:
         self._require_queue(store)
         run = queued_run(0)
-        store.submit_run(run, SPEC)
-        first = store.claim_run("a", 0.05)
+        store.queue.submit(run, SPEC)
+        first = store.queue.claim("a", 0.05)
         assert first is not None and first.attempt == 1
         time.sleep(0.15)
-        second = store.claim_run("b", 60)
+        second = store.queue.claim("b", 60)
         assert second is not None and second.run.run_id == run.run_id
         assert (second.attempt, second.previous_worker, second.spec) == (2, "a", SPEC)
-        assert store.renew_claim(run.run_id, "a", 60) is False
-        assert store.release_claim(run.run_id, "a") is False
-        assert store.claim_run("c", 60) is None
-        assert store.release_claim(run.run_id, "b") is True
+        assert store.queue.renew(run.run_id, "a", 60) is False
+        assert store.queue.release(run.run_id, "a") is False
+        assert store.queue.claim("c", 60) is None
+        assert store.queue.release(run.run_id, "b") is True
 
     def test_creating_a_queued_run_starts_it_in_place(self, store: StateStore) -> None:
         self._require_queue(store)
         run = queued_run(0)
-        store.submit_run(run, SPEC)
+        store.queue.submit(run, SPEC)
         start = RunRecord(
             run_id=run.run_id,
             pipeline="build",
@@ -197,7 +198,7 @@ class QueueConformance:
         self._require_queue(store)
         runs = [queued_run(i) for i in range(12)]
         for run in runs:
-            store.submit_run(run, {"id": run.run_id})
+            store.queue.submit(run, {"id": run.run_id})
         workers = 4
         handles = [store_factory() for _ in range(workers)]
         barrier = threading.Barrier(workers)
@@ -205,7 +206,7 @@ class QueueConformance:
         def work(w: int) -> list[str]:
             barrier.wait()
             got = []
-            while (claim := handles[w].claim_run(f"w{w}", 60)) is not None:
+            while (claim := handles[w].queue.claim(f"w{w}", 60)) is not None:
                 assert claim.spec == {"id": claim.run.run_id}
                 got.append(claim.run.run_id)
             return got
@@ -218,9 +219,9 @@ class QueueConformance:
     def test_queue_rejects_invalid_run_ids(self, store: StateStore, bad: str) -> None:
         self._require_queue(store)
         with pytest.raises(InvalidKeyError):
-            store.submit_run(RunRecord(run_id=bad, pipeline="p"), {})
+            store.queue.submit(RunRecord(run_id=bad, pipeline="p"), {})
         with pytest.raises(InvalidKeyError):
-            store.renew_claim(bad, "w", 60)
+            store.queue.renew(bad, "w", 60)
         with pytest.raises(InvalidKeyError):
-            store.release_claim(bad, "w")
-        assert store.claim_run("w", 60) is None
+            store.queue.release(bad, "w")
+        assert store.queue.claim("w", 60) is None

@@ -485,71 +485,71 @@ class StateConformance(GateConformance, QueueConformance):
 
     # -- memo -------------------------------------------------------------------------
     def test_memo_first_acquirer_leads_others_see_held(self, store: StateStore) -> None:
-        lead = store.memo_acquire("build/abc", "A", 60)
+        lead = store.memo.acquire("build/abc", "A", 60)
         assert lead.state == "leader"
         assert lead.holder == "A"
         assert lead.expires_at is not None and lead.expires_at > time.time()
-        held = store.memo_acquire("build/abc", "B", 60)
+        held = store.memo.acquire("build/abc", "B", 60)
         assert held.state == "held"
         assert held.holder == "A"
         assert held.result is None
         # a different key is independent
-        assert store.memo_acquire("build/other", "B", 60).state == "leader"
+        assert store.memo.acquire("build/other", "B", 60).state == "leader"
 
     def test_memo_same_holder_reacquires(self, store: StateStore) -> None:
-        assert store.memo_acquire("k", "A", 60).state == "leader"
-        again = store.memo_acquire("k", "A", 60)
+        assert store.memo.acquire("k", "A", 60).state == "leader"
+        again = store.memo.acquire("k", "A", 60)
         assert again.state == "leader" and again.holder == "A"
-        assert store.memo_acquire("k", "B", 60).state == "held"
+        assert store.memo.acquire("k", "B", 60).state == "held"
 
     def test_memo_renew(self, store: StateStore) -> None:
-        store.memo_acquire("k", "A", 60)
-        assert store.memo_renew("k", "A", 60) is True
-        assert store.memo_renew("k", "B", 60) is False
-        assert store.memo_renew("absent", "A", 60) is False
-        assert store.memo_acquire("k", "B", 60).state == "held"
+        store.memo.acquire("k", "A", 60)
+        assert store.memo.renew("k", "A", 60) is True
+        assert store.memo.renew("k", "B", 60) is False
+        assert store.memo.renew("absent", "A", 60) is False
+        assert store.memo.acquire("k", "B", 60).state == "held"
 
     def test_memo_complete_makes_key_done(self, store: StateStore) -> None:
-        store.memo_acquire("k", "A", 60)
-        store.memo_complete("k", "A", "artifacts/manifests/ff00")
+        store.memo.acquire("k", "A", 60)
+        store.memo.complete("k", "A", "artifacts/manifests/ff00")
         for who in ("B", "A"):
-            claim = store.memo_acquire("k", who, 60)
+            claim = store.memo.acquire("k", who, 60)
             assert claim.state == "done"
             assert claim.result == "artifacts/manifests/ff00"
-        assert store.memo_renew("k", "A", 60) is False
+        assert store.memo.renew("k", "A", 60) is False
 
     def test_memo_release_lets_a_waiter_lead(self, store: StateStore) -> None:
-        store.memo_acquire("k", "A", 60)
-        assert store.memo_acquire("k", "B", 60).state == "held"
-        store.memo_release("k", "A")
-        claim = store.memo_acquire("k", "B", 60)
+        store.memo.acquire("k", "A", 60)
+        assert store.memo.acquire("k", "B", 60).state == "held"
+        store.memo.release("k", "A")
+        claim = store.memo.acquire("k", "B", 60)
         assert claim.state == "leader" and claim.holder == "B"
-        assert store.memo_acquire("k", "A", 60).state == "held"
+        assert store.memo.acquire("k", "A", 60).state == "held"
 
     def test_memo_release_by_non_holder_does_nothing(self, store: StateStore) -> None:
-        store.memo_acquire("k", "A", 60)
-        store.memo_release("k", "B")
-        claim = store.memo_acquire("k", "C", 60)
+        store.memo.acquire("k", "A", 60)
+        store.memo.release("k", "B")
+        claim = store.memo.acquire("k", "C", 60)
         assert claim.state == "held" and claim.holder == "A"
 
     def test_memo_expired_lease_can_be_taken_over(self, store: StateStore) -> None:
-        assert store.memo_acquire("k", "A", 0.05).state == "leader"
+        assert store.memo.acquire("k", "A", 0.05).state == "leader"
         time.sleep(0.15)
-        claim = store.memo_acquire("k", "B", 60)
+        claim = store.memo.acquire("k", "B", 60)
         assert claim.state == "leader" and claim.holder == "B"
-        assert store.memo_renew("k", "A", 60) is False
-        assert store.memo_acquire("k", "A", 60).state == "held"
+        assert store.memo.renew("k", "A", 60) is False
+        assert store.memo.acquire("k", "A", 60).state == "held"
 
     def test_memo_forget_allows_recompute(self, store: StateStore) -> None:
-        store.memo_acquire("k", "A", 60)
-        store.memo_complete("k", "A", "r1")
-        store.memo_forget("k")
-        claim = store.memo_acquire("k", "B", 60)
+        store.memo.acquire("k", "A", 60)
+        store.memo.complete("k", "A", "r1")
+        store.memo.forget("k")
+        claim = store.memo.acquire("k", "B", 60)
         assert claim.state == "leader" and claim.holder == "B"
-        store.memo_complete("k", "B", "r2")
-        done = store.memo_acquire("k", "C", 60)
+        store.memo.complete("k", "B", "r2")
+        done = store.memo.acquire("k", "C", 60)
         assert (done.state, done.result) == ("done", "r2")
-        store.memo_forget("absent")  # forgetting nothing is fine
+        store.memo.forget("absent")  # forgetting nothing is fine
 
     def test_memo_concurrent_acquire_has_one_leader(
         self, store: StateStore, store_factory: StoreFactory
@@ -560,7 +560,7 @@ class StateConformance(GateConformance, QueueConformance):
 
         def work(w: int) -> MemoClaim:
             barrier.wait()
-            return handles[w].memo_acquire("race/key", f"h{w}", 60)
+            return handles[w].memo.acquire("race/key", f"h{w}", 60)
 
         with ThreadPoolExecutor(workers) as pool:
             claims = list(pool.map(work, range(workers)))
@@ -606,4 +606,4 @@ class StateConformance(GateConformance, QueueConformance):
     @pytest.mark.parametrize("bad", ["../x", "a/../b", "/abs", "a\x00", ""])
     def test_invalid_memo_keys_rejected(self, store: StateStore, bad: str) -> None:
         with pytest.raises(InvalidKeyError):
-            store.memo_acquire(bad, "A", 60)
+            store.memo.acquire(bad, "A", 60)

@@ -48,7 +48,7 @@ class TestHttpCache(CacheConformance):
 def test_nginx_ignores_preconditions_and_the_probe_says_so(http_spec: SurfaceSpec) -> None:
     cache = open_cache(http_spec)
     try:
-        assert cache.supports_conditional_writes() is False
+        assert cache.conditional_writes is False
         # Degraded as on an S3 endpoint that ignores preconditions: nobody is refused.
         cache.put_if_absent("memo/lock", b"mine")
         cache.put_if_absent("memo/lock", b"theirs")

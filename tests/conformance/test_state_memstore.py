@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from sparkwing.surfaces.objectstore.memory import MemoryObjectStore
 from sparkwing.surfaces.objectstore.probe import probe_conditional_writes
 from sparkwing.surfaces.state.base import MemoClaim, StateStore
 from sparkwing.surfaces.state.objectstore import ObjectStoreState
 from sparkwing.surfaces.state.outbox import OutboxState
 from tests.conformance.state_suite import StateConformance, StoreFactory, ev, make_run
+from tests.doubles.memory import MemoryObjectStore
 from tests.surfaces._memstore import CountingStore, keys
 
 
@@ -80,18 +80,18 @@ class TestPreconditionIgnoringStore:
 
         def work(w: int) -> MemoClaim:
             barrier.wait()
-            return handles[w].memo_acquire("build/abc", f"runner-{w}", 60)
+            return handles[w].memo.acquire("build/abc", f"runner-{w}", 60)
 
         with ThreadPoolExecutor(len(handles)) as pool:
             claims = list(pool.map(work, range(len(handles))))
         assert [c.state for c in claims] == ["leader"] * 8
         assert sorted(c.holder or "" for c in claims) == sorted(f"runner-{w}" for w in range(8))
         for w, handle in enumerate(handles):
-            assert handle.memo_renew("build/abc", f"runner-{w}", 60) is True
-            handle.memo_complete("build/abc", f"runner-{w}", "memo/build/abc")
+            assert handle.memo.renew("build/abc", f"runner-{w}", 60) is True
+            handle.memo.complete("build/abc", f"runner-{w}", "memo/build/abc")
         # Nothing was elected, so nothing claims to be done: later runners find the
         # content-addressed result in the cache (engine side) or compute it again.
-        assert handles[0].memo_acquire("build/abc", "late", 60).state == "leader"
+        assert handles[0].memo.acquire("build/abc", "late", 60).state == "leader"
         warnings = [
             r.getMessage()
             for r in caplog.records
@@ -114,7 +114,7 @@ class TestPreconditionIgnoringStore:
 
         def work(w: int) -> MemoClaim:
             barrier.wait()
-            return handles[w].memo_acquire("build/abc", f"runner-{w}", 60)
+            return handles[w].memo.acquire("build/abc", f"runner-{w}", 60)
 
         with ThreadPoolExecutor(len(handles)) as pool:
             claims = list(pool.map(work, range(len(handles))))

@@ -87,7 +87,7 @@ def test_every_gate_route_without_runs_approve_is_403(ctl: Controller) -> None:
             assert got.status_code == 403, (method, template, got.text)
             assert got.json()["scope"] == "runs.approve"
     # Still pending: nothing the runner sent resolved anything.
-    pending = ctl.backend.state.gate_list(run_id=RUN)
+    pending = ctl.backend.state.gates.list(run_id=RUN)
     assert sorted(g.kind for g in pending) == ["approval", "pause"]
     assert all(g.resolved_by is None for g in pending)
 
@@ -102,7 +102,7 @@ def test_the_approver_recorded_is_the_token_whatever_the_body_says(ctl: Controll
     got = call(ctl, approver, "POST", path, {"status": "approved", "by": "ceo", "comment": "ok"})
     assert got.status_code == 200, got.text
     assert got.json()["resolved_by"] == "release-manager"
-    stored = ctl.backend.state.gate_get(RUN, "approve", "approval")
+    stored = ctl.backend.state.gates.get(RUN, "approve", "approval")
     assert stored is not None and stored.resolved_by == "release-manager"
     assert (stored.status, stored.comment) == ("approved", "ok")
     # Without a "by" at all, too.
@@ -124,7 +124,7 @@ def test_a_gate_is_opened_pending_whatever_the_body_says(ctl: Controller) -> Non
     }
     got = call(ctl, runner, "POST", "/v1/gates", forged)
     assert got.status_code == 200, got.text
-    gate = ctl.backend.state.gate_get(RUN, "approve", "approval")
+    gate = ctl.backend.state.gates.get(RUN, "approve", "approval")
     assert gate is not None and (gate.status, gate.resolved_by) == ("pending", None)
 
 
@@ -140,7 +140,7 @@ def test_a_runner_applies_an_expiry_only_after_the_deadline(ctl: Controller) -> 
     early = call(ctl, runner, "POST", path, {"status": "denied"})
     assert early.status_code == 409 and "open until 2999" in early.json()["error"], early.text
     # The deadline passes (the gate is reopened with one in the past).
-    ctl.backend.state.gate_resolve(RUN, "approve", "approval", "expired", "test", None)
+    ctl.backend.state.gates.resolve(RUN, "approve", "approval", "expired", "test", None)
     past = {**future, "expires_at": "2000-01-01T00:00:00.000000Z"}
     assert call(ctl, runner, "POST", "/v1/gates", past).status_code == 200
     wrong = call(ctl, runner, "POST", path, {"status": "approved"})

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from sparkwing.surfaces.objectstore.base import ObjectMeta, ObjectStore
-from sparkwing.surfaces.objectstore.counting import CountingObjectStore
+from tests.doubles.counting import CountingObjectStore
 
 
 def keys(store: ObjectStore, prefix: str = "") -> list[str]:

@@ -13,10 +13,10 @@ from sparkwing.surfaces.cache.content import store_blob_bytes, store_blob_file, 
 from sparkwing.surfaces.cache.objectstore import ObjectStoreCache
 from sparkwing.surfaces.logs.base import LogRecord
 from sparkwing.surfaces.logs.objectstore import ObjectStoreLogs
-from sparkwing.surfaces.objectstore.counting import CountingObjectStore
-from sparkwing.surfaces.objectstore.memory import MemoryObjectStore
 from sparkwing.surfaces.open import open_cache, open_logs
 from sparkwing.surfaces.spec import SurfaceSpec
+from tests.doubles.counting import CountingObjectStore
+from tests.doubles.memory import MemoryObjectStore
 
 from ..objectstores import (
     KINDS,

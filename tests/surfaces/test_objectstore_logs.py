@@ -15,8 +15,8 @@ from sparkwing.surfaces.logs.base import LogQuery, LogRecord
 from sparkwing.surfaces.logs.filesystem import encode_records
 from sparkwing.surfaces.logs.objectstore import FLUSH_BYTES, ObjectStoreLogs, encode_ndjson
 from sparkwing.surfaces.objectstore.base import ObjectStore
-from sparkwing.surfaces.objectstore.counting import CountingObjectStore
-from sparkwing.surfaces.objectstore.memory import MemoryObjectStore
+from tests.doubles.counting import CountingObjectStore
+from tests.doubles.memory import MemoryObjectStore
 
 from ..objectstores import KINDS, bucket_store, make_store
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from sparkwing.errors import PreconditionFailedError, StorageError
-from sparkwing.surfaces.objectstore.counting import CountingObjectStore
-from sparkwing.surfaces.objectstore.memory import MemoryObjectStore
+from tests.doubles.counting import CountingObjectStore
+from tests.doubles.memory import MemoryObjectStore
 
 
 def test_enforces_preconditions_by_default() -> None:

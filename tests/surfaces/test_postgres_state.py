@@ -191,14 +191,14 @@ MEMO_CHILD = _READY + textwrap.dedent(
     holder = f"h{index}"
     led = False
     while True:
-        claim = store.memo_acquire("race/key", holder, lease)
+        claim = store.memo.acquire("race/key", holder, lease)
         if claim.state == "leader":
             led = True
             with counter.open("a") as fh:  # the job's side effect
                 fh.write(holder + "\\n")
             (tmp / f"leading-{index}").touch()
             time.sleep(float(sys.argv[6]))
-            store.memo_complete("race/key", holder, f"result-of-{holder}")
+            store.memo.complete("race/key", holder, f"result-of-{holder}")
         elif claim.state == "done":
             print(json.dumps({"led": led, "result": claim.result}))
             break

@@ -188,7 +188,7 @@ def test_integrity_check_after_work(tmp_path: Path) -> None:
             store.upsert_nodes([NodeRecord(run_id=run_id, node_id=f"n{j}") for j in range(30)])
             store.append_events(run_id, [NewEvent(kind="k", ts="t") for _ in range(30)])
             store.update_run(run_id, status="failed", reason="x" * 10_000)
-        store.memo_acquire("k", "h", 60)
+        store.memo.acquire("k", "h", 60)
         assert store.integrity_check() == "ok"
     finally:
         store.close()

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from sparkwing import diagnostics
 from sparkwing.__about__ import __version__
 from sparkwing.errors import SparkwingError
 
@@ -92,7 +93,20 @@ def cli(ctx: click.Context, directory: str | None) -> None:
     ctx.obj["directory"] = directory
 
 
+def output_mode() -> str:
+    """How library warnings render for the command being run: ``json`` or ``quiet`` when
+    its ``-o`` option says so, else ``human``."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        output = ctx.params.get("output")
+        if output is not None:
+            return output if output in ("json", "quiet") else "human"
+        ctx = ctx.parent
+    return "human"
+
+
 def run_cli(args: list[str]) -> int:
+    diagnostics.install(output_mode)
     try:
         result = cli.main(args=args, prog_name="sparkwing", standalone_mode=False)
     except SparkwingError as exc:

@@ -10,6 +10,7 @@ import click
 
 from sparkwing.cli.common import OUTPUT_OPTION, PROFILE_OPTION, emit_json, emit_ndjson, table
 from sparkwing.cli.timefmt import ago
+from sparkwing.surfaces.state.base import require_gates
 
 NODE_OPTION = click.option(
     "--node", "--job", "node", required=True, metavar="ID", help="The gate's job id."
@@ -52,7 +53,7 @@ def _list(
     from sparkwing.cli.common import open_state_view
 
     with open_state_view(ctx, profile) as view:
-        gates = view.state.gate_list(run_id=run_id, kind=kind, pending_only=not all_)
+        gates = require_gates(view.state).list(run_id=run_id, kind=kind, pending_only=not all_)
     if output == "json":
         emit_ndjson(g.to_dict() for g in gates)
         return
@@ -75,7 +76,7 @@ def _resolve(
     from sparkwing.cli.common import open_state_view
 
     with open_state_view(ctx, profile) as view:
-        gate = view.state.gate_resolve(run_id, node, kind, status, who(), comment)
+        gate = require_gates(view.state).resolve(run_id, node, kind, status, who(), comment)
     if output == "json":
         emit_json(gate.to_dict())
         return

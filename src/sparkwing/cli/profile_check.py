@@ -110,7 +110,7 @@ def _conditional_writes(cache: Cache, spare_key: str) -> str:
 
     # Asked first, and probed either way: a store that ignores preconditions says no here
     # yet takes the writes, and that is what the report must show.
-    claimed = cache.supports_conditional_writes()
+    claimed = cache.conditional_writes
 
     def refused(write: Callable[[], object]) -> bool:
         try:

@@ -169,8 +169,8 @@ def _follow(
     import threading
     from datetime import UTC, datetime, timedelta
 
+    from sparkwing.status import FINAL_RUN_STATUSES
     from sparkwing.surfaces.logs.filesystem import apply_query, record_filter
-    from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
 
     done = threading.Event()
     arrived: queue.Queue[tuple[str, LogRecord]] = queue.Queue()

@@ -23,11 +23,10 @@ from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import find_run, run_arg, run_options
 from sparkwing.cli.submit import submit_cmd
+from sparkwing.status import RUN_STATUSES
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import NodeRecord, RunRecord
-
-RUN_STATUSES = ("queued", "pending", "running", "success", "failed", "cancelled")
 
 
 @click.group("runs", context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,7 +9,7 @@ from sparkwing.controller.httperror import HttpError
 from sparkwing.controller.owners import How
 from sparkwing.controller.scopes import ADMIN
 from sparkwing.errors import PreconditionFailedError
-from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
+from sparkwing.status import FINAL_RUN_STATUSES
 
 if TYPE_CHECKING:
     from sparkwing.controller.endpoint import Call

@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -21,6 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from sparkwing import errors
 from sparkwing.errors import ConfigError, StorageError
+from sparkwing.retry import RetryPolicy
 
 if TYPE_CHECKING:
     import ssl
@@ -34,6 +33,8 @@ RETRY_ENV = "SPARKWING_CONTROLLER_RETRY_SECONDS"
 CA_ENV = "SPARKWING_CONTROLLER_CA"
 DEFAULT_RETRY_SECONDS = 30.0
 TRANSIENT_STATUSES = frozenset({502, 503, 504})
+# The deadline is read from RETRY_ENV per request (see _retry_budget).
+_RETRY = RetryPolicy(deadline=DEFAULT_RETRY_SECONDS, initial=0.1, maximum=3.0)
 KEEPALIVE_EXPIRY = 10.0  # below the server's keep-alive (see controller.server)
 TIMEOUT, CONNECT_TIMEOUT = 60.0, 10.0
 # Error types a controller answers with, mapped back to the exceptions the stores raise.
@@ -200,18 +201,9 @@ class ControllerClient:
         raise cls(message if cls is not StorageError else f"{self.describe()}: {message}")
 
     # -- requests ----------------------------------------------------------------------
-    def _attempts(self, what: str) -> Iterator[int]:
+    def _attempts(self) -> Iterator[int]:
         """Attempt numbers until the retry budget is spent; sleeps between attempts."""
-        deadline = time.monotonic() + _retry_budget()
-        pause = 0.1
-        attempt = 0
-        while True:
-            yield attempt
-            attempt += 1
-            if time.monotonic() + pause > deadline:
-                return
-            time.sleep(random.uniform(pause / 2, pause))
-            pause = min(pause * 2, 3.0)
+        return _RETRY.with_deadline(_retry_budget()).pauses()
 
     def _send(
         self,
@@ -240,7 +232,7 @@ class ControllerClient:
             merged["Content-Type"] = "application/json"
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         last: str = ""
-        for _ in self._attempts(what):
+        for _ in self._attempts():
             payload = content() if content is not None else data
             request = client.build_request(
                 method,
@@ -307,7 +299,7 @@ class ControllerClient:
         context = ssl_context() if self._where[0] == "https" else None
         target = self._prefix + path
         last = ""
-        for _ in self._attempts(what):
+        for _ in self._attempts():
             try:
                 with link.exchange(
                     context, KEEPALIVE_EXPIRY, method, target, headers, body, size

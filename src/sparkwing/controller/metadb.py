@@ -12,12 +12,13 @@ from __future__ import annotations
 import abc
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sparkwing.errors import ConfigError, StorageError
+from sparkwing.retry import RetryPolicy
+from sparkwing.surfaces.state.sqlite import is_busy
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.secrets.base import SecretStore
@@ -49,7 +50,7 @@ DDL: tuple[str, ...] = (
 )
 # Columns added after a table's first release: (table, column, type), added when missing.
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("controller_tokens", "expires_at", "TEXT"),)
-_BUSY_DEADLINE = 60.0
+_BUSY_RETRY = RetryPolicy(deadline=60.0, initial=0.01, maximum=0.01, transient=is_busy)
 # An arbitrary constant naming the advisory lock that serialises table creation on Postgres.
 _PG_LOCK_ID = 0x5357_4354
 
@@ -104,18 +105,11 @@ class SqliteMetaDB(MetaDB):
             raise
 
     def _retry(self, fn: Callable[[], T]) -> T:
-        deadline = time.monotonic() + _BUSY_DEADLINE
         with self._lock:
-            while True:
-                try:
-                    return fn()
-                except sqlite3.Error as err:
-                    text = str(err).lower()
-                    if ("locked" not in text and "busy" not in text) or (
-                        time.monotonic() > deadline
-                    ):
-                        raise StorageError(f"controller database {self.path}: {err}") from None
-                time.sleep(0.01)
+            try:
+                return _BUSY_RETRY.run(fn)
+            except sqlite3.Error as err:
+                raise StorageError(f"controller database {self.path}: {err}") from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._retry(lambda: self._db.execute(sql, tuple(params)).rowcount)

@@ -241,7 +241,7 @@ def list_objects(call: Call) -> Any:
 
 
 def capabilities(call: Call) -> Any:
-    return {"conditional_writes": call.backend.cache.supports_conditional_writes()}
+    return {"conditional_writes": call.backend.cache.conditional_writes}
 
 
 def _prefix(value: str) -> object:

@@ -31,26 +31,29 @@ from sparkwing.surfaces.state.base import (
     Gate,
     RunRecord,
     check_gate,
+    require_gates,
+    require_queue,
 )
 
 APPROVE = "runs.approve"
 
 
 def state_capabilities(call: Call) -> Any:
-    return {"gates": call.backend.state.supports_gates()}
+    state = call.backend.state
+    return {"gates": state.gates is not None, "queue": state.queue is not None}
 
 
 # -- run queue -----------------------------------------------------------------------------
 def submit(call: Call) -> Any:
     run = RunRecord.from_dict(call.body["run"])
     check_segment(run.run_id, "run id")
-    call.backend.state.submit_run(run, call.body["spec"])
+    require_queue(call.backend.state).submit(run, call.body["spec"])
     record(call, run.run_id, "created")
     return json_response({"run_id": run.run_id}, 201)
 
 
 def claim(call: Call) -> Any:
-    got = call.backend.state.claim_run(
+    got = require_queue(call.backend.state).claim(
         call.body["worker"], float(call.body.get("lease_seconds", 60))
     )
     if got is None:
@@ -62,12 +65,16 @@ def claim(call: Call) -> Any:
 def renew(call: Call) -> Any:
     lease = float(call.body.get("lease_seconds", 60))
     check_writer(call, call.path["run_id"])
-    return {"ok": call.backend.state.renew_claim(call.path["run_id"], call.body["worker"], lease)}
+    return {
+        "ok": require_queue(call.backend.state).renew(
+            call.path["run_id"], call.body["worker"], lease
+        )
+    }
 
 
 def release(call: Call) -> Any:
     check_writer(call, call.path["run_id"])
-    ok = call.backend.state.release_claim(
+    ok = require_queue(call.backend.state).release(
         call.path["run_id"], call.body["worker"], requeue=bool(call.body.get("requeue", False))
     )
     return {"ok": ok}
@@ -75,7 +82,7 @@ def release(call: Call) -> Any:
 
 def cancel_queued(call: Call) -> Any:
     check_writer(call, call.path["run_id"])
-    ok = call.backend.state.cancel_queued(
+    ok = require_queue(call.backend.state).cancel_queued(
         call.path["run_id"], str(call.body["reason"]), str(call.body["at"])
     )
     return {"ok": ok}
@@ -115,14 +122,14 @@ def gate_open(call: Call) -> Any:
         comment=None,
         created_at=now_iso(),
     )
-    return call.backend.state.gate_open(gate).to_dict()
+    return require_gates(call.backend.state).open(gate).to_dict()
 
 
 def gate_resolve(call: Call) -> Any:
     p, b = call.path, call.body
     assert call.token is not None  # a scoped endpoint always has one
     # The decision is the token's: a "by" in the body is not trusted (nor used).
-    gate = call.backend.state.gate_resolve(
+    gate = require_gates(call.backend.state).resolve(
         p["run_id"], p["node_id"], p["kind"], b["status"], call.token.name, b.get("comment")
     )
     return gate.to_dict()
@@ -143,7 +150,7 @@ def _expiry_status(call: Call, node_id: str) -> str:
 def gate_expire(call: Call) -> Any:
     p, b = call.path, call.body
     check_writer(call, p["run_id"])
-    gate = call.backend.state.gate_get(p["run_id"], p["node_id"], p["kind"])
+    gate = require_gates(call.backend.state).get(p["run_id"], p["node_id"], p["kind"])
     if gate is None:
         raise NotFoundError(f"no {p['kind']} gate at {p['node_id']}")
     if gate.kind != "approval" or gate.expires_at is None or gate.status != "pending":
@@ -157,7 +164,7 @@ def gate_expire(call: Call) -> Any:
         raise PreconditionFailedError(
             f"the plan of {gate.run_id} says an expired approval of {gate.node_id} is {status}"
         )
-    resolved = call.backend.state.gate_resolve(
+    resolved = require_gates(call.backend.state).resolve(
         p["run_id"], p["node_id"], p["kind"], status, TIMED_OUT_BY, b.get("comment")
     )
     return resolved.to_dict()
@@ -165,7 +172,7 @@ def gate_expire(call: Call) -> Any:
 
 def gate_get(call: Call) -> Any:
     p = call.path
-    gate = call.backend.state.gate_get(p["run_id"], p["node_id"], p["kind"])
+    gate = require_gates(call.backend.state).get(p["run_id"], p["node_id"], p["kind"])
     if gate is None:
         return error_response(404, "NotFoundError", f"no {p['kind']} gate at {p['node_id']}")
     return gate.to_dict()
@@ -173,7 +180,7 @@ def gate_get(call: Call) -> Any:
 
 def gate_list(call: Call) -> Any:
     q = call.query
-    gates = call.backend.state.gate_list(
+    gates = require_gates(call.backend.state).list(
         run_id=q.get("run_id"), kind=q.get("kind"), pending_only=q.get("pending_only", True)
     )
     return {"gates": [g.to_dict() for g in gates]}

@@ -116,7 +116,7 @@ def _memo_key(call: Call) -> str:
 
 
 def memo_acquire(call: Call) -> Any:
-    claim = call.backend.state.memo_acquire(
+    claim = call.backend.state.memo.acquire(
         _memo_key(call), call.body["holder"], float(call.body.get("lease_seconds", 60))
     )
     return asdict(claim)
@@ -124,19 +124,19 @@ def memo_acquire(call: Call) -> Any:
 
 def memo_renew(call: Call) -> Any:
     lease = float(call.body.get("lease_seconds", 60))
-    return {"ok": call.backend.state.memo_renew(_memo_key(call), call.body["holder"], lease)}
+    return {"ok": call.backend.state.memo.renew(_memo_key(call), call.body["holder"], lease)}
 
 
 def memo_complete(call: Call) -> None:
-    call.backend.state.memo_complete(_memo_key(call), call.body["holder"], call.body["result"])
+    call.backend.state.memo.complete(_memo_key(call), call.body["holder"], call.body["result"])
 
 
 def memo_release(call: Call) -> None:
-    call.backend.state.memo_release(_memo_key(call), call.body["holder"])
+    call.backend.state.memo.release(_memo_key(call), call.body["holder"])
 
 
 def memo_forget(call: Call) -> None:
-    call.backend.state.memo_forget(_memo_key(call))
+    call.backend.state.memo.forget(_memo_key(call))
 
 
 def _query(name: str, schema: s.Schema, description: str) -> Param:

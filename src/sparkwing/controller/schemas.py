@@ -10,7 +10,8 @@ import math
 from typing import Any
 
 from sparkwing.errors import UsageError
-from sparkwing.surfaces.state.base import GATE_RESOLUTIONS, NODE_STATUSES, RUN_STATUSES
+from sparkwing.status import NODE_STATUSES, RUN_STATUSES
+from sparkwing.surfaces.state.base import GATE_RESOLUTIONS
 
 Schema = dict[str, Any]
 
@@ -156,7 +157,7 @@ MEMO_CLAIM = obj(
 OK = obj({"ok": BOOL}, ("ok",))
 DELETED = obj({"deleted": BOOL}, ("deleted",))
 
-STATE_CAPABILITIES = obj({"gates": BOOL}, ("gates",))
+STATE_CAPABILITIES = obj({"gates": BOOL, "queue": BOOL}, ("gates", "queue"))
 
 SUBMIT = obj({"run": RUN, "spec": OBJ}, ("run", "spec"))
 GATE_STATUSES = ["pending", *(s for kind in GATE_RESOLUTIONS.values() for s in kind)]

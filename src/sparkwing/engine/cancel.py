@@ -11,7 +11,8 @@ import time
 from sparkwing.engine.clock import now_iso
 from sparkwing.engine.recovery import dead_runner
 from sparkwing.errors import NotFoundError, SparkwingError, UsageError
-from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES, RunRecord, StateStore
+from sparkwing.status import FINAL_RUN_STATUSES
+from sparkwing.surfaces.state.base import RunRecord, StateStore, require_queue
 
 CANCEL_WAIT_SECONDS = 10.0
 
@@ -30,7 +31,9 @@ def cancel_run(
     if run.status in FINAL_RUN_STATUSES:
         raise UsageError(f"run {run.run_id} is not running (it ended {run.status})")
     if run.status == "queued":
-        if state.cancel_queued(run.run_id, f"cancelled by {who} while queued", now_iso()):
+        if require_queue(state).cancel_queued(
+            run.run_id, f"cancelled by {who} while queued", now_iso()
+        ):
             return state.get_run(run.run_id) or run
         # A worker claimed it meanwhile: cancel it where it runs, as below.
         current = state.get_run(run.run_id)

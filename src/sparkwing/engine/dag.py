@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sparkwing.surfaces.state.base import FINAL_NODE_STATUSES
+from sparkwing.status import FINAL_NODE_STATUSES
 
 # Where a node is before it ends: waiting for dependencies, queued to start, or taken by
 # the scheduler (preparing, running, retrying, parked at a gate or a memo holder).

@@ -10,7 +10,7 @@ from typing import Any
 
 from sparkwing.engine.clock import now_iso
 from sparkwing.errors import GateResolvedError
-from sparkwing.surfaces.state.base import TIMED_OUT_BY, Gate, StateStore
+from sparkwing.surfaces.state.base import TIMED_OUT_BY, Gate, StateStore, require_gates
 
 GATE_POLL_SECONDS = 0.5
 # What an approval that times out becomes, per on_expiry.
@@ -62,7 +62,7 @@ class GateWaiter:
         )
 
     def open(self, gate: Gate) -> None:
-        self._state.gate_open(gate)
+        require_gates(self._state).open(gate)
 
     def status_of(self, gate: Gate) -> tuple[str, str]:
         """The node status and reason while it waits at ``gate``."""
@@ -77,7 +77,7 @@ class GateWaiter:
     def poll(self, node_id: str, now: float) -> Gate | None:
         """The node's gate once resolved (by someone, or by its timeout), else None."""
         waiting = self._waiting[node_id]
-        gate = self._state.gate_get(self._run_id, node_id, waiting.kind)
+        gate = require_gates(self._state).get(self._run_id, node_id, waiting.kind)
         if gate is None:
             return None
         if gate.status == "pending":
@@ -85,7 +85,7 @@ class GateWaiter:
                 return None
             resolution = EXPIRY_RESOLUTION[waiting.on_expiry]
             try:
-                gate = self._state.gate_resolve(
+                gate = require_gates(self._state).resolve(
                     self._run_id,
                     node_id,
                     gate.kind,
@@ -94,7 +94,7 @@ class GateWaiter:
                     f"no decision within the timeout ({resolution})",
                 )
             except GateResolvedError:
-                resolved = self._state.gate_get(self._run_id, node_id, gate.kind)
+                resolved = require_gates(self._state).get(self._run_id, node_id, gate.kind)
                 if resolved is None:
                     return None
                 gate = resolved

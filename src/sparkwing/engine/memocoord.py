@@ -50,14 +50,14 @@ class MemoCoordinator:
             doc = memo_mod.load(self._cache, key)
             if doc is not None:
                 return Settled("cached", doc=doc)
-            claim = self._state.memo_acquire(key, self._holder(job_id), self.lease)
+            claim = self._state.memo.acquire(key, self._holder(job_id), self.lease)
             if claim.state == "leader":
                 self._leading[job_id] = key
                 return Settled("leader")
             if claim.state == "held":
                 return Settled("held", holder=claim.holder)
             # done: the result document is missing or expired; let the key be recomputed.
-            self._state.memo_forget(key)
+            self._state.memo.forget(key)
         raise SparkwingError(f'job "{job_id}": could not settle memoize key')
 
     def complete(self, job_id: str, output: Any, artifacts: str | None, ttl: float | None) -> None:
@@ -73,14 +73,14 @@ class MemoCoordinator:
             "artifacts": artifacts,
         }
         memo_mod.store(self._cache, key, doc, ttl)
-        self._state.memo_complete(key, self._holder(job_id), f"memo/{key}")
+        self._state.memo.complete(key, self._holder(job_id), f"memo/{key}")
 
     def release(self, job_id: str) -> None:
         """Give up the lead without a result, so a waiter can take over."""
         key = self._leading.pop(job_id, None)
         if key is not None:
-            self._state.memo_release(key, self._holder(job_id))
+            self._state.memo.release(key, self._holder(job_id))
 
     def renew(self) -> None:
         for job_id, key in self._leading.items():
-            self._state.memo_renew(key, self._holder(job_id), self.lease)
+            self._state.memo.renew(key, self._holder(job_id), self.lease)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from sparkwing.engine.clock import now_iso, parse_iso
 from sparkwing.engine.procutil import process_alive
-from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES, NewEvent, RunRecord, StateStore
+from sparkwing.status import FINAL_RUN_STATUSES
+from sparkwing.surfaces.state.base import NewEvent, RunRecord, StateStore
 
 LIVE_RUN_STATUSES = ("pending", "running")
 

@@ -151,7 +151,7 @@ def _run_with(
         or spec.pause_on_failure
         or any(job.approval is not None for job in plan.jobs.values())
     )
-    if needs_gates and not state.supports_gates():
+    if needs_gates and state.gates is None:
         what = "approvals" if any(j.approval for j in plan.jobs.values()) else "debug pauses"
         raise PlanError(
             f"{what} are not supported on this store ({spec.surface('state').describe()}): "
@@ -316,6 +316,9 @@ def run_in_child(spec: RunSpec) -> RunResult:
 
 def main() -> None:
     """Entry for a runner started as a new interpreter, with the RunSpec as JSON on stdin."""
+    from sparkwing import diagnostics
+
+    diagnostics.install()  # a forked runner has the CLI's; a new interpreter needs its own
     try:
         spec = RunSpec.from_dict(json.loads(sys.stdin.read()))
     except ValueError as exc:

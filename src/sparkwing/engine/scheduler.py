@@ -30,8 +30,9 @@ from sparkwing.sdk.context import Context, RunContext
 from sparkwing.sdk.durations import format_duration
 from sparkwing.sdk.plan import Plan
 from sparkwing.sdk.runtime import Runtime, running
+from sparkwing.status import FINAL_NODE_STATUSES
 from sparkwing.surfaces.cache.base import Cache
-from sparkwing.surfaces.state.base import FINAL_NODE_STATUSES, Gate, NodeRecord
+from sparkwing.surfaces.state.base import Gate, NodeRecord
 
 HEARTBEAT_SECONDS = 5.0
 MEMO_POLL_SECONDS = 0.25

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sparkwing.surfaces.state.base import require_queue
+
 if TYPE_CHECKING:
     from sparkwing.surfaces.spec import SurfaceSpec
     from sparkwing.surfaces.state.base import RunClaim, RunRecord, StateStore
@@ -133,7 +135,7 @@ class Worker:
             return False
         can_claim = self.max_runs is None or self.claimed < self.max_runs
         if can_claim and len(self.active) < self.parallel:
-            claim = self.state.claim_run(self.name, self.lease)
+            claim = require_queue(self.state).claim(self.name, self.lease)
             if claim is not None:
                 self.claimed += 1
                 self._take(claim)
@@ -162,7 +164,7 @@ class Worker:
 
     # -- one claimed run ----------------------------------------------------------------
     def _take(self, claim: RunClaim) -> None:
-        from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
+        from sparkwing.status import FINAL_RUN_STATUSES
 
         run = claim.run
         self._emit("claimed", run, attempt=claim.attempt, previous_worker=claim.previous_worker)
@@ -240,7 +242,7 @@ class Worker:
             if active.lost or now < active.renew_at:
                 continue
             active.renew_at = now + self.lease / 3
-            if not self.state.renew_claim(active.claim.run.run_id, self.name, self.lease):
+            if not require_queue(self.state).renew(active.claim.run.run_id, self.name, self.lease):
                 # Another worker took it after our lease lapsed: never run it twice at once.
                 active.lost = True
                 _signal(active.proc, signal.SIGTERM)
@@ -264,7 +266,7 @@ class Worker:
         from sparkwing.engine.clock import now_iso
         from sparkwing.engine.recovery import record_runner_death
         from sparkwing.engine.runspec import RunResult
-        from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
+        from sparkwing.status import FINAL_RUN_STATUSES
 
         claim = active.claim
         run_id = claim.run.run_id
@@ -284,11 +286,11 @@ class Worker:
                 record_runner_death(self.state, run_id, reason)
             run = self.state.get_run(run_id) or claim.run
         requeue = self.stop_signal is not None and run.status == "cancelled"
-        self.state.release_claim(run_id, self.name, requeue=requeue)
+        require_queue(self.state).release(run_id, self.name, requeue=requeue)
         self._emit_end("requeued" if requeue else "finished", run, run.status, seconds)
 
     def _close(self, claim: RunClaim, status: str, why: str) -> None:
-        self.state.release_claim(claim.run.run_id, self.name)
+        require_queue(self.state).release(claim.run.run_id, self.name)
         run = self.state.get_run(claim.run.run_id) or claim.run
         if run.status != status or not run.reason:
             run.reason = why
@@ -306,7 +308,8 @@ class Worker:
         and put the record back to queued, so the run starts over under the same id."""
         from sparkwing.engine.clock import now_iso
         from sparkwing.engine.recovery import kill_orphans
-        from sparkwing.surfaces.state.base import FINAL_NODE_STATUSES, NewEvent
+        from sparkwing.status import FINAL_NODE_STATUSES
+        from sparkwing.surfaces.state.base import NewEvent
 
         run, now = claim.run, now_iso()
         why = f"attempt {claim.attempt - 1} (worker {claim.previous_worker}) did not finish"
@@ -359,7 +362,7 @@ def submit(
         "profile": profile,
         "cwd": os.getcwd(),
     }
-    state.submit_run(run, job)
+    require_queue(state).submit(run, job)
     return run, job
 
 

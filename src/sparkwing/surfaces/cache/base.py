@@ -87,8 +87,10 @@ class Cache(abc.ABC):
         """Objects whose key starts with ``prefix`` (which must lie in a cache prefix)."""
 
     # -- optional conditional-write capability ----------------------------------------
-    def supports_conditional_writes(self) -> bool:
-        """Whether put_if_absent / put_if_match are enforced by this store."""
+    @property
+    def conditional_writes(self) -> bool:
+        """Whether put_if_absent / put_if_match are enforced by this store (stores that may
+        ignore preconditions probe it on first use); the methods below refuse where not."""
         return False
 
     def get_with_etag(self, key: str) -> tuple[bytes, str] | None:

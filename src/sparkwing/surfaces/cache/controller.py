@@ -190,7 +190,8 @@ class ControllerCache(Cache):
         return bool(doc["deleted"])
 
     # -- conditional writes ----------------------------------------------------------
-    def supports_conditional_writes(self) -> bool:
+    @property
+    def conditional_writes(self) -> bool:
         if self._conditional is None:
             doc = self.client.call("GET", "/v1/cache/capabilities", what="probe the cache")
             self._conditional = bool(doc["conditional_writes"])

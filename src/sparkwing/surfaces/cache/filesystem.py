@@ -253,7 +253,8 @@ class FilesystemCache(Cache):
         return StorageError(f"cache {self.root}: cannot {action} {key!r}: {reason}")
 
     # -- conditional writes ----------------------------------------------------------
-    def supports_conditional_writes(self) -> bool:
+    @property
+    def conditional_writes(self) -> bool:
         return True
 
     def get_with_etag(self, key: str) -> tuple[bytes, str] | None:

@@ -64,7 +64,8 @@ class ObjectStoreCache(Cache):
         return self.store.delete(self._key(key))
 
     # -- conditional writes ----------------------------------------------------------
-    def supports_conditional_writes(self) -> bool:
+    @property
+    def conditional_writes(self) -> bool:
         # Probed once per store handle: some S3-compatible endpoints ignore preconditions.
         from sparkwing.surfaces.objectstore.probe import probe_conditional_writes
 

@@ -1,33 +1,19 @@
 """The state interface every state backend implements, and the records it stores.
 
-Kept deliberately small (the original Go interface had 40 methods); coordination is
-limited to memo reservation, which every backend must provide, and an optional run queue
-(``submit_run`` / ``claim_run``), which a backend without it refuses with NotSupportedError.
+Kept deliberately small (the original Go interface had 40 methods): the run record
+operations, plus coordination parts (``memo``; ``gates`` and ``queue``, None where a backend
+cannot provide them).
 """
 
 from __future__ import annotations
 
 import abc
+import builtins
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sparkwing.errors import NotSupportedError
-
-# "queued": submitted with StateStore.submit_run and not yet started by a worker.
-RUN_STATUSES: tuple[str, ...] = ("queued", "pending", "running", "success", "failed", "cancelled")
-NODE_STATUSES: tuple[str, ...] = (
-    "pending",
-    "running",
-    "approval_pending",
-    "paused",
-    "success",
-    "failed",
-    "cached",
-    "skipped",
-    "cancelled",
-)
-FINAL_RUN_STATUSES = frozenset({"success", "failed", "cancelled"})
-FINAL_NODE_STATUSES = frozenset({"success", "failed", "cached", "skipped", "cancelled"})
+from sparkwing.status import NodeStatus, RunStatus
 
 
 @dataclass
@@ -36,7 +22,7 @@ class RunRecord:
 
     run_id: str
     pipeline: str
-    status: str = "pending"
+    status: str = RunStatus.PENDING
     reason: str | None = None
     created_at: str = ""
     started_at: str | None = None
@@ -77,7 +63,7 @@ class NodeRecord:
 
     run_id: str
     node_id: str
-    status: str = "pending"
+    status: str = NodeStatus.PENDING
     reason: str | None = None
     attempt: int = 0
     needs: list[str] = field(default_factory=list)
@@ -134,11 +120,11 @@ MemoState = Literal["leader", "held", "done"]
 
 @dataclass
 class MemoClaim:
-    """Answer to :meth:`StateStore.memo_acquire`.
+    """Answer to :meth:`Memo.acquire`.
 
-    ``leader``: the caller holds the key and must compute, then call ``memo_complete`` or
-    ``memo_release``. ``held``: another live holder is computing; poll again later.
-    ``done``: a holder completed; ``result`` is what it passed to ``memo_complete``.
+    ``leader``: the caller holds the key and must compute, then call ``complete`` or
+    ``release``. ``held``: another live holder is computing; poll again later.
+    ``done``: a holder completed; ``result`` is what it passed to ``complete``.
     """
 
     state: MemoState
@@ -149,7 +135,7 @@ class MemoClaim:
 
 @dataclass
 class RunClaim:
-    """A queued run a worker now holds (answer to :meth:`StateStore.claim_run`).
+    """A queued run a worker now holds (answer to :meth:`RunQueue.claim`).
 
     ``attempt`` is 1 on the first claim and grows each time the run is claimed again after
     a holder's lease expired (or it was requeued); ``previous_worker`` is who held it last.
@@ -164,8 +150,107 @@ class RunClaim:
     previous_worker: str | None = None
 
 
+class Memo(abc.ABC):
+    """Memo reservation: which runner computes a memoized job's result (every store has it)."""
+
+    @abc.abstractmethod
+    def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
+        """Try to become the one computing ``key``; an expired lease may be taken over."""
+
+    @abc.abstractmethod
+    def renew(self, key: str, holder: str, lease_seconds: float) -> bool:
+        """Extend the lease; False if ``holder`` no longer holds the key."""
+
+    @abc.abstractmethod
+    def complete(self, key: str, holder: str, result: str) -> None:
+        """Mark the key done with ``result`` (a reference, e.g. a cache key)."""
+
+    @abc.abstractmethod
+    def release(self, key: str, holder: str) -> None:
+        """Give up the key (the computation failed) so a waiter can take over."""
+
+    @abc.abstractmethod
+    def forget(self, key: str) -> None:
+        """Drop a done entry (its result expired or went missing) so it can be recomputed."""
+
+
+class Gates(abc.ABC):
+    """Human gates, approvals and debug pauses, coordinated across machines."""
+
+    @abc.abstractmethod
+    def open(self, gate: Gate) -> Gate:
+        """Create the pending gate for (run, node, kind); an existing pending one is kept and
+        returned, a resolved one is replaced (a job may pause again after a resume)."""
+
+    @abc.abstractmethod
+    def resolve(
+        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
+    ) -> Gate:
+        """Resolve a pending gate exactly once: the first resolution wins; any later one
+        raises GateResolvedError naming who resolved it. NotFoundError when there is none."""
+
+    @abc.abstractmethod
+    def get(self, run_id: str, node_id: str, kind: str) -> Gate | None: ...
+
+    @abc.abstractmethod
+    def list(
+        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
+    ) -> builtins.list[Gate]:
+        """Gates, oldest first."""
+
+
+class RunQueue(abc.ABC):
+    """Runs submitted now and started later by a worker, each by exactly one."""
+
+    @abc.abstractmethod
+    def submit(self, run: RunRecord, spec: dict[str, Any]) -> None:
+        """Store ``run`` with status ``queued`` and the ``spec`` a worker needs to start it
+        (JSON-serialisable); raises PreconditionFailedError if the id exists."""
+
+    @abc.abstractmethod
+    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
+        """Take the oldest queued run, or one whose holder's lease expired, for ``worker``;
+        None when there is none. Each queued run is held by at most one worker at a time."""
+
+    @abc.abstractmethod
+    def renew(self, run_id: str, worker: str, lease_seconds: float) -> bool:
+        """Extend ``worker``'s lease on ``run_id``; False if it no longer holds the run."""
+
+    @abc.abstractmethod
+    def release(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
+        """``worker`` is done with ``run_id`` (it will not be claimed again), or with
+        ``requeue`` puts it back in the queue; False if ``worker`` did not hold it."""
+
+    @abc.abstractmethod
+    def cancel_queued(self, run_id: str, reason: str, at: str) -> bool:
+        """Cancel ``run_id`` only if it still waits in the queue (no worker holds it): it
+        will never be claimed and its record ends ``cancelled`` with ``reason``. False when
+        it is not queued (running, finished, or never submitted)."""
+
+
 class StateStore(abc.ABC):
-    """Durable run history plus coordination. Every method is safe across processes."""
+    """Durable run history plus coordination. Every method is safe across processes.
+
+    The run record operations are methods; coordination comes in parts: ``memo`` (always
+    there), and ``gates`` and ``queue``, which are None on a store that cannot coordinate
+    them. That attribute being None is the one way to ask whether a store supports a part.
+    """
+
+    memo: Memo  # set by every backend
+
+    @property
+    def gates(self) -> Gates | None:
+        """Approvals and pauses, or None where this store cannot coordinate them."""
+        return None
+
+    @property
+    def queue(self) -> RunQueue | None:
+        """The run queue, or None where this store has none."""
+        return None
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the state lives, for messages (never a secret)."""
 
     # -- runs -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -221,84 +306,6 @@ class StateStore(abc.ABC):
         self, run_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[Event]: ...
 
-    # -- coordination -----------------------------------------------------------------
-    @abc.abstractmethod
-    def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
-        """Try to become the one computing ``key``; an expired lease may be taken over."""
-
-    @abc.abstractmethod
-    def memo_renew(self, key: str, holder: str, lease_seconds: float) -> bool:
-        """Extend the lease; False if ``holder`` no longer holds the key."""
-
-    @abc.abstractmethod
-    def memo_complete(self, key: str, holder: str, result: str) -> None:
-        """Mark the key done with ``result`` (a reference, e.g. a cache key)."""
-
-    @abc.abstractmethod
-    def memo_release(self, key: str, holder: str) -> None:
-        """Give up the key (the computation failed) so a waiter can take over."""
-
-    @abc.abstractmethod
-    def memo_forget(self, key: str) -> None:
-        """Drop a done entry (its result expired or went missing) so it can be recomputed."""
-
-    # -- human gates: approvals and debug pauses (optional capability) ---------------
-    def supports_gates(self) -> bool:
-        """Whether this store can coordinate approvals and pauses across machines."""
-        return False
-
-    def gate_open(self, gate: Gate) -> Gate:
-        """Create the pending gate for (run, node, kind); an existing pending one is kept and
-        returned, a resolved one is replaced (a job may pause again after a resume)."""
-        raise _gates_unsupported(self)
-
-    def gate_resolve(
-        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
-    ) -> Gate:
-        """Resolve a pending gate exactly once: the first resolution wins; any later one
-        raises GateResolvedError naming who resolved it. NotFoundError when there is none."""
-        raise _gates_unsupported(self)
-
-    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
-        raise _gates_unsupported(self)
-
-    def gate_list(
-        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
-    ) -> list[Gate]:
-        """Gates, oldest first."""
-        raise _gates_unsupported(self)
-
-    # -- run queue (optional capability) ----------------------------------------------
-    def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
-        """Store ``run`` with status ``queued`` and the ``spec`` a worker needs to start it
-        (JSON-serialisable); raises PreconditionFailedError if the id exists."""
-        raise self._no_queue()
-
-    def claim_run(self, worker: str, lease_seconds: float) -> RunClaim | None:
-        """Take the oldest queued run, or one whose holder's lease expired, for ``worker``;
-        None when there is none. Each queued run is held by at most one worker at a time."""
-        raise self._no_queue()
-
-    def renew_claim(self, run_id: str, worker: str, lease_seconds: float) -> bool:
-        """Extend ``worker``'s lease on ``run_id``; False if it no longer holds the run."""
-        raise self._no_queue()
-
-    def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
-        """``worker`` is done with ``run_id`` (it will not be claimed again), or with
-        ``requeue`` puts it back in the queue; False if ``worker`` did not hold it."""
-        raise self._no_queue()
-
-    def cancel_queued(self, run_id: str, reason: str, at: str) -> bool:
-        """Cancel ``run_id`` only if it still waits in the queue (no worker holds it): it
-        will never be claimed and its record ends ``cancelled`` with ``reason``. False when
-        it is not queued (running, finished, or never submitted)."""
-        raise self._no_queue()
-
-    def _no_queue(self) -> NotSupportedError:
-        return NotSupportedError(
-            f"{type(self).__name__} does not support the run queue (sqlite and postgres state do)"
-        )
-
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store is unusable afterwards."""
 
@@ -338,15 +345,6 @@ class Gate:
         return cls(**known)
 
 
-def _gates_unsupported(store: StateStore) -> Exception:
-    from sparkwing.errors import NotSupportedError
-
-    return NotSupportedError(
-        f"approvals and pauses are not supported on this store ({type(store).__name__}): "
-        "use postgres or a controller"
-    )
-
-
 def check_gate(run_id: str, node_id: str, kind: str) -> None:
     from sparkwing.errors import UsageError
     from sparkwing.ids import check_segment
@@ -365,3 +363,22 @@ def already_resolved(gate: Gate) -> Exception:
         f'{gate.kind} "{gate.node_id}" of {gate.run_id} was already resolved by '
         f"{gate.resolved_by} at {gate.resolved_at} ({gate.status})"
     )
+
+
+def require_gates(store: StateStore) -> Gates:
+    """``store.gates``, or the refusal every caller gives a store without them."""
+    if store.gates is None:
+        raise NotSupportedError(
+            f"approvals and pauses are not supported on this store ({store.describe()}): "
+            "use postgres or a controller"
+        )
+    return store.gates
+
+
+def require_queue(store: StateStore) -> RunQueue:
+    """``store.queue``, or the refusal every caller gives a store without one."""
+    if store.queue is None:
+        raise NotSupportedError(
+            f"{store.describe()} does not support the run queue (sqlite and postgres state do)"
+        )
+    return store.queue

@@ -6,6 +6,7 @@ Ids and keys are validated here before any request, so a bad one never reaches t
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from sparkwing.controller.client import ControllerClient, segment
@@ -14,11 +15,14 @@ from sparkwing.surfaces.state.base import (
     TIMED_OUT_BY,
     Event,
     Gate,
+    Gates,
+    Memo,
     MemoClaim,
     NewEvent,
     NodeRecord,
     RunClaim,
     RunPage,
+    RunQueue,
     RunRecord,
     StateStore,
     check_gate,
@@ -32,10 +36,28 @@ def _run(run_id: str) -> str:
 class ControllerState(StateStore):
     def __init__(self, client: ControllerClient) -> None:
         self.client = client
-        self._gates: bool | None = None
+        self.memo = _ControllerMemo(client)
+        self._gates = _ControllerGates(client)
+        self._queue = _ControllerQueue(client)
+        self._capabilities: dict[str, Any] | None = None
 
     def describe(self) -> str:
         return f"{self.client.describe()} (state)"
+
+    def _supports(self, part: str) -> bool:
+        """What the controller's own state store has (asked once per handle)."""
+        if self._capabilities is None:
+            doc = self.client.call("GET", "/v1/state/capabilities", what="probe the state")
+            self._capabilities = dict(doc)
+        return bool(self._capabilities.get(part, False))
+
+    @property
+    def gates(self) -> Gates | None:
+        return self._gates if self._supports("gates") else None
+
+    @property
+    def queue(self) -> RunQueue | None:
+        return self._queue if self._supports("queue") else None
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:
@@ -112,13 +134,19 @@ class ControllerState(StateStore):
         doc = self.client.call("GET", _run(run_id) + "/events", what="list events", params=params)
         return [Event(**e) for e in doc["events"]]
 
-    # -- coordination -----------------------------------------------------------------
+
+class _ControllerMemo(Memo):
+    """Memo reservation by the controller's own state store."""
+
+    def __init__(self, client: ControllerClient) -> None:
+        self.client = client
+
     def _memo(self, action: str, key: str, **fields: Any) -> Any:
         check_key(key, "memo key")
         body = {"key": key, **fields}
         return self.client.call("POST", f"/v1/memo/{action}", what=f"{action} a memo", body=body)
 
-    def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
+    def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
         doc = self._memo("acquire", key, holder=holder, lease_seconds=lease_seconds)
         return MemoClaim(
             state=doc["state"],
@@ -127,26 +155,26 @@ class ControllerState(StateStore):
             expires_at=doc.get("expires_at"),
         )
 
-    def memo_renew(self, key: str, holder: str, lease_seconds: float) -> bool:
+    def renew(self, key: str, holder: str, lease_seconds: float) -> bool:
         return bool(self._memo("renew", key, holder=holder, lease_seconds=lease_seconds)["ok"])
 
-    def memo_complete(self, key: str, holder: str, result: str) -> None:
+    def complete(self, key: str, holder: str, result: str) -> None:
         self._memo("complete", key, holder=holder, result=result)
 
-    def memo_release(self, key: str, holder: str) -> None:
+    def release(self, key: str, holder: str) -> None:
         self._memo("release", key, holder=holder)
 
-    def memo_forget(self, key: str) -> None:
+    def forget(self, key: str) -> None:
         self._memo("forget", key)
 
-    # -- human gates ------------------------------------------------------------------
-    def supports_gates(self) -> bool:
-        if self._gates is None:
-            doc = self.client.call("GET", "/v1/state/capabilities", what="probe the state")
-            self._gates = bool(doc["gates"])
-        return self._gates
 
-    def gate_open(self, gate: Gate) -> Gate:
+class _ControllerGates(Gates):
+    """Gates kept by the controller (present when its store has them)."""
+
+    def __init__(self, client: ControllerClient) -> None:
+        self.client = client
+
+    def open(self, gate: Gate) -> Gate:
         check_gate(gate.run_id, gate.node_id, gate.kind)
         doc = self.client.call("POST", "/v1/gates", what="open a gate", body=gate.to_dict())
         return Gate.from_dict(doc)
@@ -156,7 +184,7 @@ class ControllerState(StateStore):
         check_gate(run_id, node_id, kind)
         return f"/v1/gates/{segment(run_id)}/{segment(node_id)}/{segment(kind)}"
 
-    def gate_resolve(
+    def resolve(
         self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
     ) -> Gate:
         # The engine's own expiry goes through the route a runner's token may use; every
@@ -166,28 +194,34 @@ class ControllerState(StateStore):
         body = {"status": status, "comment": comment}
         return Gate.from_dict(self.client.call("POST", path, what="resolve a gate", body=body))
 
-    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
+    def get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
         path = self._gate(run_id, node_id, kind)
         doc = self.client.call("GET", path, what="read a gate", missing=True)
         return None if doc is None else Gate.from_dict(doc)
 
-    def gate_list(
+    def list(
         self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
-    ) -> list[Gate]:
+    ) -> builtins.list[Gate]:
         if run_id is not None:
             check_segment(run_id, "run id")
         params = {"run_id": run_id, "kind": kind, "pending_only": str(pending_only).lower()}
         doc = self.client.call("GET", "/v1/gates", what="list gates", params=params)
         return [Gate.from_dict(g) for g in doc["gates"]]
 
-    # -- run queue --------------------------------------------------------------------
-    def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
+
+class _ControllerQueue(RunQueue):
+    """The controller's run queue (present when its store has one)."""
+
+    def __init__(self, client: ControllerClient) -> None:
+        self.client = client
+
+    def submit(self, run: RunRecord, spec: dict[str, Any]) -> None:
         check_segment(run.run_id, "run id")
         run.status = "queued"
         body = {"run": run.to_dict(), "spec": spec}
         self.client.call("POST", "/v1/queue", what="submit a run", body=body)
 
-    def claim_run(self, worker: str, lease_seconds: float) -> RunClaim | None:
+    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
         body = {"worker": worker, "lease_seconds": lease_seconds}
         doc = self.client.call("POST", "/v1/queue/claim", what="claim a run", body=body)["claim"]
         if doc is None:
@@ -201,7 +235,7 @@ class ControllerState(StateStore):
             previous_worker=doc.get("previous_worker"),
         )
 
-    def renew_claim(self, run_id: str, worker: str, lease_seconds: float) -> bool:
+    def renew(self, run_id: str, worker: str, lease_seconds: float) -> bool:
         path = "/v1/queue/" + segment(check_segment(run_id, "run id")) + "/renew"
         body = {"worker": worker, "lease_seconds": lease_seconds}
         return bool(self.client.call("POST", path, what="renew a claim", body=body)["ok"])
@@ -211,7 +245,7 @@ class ControllerState(StateStore):
         body = {"reason": reason, "at": at}
         return bool(self.client.call("POST", path, what="cancel a queued run", body=body)["ok"])
 
-    def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
+    def release(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
         path = "/v1/queue/" + segment(check_segment(run_id, "run id")) + "/release"
         body = {"worker": worker, "requeue": requeue}
         return bool(self.client.call("POST", path, what="release a claim", body=body)["ok"])

@@ -39,7 +39,8 @@ from sparkwing.surfaces.objectstore.probe import probe_conditional_writes, warn_
 from sparkwing.surfaces.state import objindex
 from sparkwing.surfaces.state.base import (
     Event,
-    Gate,
+    Gates,
+    Memo,
     MemoClaim,
     NewEvent,
     NodeRecord,
@@ -90,7 +91,7 @@ class ObjectStoreState(StateStore):
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
         self._logs = SegmentLogs(store)
-        self._memo = MemoDocs(store)
+        self.memo = _ObjectMemo(self, MemoDocs(store))
         self._gates = GateDocs(store)
         self._lock = threading.Lock()
         self._docs: OrderedDict[str, tuple[Doc, str]] = OrderedDict()
@@ -392,6 +393,12 @@ class ObjectStoreState(StateStore):
         return out
 
     # -- coordination -------------------------------------------------------------------
+    @property
+    def gates(self) -> Gates | None:
+        """Gates are documents resolved by compare-and-swap: None where the store ignores
+        preconditions (two people could both resolve one), probed on first use."""
+        return self._gates if self.conditional_writes() else None
+
     def conditional_writes(self) -> bool:
         """Whether this store enforces preconditions (probed once per handle)."""
         if self._cas is None:
@@ -405,57 +412,38 @@ class ObjectStoreState(StateStore):
                 )
         return self._cas
 
-    def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
+
+class _ObjectMemo(Memo):
+    """Memo reservation by compare-and-swap documents; where the store ignores
+    preconditions nothing is elected and every runner computes (it is the leader)."""
+
+    def __init__(self, state: ObjectStoreState, docs: MemoDocs) -> None:
+        self._state = state
+        self._docs = docs
+
+    def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
         check_key(key, "memo key")
-        if not self.conditional_writes():
+        if not self._state.conditional_writes():
             return MemoClaim("leader", holder=holder, expires_at=time.time() + lease_seconds)
-        return self._memo.acquire(key, holder, lease_seconds)
+        return self._docs.acquire(key, holder, lease_seconds)
 
-    def memo_renew(self, key: str, holder: str, lease_seconds: float) -> bool:
+    def renew(self, key: str, holder: str, lease_seconds: float) -> bool:
         check_key(key, "memo key")
-        if not self.conditional_writes():
+        if not self._state.conditional_writes():
             return True
-        return self._memo.renew(key, holder, lease_seconds)
+        return self._docs.renew(key, holder, lease_seconds)
 
-    def memo_complete(self, key: str, holder: str, result: str) -> None:
+    def complete(self, key: str, holder: str, result: str) -> None:
         check_key(key, "memo key")
-        if self.conditional_writes():
-            self._memo.complete(key, holder, result)
+        if self._state.conditional_writes():
+            self._docs.complete(key, holder, result)
 
-    def memo_release(self, key: str, holder: str) -> None:
+    def release(self, key: str, holder: str) -> None:
         check_key(key, "memo key")
-        if self.conditional_writes():
-            self._memo.release(key, holder)
+        if self._state.conditional_writes():
+            self._docs.release(key, holder)
 
-    def memo_forget(self, key: str) -> None:
+    def forget(self, key: str) -> None:
         check_key(key, "memo key")
-        if self.conditional_writes():
-            self._memo.forget(key)
-
-    # -- human gates: only where preconditions are enforced -----------------------------
-    def supports_gates(self) -> bool:
-        return self.conditional_writes()
-
-    def gate_open(self, gate: Gate) -> Gate:
-        if not self.conditional_writes():
-            return super().gate_open(gate)
-        return self._gates.open(gate)
-
-    def gate_resolve(
-        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
-    ) -> Gate:
-        if not self.conditional_writes():
-            return super().gate_resolve(run_id, node_id, kind, status, by, comment)
-        return self._gates.resolve(run_id, node_id, kind, status, by, comment)
-
-    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
-        if not self.conditional_writes():
-            return super().gate_get(run_id, node_id, kind)
-        return self._gates.get(run_id, node_id, kind)
-
-    def gate_list(
-        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
-    ) -> list[Gate]:
-        if not self.conditional_writes():
-            return super().gate_list(run_id=run_id, kind=kind, pending_only=pending_only)
-        return self._gates.list(run_id, kind, pending_only)
+        if self._state.conditional_writes():
+            self._docs.forget(key)

@@ -8,12 +8,19 @@ lands and the other re-reads a resolved gate and is told who won.
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import UTC, datetime
 
 from sparkwing.errors import NotFoundError, PreconditionFailedError, StorageError, UsageError
 from sparkwing.surfaces.objectstore.base import ObjectStore
-from sparkwing.surfaces.state.base import GATE_RESOLUTIONS, Gate, already_resolved, check_gate
+from sparkwing.surfaces.state.base import (
+    GATE_RESOLUTIONS,
+    Gate,
+    Gates,
+    already_resolved,
+    check_gate,
+)
 
 GATES_PREFIX = "coord/gates/"
 _ROUNDS = 50
@@ -34,7 +41,9 @@ def _encode(gate: Gate) -> bytes:
     return json.dumps(gate.to_dict(), separators=(",", ":")).encode()
 
 
-class GateDocs:
+class GateDocs(Gates):
+    """The state's ``gates`` part where the store enforces preconditions."""
+
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
 
@@ -88,7 +97,9 @@ class GateDocs:
         got = self._store.get(key)
         return _parse(got[0], key) if got else None
 
-    def list(self, run_id: str | None, kind: str | None, pending_only: bool) -> list[Gate]:
+    def list(
+        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
+    ) -> builtins.list[Gate]:
         prefix = GATES_PREFIX
         if run_id is not None:
             check_gate(run_id, "x", kind or "approval")

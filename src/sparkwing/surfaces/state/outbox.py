@@ -10,7 +10,7 @@ the store stays down) and at :meth:`close`.
 What cannot be known while staged is approximated, as the engine allows: ``append_events``
 returns provisional seqs (the store assigns the real ones at replay, in the same order; the
 engine never reads back seqs it appended), ``create_run`` cannot report a duplicate id (run
-ids are random), and ``memo_acquire`` answers ``leader`` (the runner computes itself; the
+ids are random), and ``memo.acquire`` answers ``leader`` (the runner computes itself; the
 result is content-addressed, so a duplicate computation corrupts nothing). Reads of a run
 this handle wrote are answered from what it wrote while the run has staged writes or the
 store is down.
@@ -18,8 +18,8 @@ store is down.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -38,14 +38,16 @@ from sparkwing.errors import (
     UsageError,
 )
 from sparkwing.ids import check_key, check_segment
+from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state.base import (
     Event,
-    Gate,
+    Gates,
+    Memo,
     MemoClaim,
     NewEvent,
     NodeRecord,
-    RunClaim,
     RunPage,
+    RunQueue,
     RunRecord,
     StateStore,
     check_run_update,
@@ -54,6 +56,7 @@ from sparkwing.surfaces.state.outbox_queue import OutboxQueue
 from sparkwing.surfaces.state.segments import dumps, new_token
 
 T = TypeVar("T")
+log = logging.getLogger("sparkwing.state")
 
 _SHADOWS = 16  # runs whose last written state a handle remembers for reads in an outage
 _MAX_RETRY_SECONDS = 10.0
@@ -91,14 +94,17 @@ class OutboxState(StateStore):
 
     def __init__(self, inner: StateStore, outbox_path: Path, *, retry_seconds: float = 1.0) -> None:
         self.inner = inner
-        self.queue = OutboxQueue(outbox_path)
-        describe = getattr(inner, "describe", None)
-        self.location = str(describe()) if callable(describe) else repr(inner)
+        self.outbox = OutboxQueue(outbox_path)
+        self.location = inner.describe()
+        self.memo = _OutboxMemo(self)
         self._owner = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._lock = threading.RLock()
         self._shadows: OrderedDict[str, _Shadow] = OrderedDict()
-        self._retry = retry_seconds
-        self._backoff = retry_seconds
+        # Replay waits retry_seconds after an outage, doubling up to 10 s while it lasts.
+        self._replay_policy = RetryPolicy(
+            deadline=float("inf"), initial=retry_seconds, maximum=_MAX_RETRY_SECONDS
+        )
+        self._drain_failures = 0
         self._next_drain = 0.0
         self._warned = False
 
@@ -118,14 +124,17 @@ class OutboxState(StateStore):
         self._shadows.move_to_end(run_id)
         return shadow
 
+    def _next_pause(self) -> float:
+        return self._replay_policy.pause(self._drain_failures + 1)
+
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:
             self._warned = True
-            print(
-                f"warning: {exc}; staging state writes in {self.queue.path} until "
-                f"{self.location} answers again",
-                file=sys.stderr,
-                flush=True,
+            log.warning(
+                "%s; staging state writes in %s until %s answers again",
+                exc,
+                self.outbox.path,
+                self.location,
             )
 
     def _write(
@@ -140,15 +149,15 @@ class OutboxState(StateStore):
         stage ``payload`` and answer ``staged(payload)``."""
         with self._lock:
             self.drain()
-            if not self.queue.pending(self.location, scope):
+            if not self.outbox.pending(self.location, scope):
                 try:
                     return direct()
                 except StorageError as exc:
                     if not is_outage(exc):
                         raise
                     self._warn(exc)
-                    self._next_drain = time.monotonic() + self._backoff
-            self.queue.push(self.location, scope, op, payload)
+                    self._next_drain = time.monotonic() + self._next_pause()
+            self.outbox.push(self.location, scope, op, payload)
             return staged(payload)
 
     def _read(
@@ -159,7 +168,7 @@ class OutboxState(StateStore):
         with self._lock:
             self.drain()
             shadow = self._shadows.get(run_id)
-            if shadow is not None and self.queue.pending(self.location, f"run:{run_id}"):
+            if shadow is not None and self.outbox.pending(self.location, f"run:{run_id}"):
                 known = shadowed(shadow)
                 if known is not None:
                     return known
@@ -179,40 +188,38 @@ class OutboxState(StateStore):
         doubling up to 10 s, before trying again unless ``force``).
         """
         with self._lock:
-            left = self.queue.pending(self.location)
+            left = self.outbox.pending(self.location)
             if not left or (not force and time.monotonic() < self._next_drain):
                 return left
-            if not self.queue.lease(self.location, self._owner):
-                return self.queue.pending(self.location)
+            if not self.outbox.lease(self.location, self._owner):
+                return self.outbox.pending(self.location)
             try:
-                while (entry := self.queue.first(self.location)) is not None:
+                while (entry := self.outbox.first(self.location)) is not None:
                     try:
                         self._replay(entry.op, entry.payload)
                     except StorageError as exc:
                         if not is_outage(exc):
                             self._failed(entry.id, entry.op, exc)
                             continue
-                        self._next_drain = time.monotonic() + self._backoff
-                        self._backoff = min(self._backoff * 2, _MAX_RETRY_SECONDS)
+                        self._next_drain = time.monotonic() + self._next_pause()
+                        self._drain_failures += 1
                         break
                     except SparkwingError as exc:
                         self._failed(entry.id, entry.op, exc)
                         continue
-                    self.queue.done(entry.id)
-                    self.queue.lease(self.location, self._owner)
+                    self.outbox.done(entry.id)
+                    self.outbox.lease(self.location, self._owner)
                 else:
-                    self._backoff = self._retry
+                    self._drain_failures = 0
             finally:
-                self.queue.unlease(self.location, self._owner)
-            return self.queue.pending(self.location)
+                self.outbox.unlease(self.location, self._owner)
+            return self.outbox.pending(self.location)
 
     def _failed(self, entry_id: int, op: str, exc: BaseException) -> None:
-        print(
-            f"warning: {self.location} refused a staged {op} ({exc}); kept in {self.queue.path}",
-            file=sys.stderr,
-            flush=True,
+        log.warning(
+            "%s refused a staged %s (%s); kept in %s", self.location, op, exc, self.outbox.path
         )
-        self.queue.fail(entry_id, str(exc))
+        self.outbox.fail(entry_id, str(exc))
 
     def _replay(self, op: str, p: dict[str, Any]) -> None:
         inner = self.inner
@@ -236,11 +243,11 @@ class OutboxState(StateStore):
             else:
                 inner.append_events(p["run_id"], events)
         elif op == "memo_complete":
-            inner.memo_complete(p["key"], p["holder"], p["result"])
+            inner.memo.complete(p["key"], p["holder"], p["result"])
         elif op == "memo_release":
-            inner.memo_release(p["key"], p["holder"])
+            inner.memo.release(p["key"], p["holder"])
         elif op == "memo_forget":
-            inner.memo_forget(p["key"])
+            inner.memo.forget(p["key"])
         else:
             raise UsageError(f"unknown staged operation {op!r}")
 
@@ -252,13 +259,14 @@ class OutboxState(StateStore):
                 left = -1
             if left:
                 count = "some" if left < 0 else str(left)
-                print(
-                    f"warning: {count} state write(s) for {self.location} are staged in "
-                    f"{self.queue.path}; they replay at the next sparkwing command using it",
-                    file=sys.stderr,
-                    flush=True,
+                log.warning(
+                    "%s state write(s) for %s are staged in %s; they replay at the next "
+                    "sparkwing command using it",
+                    count,
+                    self.location,
+                    self.outbox.path,
                 )
-            self.queue.close()
+            self.outbox.close()
             self.inner.close()
 
     # -- runs ---------------------------------------------------------------------------
@@ -414,92 +422,77 @@ class OutboxState(StateStore):
             self.drain()
         return self.inner.list_events(run_id, after_seq, limit)
 
-    # -- coordination -------------------------------------------------------------------
-    def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
+    # -- optional parts (gates, run queue): the inner store's, never staged ----------
+    @property
+    def gates(self) -> Gates | None:
+        return self.inner.gates
+
+    @property
+    def queue(self) -> RunQueue | None:
+        return self.inner.queue
+
+
+class _OutboxMemo(Memo):
+    """Memo reservation through the outbox: completions and releases are staged in an
+    outage, and an unreachable store makes the caller the leader (see the module doc)."""
+
+    def __init__(self, state: OutboxState) -> None:
+        self._state = state
+
+    def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
         check_key(key, "memo key")
-        with self._lock:
-            self.drain()
-            if not self.queue.pending(self.location, f"memo:{key}"):
+        with self._state._lock:
+            self._state.drain()
+            if not self._state.outbox.pending(self._state.location, f"memo:{key}"):
                 try:
-                    return self.inner.memo_acquire(key, holder, lease_seconds)
+                    return self._state.inner.memo.acquire(key, holder, lease_seconds)
                 except StorageError as exc:
                     if not is_outage(exc):
                         raise
-                    self._warn(exc)
+                    self._state._warn(exc)
         # Unreachable: compute here rather than wait on a store that cannot answer.
         return MemoClaim("leader", holder=holder, expires_at=time.time() + lease_seconds)
 
-    def memo_renew(self, key: str, holder: str, lease_seconds: float) -> bool:
+    def renew(self, key: str, holder: str, lease_seconds: float) -> bool:
         check_key(key, "memo key")
         try:
-            return self.inner.memo_renew(key, holder, lease_seconds)
+            return self._state.inner.memo.renew(key, holder, lease_seconds)
         except StorageError as exc:
             if not is_outage(exc):
                 raise
             return True  # keep computing; the lease is re-taken or completed after the outage
 
-    def memo_complete(self, key: str, holder: str, result: str) -> None:
+    def complete(self, key: str, holder: str, result: str) -> None:
         check_key(key, "memo key")
         payload = {"key": key, "holder": holder, "result": result}
-        self._write(
+        self._state._write(
             f"memo:{key}",
             "memo_complete",
             payload,
-            lambda: self.inner.memo_complete(key, holder, result),
+            lambda: self._state.inner.memo.complete(key, holder, result),
             _none,
         )
 
-    def memo_release(self, key: str, holder: str) -> None:
+    def release(self, key: str, holder: str) -> None:
         check_key(key, "memo key")
         payload = {"key": key, "holder": holder}
-        self._write(
+        self._state._write(
             f"memo:{key}",
             "memo_release",
             payload,
-            lambda: self.inner.memo_release(key, holder),
+            lambda: self._state.inner.memo.release(key, holder),
             _none,
         )
 
-    def memo_forget(self, key: str) -> None:
+    def forget(self, key: str) -> None:
         check_key(key, "memo key")
-        self._write(
-            f"memo:{key}", "memo_forget", {"key": key}, lambda: self.inner.memo_forget(key), _none
+        self._state._write(
+            f"memo:{key}",
+            "memo_forget",
+            {"key": key},
+            lambda: self._state.inner.memo.forget(key),
+            _none,
         )
-
-    # -- optional capabilities (gates, run queue): passed through, never staged -------
-    def supports_gates(self) -> bool:
-        return self.inner.supports_gates()
-
-    def gate_open(self, gate: Gate) -> Gate:
-        return self.inner.gate_open(gate)
-
-    def gate_resolve(
-        self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
-    ) -> Gate:
-        return self.inner.gate_resolve(run_id, node_id, kind, status, by, comment)
-
-    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
-        return self.inner.gate_get(run_id, node_id, kind)
-
-    def gate_list(
-        self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
-    ) -> list[Gate]:
-        return self.inner.gate_list(run_id=run_id, kind=kind, pending_only=pending_only)
-
-    def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
-        self.inner.submit_run(run, spec)
-
-    def claim_run(self, worker: str, lease_seconds: float) -> RunClaim | None:
-        return self.inner.claim_run(worker, lease_seconds)
-
-    def renew_claim(self, run_id: str, worker: str, lease_seconds: float) -> bool:
-        return self.inner.renew_claim(run_id, worker, lease_seconds)
-
-    def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
-        return self.inner.release_claim(run_id, worker, requeue=requeue)
-
-    def cancel_queued(self, run_id: str, reason: str, at: str) -> bool:
-        return self.inner.cancel_queued(run_id, reason, at)
 
 
 def _none(_payload: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sparkwing.errors import StorageError
-from sparkwing.surfaces.state.sqlite import BUSY_TIMEOUT_SECONDS, RETRY_DEADLINE_SECONDS, _is_busy
+from sparkwing.surfaces.state.sqlite import BUSY_RETRY, BUSY_TIMEOUT_SECONDS, transaction
 
 T = TypeVar("T")
 
@@ -100,29 +99,18 @@ class OutboxQueue:
     def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
         """``fn`` in one transaction (immediate when it writes), retried while the file is
         busy; reads take no write lock, so many processes checking the outbox never queue."""
-        deadline = time.monotonic() + RETRY_DEADLINE_SECONDS
-        pause = 0.002
         with self._lock:
-            while True:
-                try:
-                    if self._db is None or os.getpid() != self._pid:
-                        # A forked child never reuses its parent's connection.
-                        self._pid, self._db = os.getpid(), self._connect()
-                    conn = self._db
-                    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                    try:
-                        result = fn(conn)
-                        conn.execute("COMMIT")
-                        return result
-                    except BaseException:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                        raise
-                except sqlite3.Error as err:
-                    if not _is_busy(err) or time.monotonic() > deadline:
-                        raise StorageError(f"outbox {self.path}: {err}") from None
-                time.sleep(random.uniform(pause / 2, pause))
-                pause = min(pause * 2, 0.1)
+
+            def attempt() -> T:
+                if self._db is None or os.getpid() != self._pid:
+                    # A forked child never reuses its parent's connection.
+                    self._pid, self._db = os.getpid(), self._connect()
+                return transaction(self._db, fn, "BEGIN IMMEDIATE" if write else "BEGIN")
+
+            try:
+                return BUSY_RETRY.run(attempt)
+            except sqlite3.Error as err:
+                raise StorageError(f"outbox {self.path}: {err}") from None
 
     def close(self) -> None:
         with self._lock:

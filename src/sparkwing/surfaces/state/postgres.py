@@ -13,15 +13,14 @@ import contextlib
 import itertools
 import logging
 import os
-import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sparkwing.errors import ConfigError, StorageError
 from sparkwing.ids import check_key, check_segment
+from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
 from sparkwing.surfaces.state.base import (
@@ -148,7 +147,18 @@ class PostgresState(sq.SqlStateStore):
     """State in one Postgres database; safe for any number of processes on any machines."""
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+        self.memo = _PostgresMemo(self)
+        self.gates = sq.SqlGates(self)
+        self.queue = _PostgresQueue(self)
         self._psycopg = _driver()
+        # The first retry goes at once, on a fresh connection; later ones back off.
+        self._retry_policy = RetryPolicy(
+            deadline=RETRY_DEADLINE_SECONDS,
+            initial=0.01,
+            maximum=0.5,
+            immediate=1,
+            transient=self._transient,
+        )
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
         try:
@@ -301,33 +311,32 @@ class PostgresState(sq.SqlStateStore):
         while failures are transient. After a failure, ``recover`` is asked first whether the
         failed attempt committed after all (its answer wrapped in a 1-tuple)."""
         psycopg = self._psycopg
-        deadline = time.monotonic() + RETRY_DEADLINE_SECONDS
-        pause, failed = 0.01, 0
-        while True:
-            try:
-                with self._connection(direct=failed > 0) as conn:
-                    if failed and recover is not None:
-                        done = recover(conn)
-                        if done is not None:
-                            return done[0]
-                    if not tx:
-                        return fn(conn)
-                    with conn.transaction():
-                        return fn(conn)
-            except psycopg.Error as err:
-                if not self._transient(err) or time.monotonic() > deadline:
-                    message = _reason(err, self._secret)
-                    raise StorageError(f"state database {self.location}: {message}") from None
-                lost = getattr(err, "sqlstate", None) is None or err.sqlstate[:2] in ("08", "57")
-                if lost and not failed:
-                    # What killed this connection (a restart, a cut) likely killed its idle
-                    # siblings too: have the pool test them, so the retry gets a live one.
-                    self._check_pool()
-                failed += 1
-            if failed > 1:
-                # Jitter so peers that failed together do not retry in lockstep.
-                time.sleep(random.uniform(pause / 2, pause))
-                pause = min(pause * 2, 0.5)
+
+        def attempt(failed: int) -> T:
+            # A retry takes a connection of its own (see _connection) and first asks
+            # whether the failed attempt committed after all.
+            with self._connection(direct=failed > 0) as conn:
+                if failed and recover is not None:
+                    done = recover(conn)
+                    if done is not None:
+                        return done[0]
+                if not tx:
+                    return fn(conn)
+                with conn.transaction():
+                    return fn(conn)
+
+        def on_retry(err: BaseException, failed: int) -> None:
+            state = getattr(err, "sqlstate", None)
+            if failed == 1 and (state is None or state[:2] in ("08", "57")):
+                # What killed this connection (a restart, a cut) likely killed its idle
+                # siblings too: have the pool test them, so the retry gets a live one.
+                self._check_pool()
+
+        try:
+            return self._retry_policy.call(attempt, on_retry=on_retry)
+        except psycopg.Error as err:
+            message = _reason(err, self._secret)
+            raise StorageError(f"state database {self.location}: {message}") from None
 
     @contextlib.contextmanager
     def _connection(self, *, direct: bool) -> Iterator[Connection]:
@@ -455,8 +464,13 @@ class PostgresState(sq.SqlStateStore):
 
         return self._run(append, tx=False, recover=already)
 
-    # -- coordination -----------------------------------------------------------------
-    def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
+
+class _PostgresMemo(sq.SqlMemo):
+    """The store's ``memo`` part: acquire and renew with Postgres row locks."""
+
+    _state: PostgresState
+
+    def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
         check_key(key, "memo key")
         params = {"key": key, "holder": holder, "lease": float(lease_seconds)}
 
@@ -470,21 +484,26 @@ class PostgresState(sq.SqlStateStore):
                 "SELECT holder, state, result, expires_at FROM memo WHERE key = %s", (key,)
             ).fetchone()
             if current is None:  # released between the two statements: lead next time
-                raise self._psycopg.errors.SerializationFailure("memo row vanished")
+                raise self._state._psycopg.errors.SerializationFailure("memo row vanished")
             who, state, result, expires_at = current
             if state == "done":
                 return MemoClaim("done", holder=who, result=result)
             return MemoClaim("held", holder=who, expires_at=float(expires_at))
 
-        return self._run(tx)
+        return self._state._run(tx)
 
-    def memo_renew(self, key: str, holder: str, lease_seconds: float) -> bool:
+    def renew(self, key: str, holder: str, lease_seconds: float) -> bool:
         check_key(key, "memo key")
         params = (float(lease_seconds), key, holder)
-        return self._run(lambda c: c.execute(_MEMO_RENEW, params).rowcount > 0, tx=False)
+        return self._state._run(lambda c: c.execute(_MEMO_RENEW, params).rowcount > 0, tx=False)
 
-    # -- run queue --------------------------------------------------------------------
-    def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
+
+class _PostgresQueue(sq.SqlQueue):
+    """The store's ``queue`` part."""
+
+    _state: PostgresState
+
+    def submit(self, run: RunRecord, spec: dict[str, Any]) -> None:
         check_segment(run.run_id, "run id")
 
         def already(conn: Connection) -> tuple[None] | None:
@@ -492,9 +511,9 @@ class PostgresState(sq.SqlStateStore):
             found = row.fetchone()
             return (None,) if found is not None and found[0] == sq.dumps(spec, "spec") else None
 
-        self._run(lambda c: sq.submit_run(_Conn(c), run, spec), recover=already)
+        self._state._run(lambda c: sq.submit_run(_Conn(c), run, spec), recover=already)
 
-    def claim_run(self, worker: str, lease_seconds: float) -> RunClaim | None:
+    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
         claim_id = uuid.uuid4().hex
         params = {"worker": worker, "claim": claim_id, "lease": float(lease_seconds)}
 
@@ -510,15 +529,15 @@ class PostgresState(sq.SqlStateStore):
             ).fetchone()
             return None if row is None else (sq.claim_from_row(_Conn(conn), row, worker),)
 
-        return self._run(tx, recover=already)
+        return self._state._run(tx, recover=already)
 
-    def renew_claim(self, run_id: str, worker: str, lease_seconds: float) -> bool:
-        self._check_run_id(run_id)
+    def renew(self, run_id: str, worker: str, lease_seconds: float) -> bool:
+        self._state._check_run_id(run_id)
         params = (float(lease_seconds), run_id, worker)
-        return self._run(lambda c: c.execute(_RENEW_CLAIM, params).rowcount > 0, tx=False)
+        return self._state._run(lambda c: c.execute(_RENEW_CLAIM, params).rowcount > 0, tx=False)
 
-    def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
-        self._check_run_id(run_id)
+    def release(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
+        self._state._check_run_id(run_id)
         state = "queued" if requeue else "done"
 
         def already(conn: Connection) -> tuple[bool] | None:
@@ -528,7 +547,7 @@ class PostgresState(sq.SqlStateStore):
             ).fetchone()
             return None if row is None else (True,)
 
-        return self._run(
+        return self._state._run(
             lambda c: bool(_Conn(c).execute(sq.RELEASE_CLAIM, (state, run_id, worker)).rowcount),
             tx=False,
             recover=already,

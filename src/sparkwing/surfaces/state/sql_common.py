@@ -6,6 +6,7 @@ the store methods that are nothing more than one of those bodies."""
 from __future__ import annotations
 
 import abc
+import builtins
 import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -18,10 +19,13 @@ from sparkwing.surfaces.state.base import (
     GATE_RESOLUTIONS,
     Event,
     Gate,
+    Gates,
+    Memo,
     NewEvent,
     NodeRecord,
     RunClaim,
     RunPage,
+    RunQueue,
     RunRecord,
     StateStore,
     already_resolved,
@@ -396,6 +400,9 @@ class SqlStateStore(StateStore):
 
     # Appended to a read that decides a later update in the same transaction.
     _row_lock = ""
+    # Both SQL backends have every part; each sets them in its __init__.
+    gates: Gates | None = None
+    queue: RunQueue | None = None
 
     @abc.abstractmethod
     def _sql_read(self, fn: Callable[[Conn], T]) -> T: ...
@@ -418,20 +425,6 @@ class SqlStateStore(StateStore):
     def get_run(self, run_id: str) -> RunRecord | None:
         self._check_run_id(run_id)
         return self._sql_read(lambda c: get_run(c, run_id))
-
-    def cancel_queued(self, run_id: str, reason: str, at: str) -> bool:
-        self._check_run_id(run_id)
-
-        def tx(c: Conn) -> bool:
-            # The queue row first: once it is done no worker can claim the run, and a worker
-            # that claimed it already makes this a no-op.
-            if not c.execute(CANCEL_QUEUED, (run_id,)).rowcount:
-                return False
-            fields = {"status": "cancelled", "reason": reason, "finished_at": at}
-            update_run(c, run_id, fields, lock=self._row_lock)
-            return True
-
-        return self._sql_write(tx)
 
     def list_runs(
         self,
@@ -467,43 +460,77 @@ class SqlStateStore(StateStore):
         self._check_run_id(run_id)
         return self._sql_read(lambda c: list_events(c, run_id, after_seq, limit))
 
-    # -- coordination -----------------------------------------------------------------
-    def memo_complete(self, key: str, holder: str, result: str) -> None:
-        check_key(key, "memo key")
-        self._sql_write_one(lambda c: c.execute(COMPLETE_MEMO, (key, holder, result)))
 
-    def memo_release(self, key: str, holder: str) -> None:
+class SqlMemo(Memo):
+    """Memo reservation in the ``memo`` table; each backend adds acquire and renew, which
+    read the clock under its own write lock."""
+
+    def __init__(self, state: SqlStateStore) -> None:
+        self._state = state
+
+    def complete(self, key: str, holder: str, result: str) -> None:
+        check_key(key, "memo key")
+        self._state._sql_write_one(lambda c: c.execute(COMPLETE_MEMO, (key, holder, result)))
+
+    def release(self, key: str, holder: str) -> None:
         check_key(key, "memo key")
         sql = "DELETE FROM memo WHERE key = ? AND holder = ? AND state = 'held'"
-        self._sql_write_one(lambda c: c.execute(sql, (key, holder)))
+        self._state._sql_write_one(lambda c: c.execute(sql, (key, holder)))
 
-    def memo_forget(self, key: str) -> None:
+    def forget(self, key: str) -> None:
         check_key(key, "memo key")
         sql = "DELETE FROM memo WHERE key = ? AND state = 'done'"
-        self._sql_write_one(lambda c: c.execute(sql, (key,)))
+        self._state._sql_write_one(lambda c: c.execute(sql, (key,)))
 
-    # -- human gates ------------------------------------------------------------------
-    def supports_gates(self) -> bool:
-        return True
 
-    def gate_open(self, gate: Gate) -> Gate:
+class SqlGates(Gates):
+    """Approvals and pauses in the ``gates`` table."""
+
+    def __init__(self, state: SqlStateStore) -> None:
+        self._state = state
+
+    def open(self, gate: Gate) -> Gate:
         check_gate(gate.run_id, gate.node_id, gate.kind)
-        return self._sql_write(lambda c: gate_open(c, gate))
+        return self._state._sql_write(lambda c: gate_open(c, gate))
 
-    def gate_resolve(
+    def resolve(
         self, run_id: str, node_id: str, kind: str, status: str, by: str, comment: str | None
     ) -> Gate:
         check_gate(run_id, node_id, kind)
         check_resolution(kind, status)
         key = (run_id, node_id, kind)
-        lock = bool(self._row_lock)
-        return self._sql_write(lambda c: gate_resolve(c, key, status, by, comment, lock=lock))
+        lock = bool(self._state._row_lock)
+        return self._state._sql_write(
+            lambda c: gate_resolve(c, key, status, by, comment, lock=lock)
+        )
 
-    def gate_get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
+    def get(self, run_id: str, node_id: str, kind: str) -> Gate | None:
         check_gate(run_id, node_id, kind)
-        return self._sql_read(lambda c: gate_get(c, run_id, node_id, kind))
+        return self._state._sql_read(lambda c: gate_get(c, run_id, node_id, kind))
 
-    def gate_list(
+    def list(
         self, *, run_id: str | None = None, kind: str | None = None, pending_only: bool = True
-    ) -> list[Gate]:
-        return self._sql_read(lambda c: gate_list(c, run_id, kind, pending_only))
+    ) -> builtins.list[Gate]:
+        return self._state._sql_read(lambda c: gate_list(c, run_id, kind, pending_only))
+
+
+class SqlQueue(RunQueue):
+    """The run queue in the ``run_queue`` table; each backend adds submit, claim, renew and
+    release (which differ in locking and retry recovery)."""
+
+    def __init__(self, state: SqlStateStore) -> None:
+        self._state = state
+
+    def cancel_queued(self, run_id: str, reason: str, at: str) -> bool:
+        self._state._check_run_id(run_id)
+
+        def tx(c: Conn) -> bool:
+            # The queue row first: once it is done no worker can claim the run, and a worker
+            # that claimed it already makes this a no-op.
+            if not c.execute(CANCEL_QUEUED, (run_id,)).rowcount:
+                return False
+            fields = {"status": "cancelled", "reason": reason, "finished_at": at}
+            update_run(c, run_id, fields, lock=self._state._row_lock)
+            return True
+
+        return self._state._sql_write(tx)

@@ -8,7 +8,6 @@ schema) can fail busy without SQLite ever calling its busy handler.
 from __future__ import annotations
 
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -21,6 +20,7 @@ from sparkwing.errors import (
     StorageError,
 )
 from sparkwing.ids import check_key, check_segment
+from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
 from sparkwing.surfaces.state.base import (
@@ -40,12 +40,21 @@ _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 
 
-def _is_busy(err: sqlite3.Error) -> bool:
+def is_busy(err: BaseException) -> bool:
+    """A failure that passes once the peer holding the file's lock lets go."""
+    if not isinstance(err, sqlite3.Error):
+        return False
     code = getattr(err, "sqlite_errorcode", None)
     if code is not None and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return True
     text = str(err).lower()
     return "locked" in text or "busy" in text
+
+
+# Short pauses: a busy SQLite file is free again within milliseconds.
+BUSY_RETRY = RetryPolicy(
+    deadline=RETRY_DEADLINE_SECONDS, initial=0.002, maximum=0.1, transient=is_busy
+)
 
 
 _SELECT_CLAIMABLE = (
@@ -62,10 +71,26 @@ _RENEW_CLAIM = (
 )
 
 
+def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], begin: str) -> T:
+    """``fn(conn)`` between ``begin`` and COMMIT, rolled back if it raises."""
+    conn.execute(begin)
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+        return result
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class SqliteState(sq.SqlStateStore):
     """State in one SQLite file; one connection per handle, shared by its threads under a lock."""
 
     def __init__(self, path: Path) -> None:
+        self.memo = _SqliteMemo(self)
+        self.gates = sq.SqlGates(self)
+        self.queue = _SqliteQueue(self)
         self.path = Path(path)
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -85,20 +110,16 @@ class SqliteState(sq.SqlStateStore):
     def __repr__(self) -> str:
         return f"SqliteState({str(self.path)!r})"
 
+    def describe(self) -> str:
+        return f"sqlite:{self.path}"
+
     # -- connection plumbing ----------------------------------------------------------
     def _retry(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` again while SQLite reports busy/locked; other errors become StorageError."""
-        deadline = time.monotonic() + RETRY_DEADLINE_SECONDS
-        pause = 0.002
-        while True:
-            try:
-                return fn()
-            except sqlite3.Error as err:
-                if not _is_busy(err) or time.monotonic() > deadline:
-                    raise StorageError(f"state database {self.path}: {err}") from None
-            # Jitter so peers that collided do not collide again in lockstep.
-            time.sleep(random.uniform(pause / 2, pause))
-            pause = min(pause * 2, 0.1)
+        try:
+            return BUSY_RETRY.run(fn)
+        except sqlite3.Error as err:
+            raise StorageError(f"state database {self.path}: {err}") from None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -164,20 +185,8 @@ class SqliteState(sq.SqlStateStore):
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one BEGIN IMMEDIATE transaction, retried as a whole when busy."""
         conn = self._conn()
-
-        def attempt() -> T:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                result = fn(conn)
-                conn.execute("COMMIT")
-                return result
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
         with self._lock:
-            return self._retry(attempt)
+            return self._retry(lambda: transaction(conn, fn, "BEGIN IMMEDIATE"))
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn()
@@ -234,8 +243,13 @@ class SqliteState(sq.SqlStateStore):
 
         return self._write(tx)
 
-    # -- coordination -----------------------------------------------------------------
-    def memo_acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
+
+class _SqliteMemo(sq.SqlMemo):
+    """The store's ``memo`` part: acquire and renew under SQLite's write lock."""
+
+    _state: SqliteState
+
+    def acquire(self, key: str, holder: str, lease_seconds: float) -> MemoClaim:
         check_key(key, "memo key")
 
         def tx(conn: sqlite3.Connection) -> MemoClaim:
@@ -264,9 +278,9 @@ class SqliteState(sq.SqlStateStore):
                 return MemoClaim("leader", holder=holder, expires_at=expires)
             return MemoClaim("held", holder=current, expires_at=float(expires_at))
 
-        return self._write(tx)
+        return self._state._write(tx)
 
-    def memo_renew(self, key: str, holder: str, lease_seconds: float) -> bool:
+    def renew(self, key: str, holder: str, lease_seconds: float) -> bool:
         check_key(key, "memo key")
 
         def tx(conn: sqlite3.Connection) -> bool:
@@ -276,14 +290,19 @@ class SqliteState(sq.SqlStateStore):
             )
             return cur.rowcount > 0
 
-        return self._write(tx)
+        return self._state._write(tx)
 
-    # -- run queue --------------------------------------------------------------------
-    def submit_run(self, run: RunRecord, spec: dict[str, Any]) -> None:
+
+class _SqliteQueue(sq.SqlQueue):
+    """The store's ``queue`` part."""
+
+    _state: SqliteState
+
+    def submit(self, run: RunRecord, spec: dict[str, Any]) -> None:
         check_segment(run.run_id, "run id")
-        self._write(lambda c: sq.submit_run(c, run, spec))
+        self._state._write(lambda c: sq.submit_run(c, run, spec))
 
-    def claim_run(self, worker: str, lease_seconds: float) -> RunClaim | None:
+    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
         def tx(conn: sqlite3.Connection) -> RunClaim | None:
             now = time.time()  # read under the write lock, like memo leases
             row = conn.execute(_SELECT_CLAIMABLE, (now,)).fetchone()
@@ -296,18 +315,18 @@ class SqliteState(sq.SqlStateStore):
             spec, attempts = conn.execute(sql, (run_id,)).fetchone()
             return sq.claim_from_row(conn, (run_id, spec, attempts, expires, previous), worker)
 
-        return self._write(tx)
+        return self._state._write(tx)
 
-    def renew_claim(self, run_id: str, worker: str, lease_seconds: float) -> bool:
+    def renew(self, run_id: str, worker: str, lease_seconds: float) -> bool:
         check_segment(run_id, "run id")
 
         def tx(conn: sqlite3.Connection) -> bool:
             params = (time.time() + lease_seconds, run_id, worker)
             return conn.execute(_RENEW_CLAIM, params).rowcount > 0
 
-        return self._write(tx)
+        return self._state._write(tx)
 
-    def release_claim(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
+    def release(self, run_id: str, worker: str, *, requeue: bool = False) -> bool:
         check_segment(run_id, "run id")
         params = ("queued" if requeue else "done", run_id, worker)
-        return self._write(lambda c: c.execute(sq.RELEASE_CLAIM, params).rowcount > 0)
+        return self._state._write(lambda c: c.execute(sq.RELEASE_CLAIM, params).rowcount > 0)

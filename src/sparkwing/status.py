@@ -1,0 +1,49 @@
+"""Run and node statuses: the one definition every backend, the engine and the CLI use.
+
+They are ``StrEnum`` members, so they compare equal to, and are stored as, their plain
+string values (``RunStatus.SUCCESS == "success"``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    # QUEUED: submitted to a state store's queue and not yet started by a worker.
+    QUEUED = "queued"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class NodeStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    APPROVAL_PENDING = "approval_pending"  # waiting at an approval gate
+    PAUSED = "paused"  # waiting at a debug pause
+    SUCCESS = "success"
+    FAILED = "failed"
+    CACHED = "cached"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+RUN_STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus)
+NODE_STATUSES: tuple[str, ...] = tuple(s.value for s in NodeStatus)
+FINAL_RUN_STATUSES: frozenset[str] = frozenset(
+    {RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELLED}
+)
+FINAL_NODE_STATUSES: frozenset[str] = frozenset(
+    {
+        NodeStatus.SUCCESS,
+        NodeStatus.FAILED,
+        NodeStatus.CACHED,
+        NodeStatus.SKIPPED,
+        NodeStatus.CANCELLED,
+    }
+)
+# Nodes waiting for a person (an approval or a resume), neither running nor final.
+WAITING_NODE_STATUSES: frozenset[str] = frozenset({NodeStatus.APPROVAL_PENDING, NodeStatus.PAUSED})
