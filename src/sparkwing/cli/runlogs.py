@@ -47,7 +47,9 @@ def stream_ids(view: StateView, logs: LogStore, run: RunRecord) -> list[str]:
 
 
 class LinePrinter:
-    """Prints records as ``job | msg`` (or ``msg`` alone for one job) or as NDJSON."""
+    """Prints records as ``job | msg`` (or ``msg`` alone for one job) or as NDJSON. Text
+    output shows control characters escaped so one job cannot forge or overwrite another
+    job's line; NDJSON keeps the stored text."""
 
     def __init__(self, output: str, single: bool, width: int) -> None:
         self.json = output == "json"
@@ -58,7 +60,9 @@ class LinePrinter:
         if self.json:
             emit_json({"node": node_id, **rec.to_dict()})
             return
-        for line in rec.msg.split("\n"):
+        from sparkwing.engine.termsafe import safe_lines
+
+        for line in safe_lines(rec.msg):
             click.echo(line if self.single else f"{node_id.ljust(self.width)} | {line}")
 
 
@@ -291,11 +295,15 @@ def errors_cmd(
 
 def _print_errors(run: RunRecord, report: list[dict[str, Any]]) -> None:
     from sparkwing.cli.common import status_colour
+    from sparkwing.engine.termsafe import safe_lines, safe_text
 
     paint = _painter()
     headline = f"run {run.run_id} ({run.pipeline}) {run.status}"
     click.echo(
-        paint(headline + (f": {run.reason}" if run.reason else ""), status_colour(run.status))
+        paint(
+            headline + (f": {safe_text(run.reason)}" if run.reason else ""),
+            status_colour(run.status),
+        )
     )
     if not report:
         click.echo("no failed or cancelled jobs")
@@ -309,9 +317,9 @@ def _print_errors(run: RunRecord, report: list[dict[str, Any]]) -> None:
             paint(f"{item['node_id']}: {item['status']}{more}", status_colour(item["status"]))
         )
         if item["error"]:
-            click.echo(f"  error: {item['error']}")
+            click.echo("  error: " + "\n".join(safe_lines(item["error"])))
         if item["reason"] and item["reason"] != item["error"]:
-            click.echo(f"  reason: {item['reason']}")
+            click.echo(f"  reason: {safe_text(item['reason'])}")
         lines = item["log_tail"]
         if item["status"] != "failed":
             continue
@@ -320,7 +328,7 @@ def _print_errors(run: RunRecord, report: list[dict[str, Any]]) -> None:
         elif lines:
             click.echo(f"  last {len(lines)} log line{'s' if len(lines) != 1 else ''}:")
             for line in lines:
-                click.echo(f"    | {line}")
+                click.echo(f"    | {safe_text(line)}")
         else:
             click.echo("  (its log is empty)")
 
