@@ -3,6 +3,7 @@ and how files there are created: private to the user (0600 files in 0700 folders
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -66,8 +67,8 @@ def make_private_dirs(path: Path) -> None:
     try:
         os.mkdir(path, PRIVATE_DIR_MODE)
     except FileExistsError:
-        if not path.is_dir():
-            raise
+        if not path.is_dir():  # a file stands where the folder should be
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from None
 
 
 def create_private_file(path: Path) -> None:

@@ -207,3 +207,14 @@ def runner_alive(run: RunRecord) -> bool:
     from sparkwing.engine.procutil import process_alive
 
     return bool(run.pid) and process_alive(run.pid or 0, run.extra.get("start_ticks"))
+
+
+def runner_gone(run: RunRecord) -> str | None:
+    """A note when a run says it is running but its runner on this host has died."""
+    import socket
+
+    if run.status not in ("pending", "running") or not run.pid:
+        return None
+    if run.host != socket.gethostname() or runner_alive(run):
+        return None
+    return f"its runner process {run.pid} is gone; `sparkwing doctor` will mark the run failed"

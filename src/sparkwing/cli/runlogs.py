@@ -152,12 +152,15 @@ def _follow(
     view: StateView, logs: LogStore, run: RunRecord, node: str | None, query: LogQuery, output: str
 ) -> None:
     """Print what each stream already holds (after the filters), then new lines as they
-    arrive, picking up jobs that start later, until the run is final."""
+    arrive, picking up jobs that start later, until the run is final (or, on this host,
+    its runner process has died: then an error after the lines found)."""
     import itertools
     import queue
     import threading
     from datetime import UTC, datetime, timedelta
 
+    from sparkwing.cli.common import runner_gone
+    from sparkwing.errors import SparkwingError
     from sparkwing.surfaces.logs.filesystem import apply_query, record_filter
     from sparkwing.surfaces.state.base import FINAL_RUN_STATUSES
 
@@ -213,11 +216,21 @@ def _follow(
             _, _, node_id, rec = pending.pop(0)
             show(node_id, rec)
 
+    def current() -> RunRecord | None:
+        """The run now; None once it is final (or gone from the state)."""
+        record = view.state.get_run(run.run_id)
+        return None if record is None or record.status in FINAL_RUN_STATUSES else record
+
+    gone: str | None = None
     while True:
-        current = view.state.get_run(run.run_id)
-        final = current is None or current.status in FINAL_RUN_STATUSES
+        live = current()
+        # A run whose runner died stays "running" until doctor marks it: following it would
+        # never end. Read the status again after the check, as the runner may just have ended.
+        gone = runner_gone(live) if live is not None else None
+        if gone and current() is None:
+            live, gone = None, None
         discover()
-        if final or failures:
+        if live is None or gone or failures:
             break
         drain(POLL_SECONDS)
         release(everything=False)
@@ -228,6 +241,8 @@ def _follow(
     release(everything=True)
     if failures:
         raise failures[0]
+    if gone:
+        raise SparkwingError(f"stopped following run {run.run_id}: {gone}")
 
 
 def _excerpt(logs: LogStore, run_id: str, node_id: str) -> list[str] | None:

@@ -16,6 +16,7 @@ from sparkwing.cli.common import (
     emit_ndjson,
     job_modifiers,
     open_state_view,
+    runner_gone,
     status_colour,
     table,
 )
@@ -153,19 +154,6 @@ def _first_line(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
-def _liveness(run: RunRecord) -> str | None:
-    """A note when a run says it is running but its runner on this host has died."""
-    import socket
-
-    from sparkwing.cli.common import runner_alive
-
-    if run.status not in ("pending", "running") or not run.pid:
-        return None
-    if run.host != socket.gethostname() or runner_alive(run):
-        return None
-    return f"its runner process {run.pid} is gone; `sparkwing doctor` will mark the run failed"
-
-
 @runs_group.command("status")
 @run_options
 @OUTPUT_OPTION
@@ -201,7 +189,7 @@ def status_cmd(
     fields.append(("trigger", run.trigger))
     if run.args:
         fields.append(("args", " ".join(f"{k}={json.dumps(v)}" for k, v in run.args.items())))
-    note = _liveness(run)
+    note = runner_gone(run)
     if note:
         fields.append(("note", note))
     if run.status in ("pending", "running"):
