@@ -1,6 +1,6 @@
 """A job cannot forge, overwrite or recolour another job's line on a terminal: control
 characters in its output are shown escaped by ``sparkwing run`` (plain and live), ``runs
-logs`` and ``runs errors``, while the stored log keeps the bytes as printed."""
+logs``, ``runs errors`` and ``runs status``, while the stored log keeps the bytes as printed."""
 
 from __future__ import annotations
 
@@ -64,6 +64,11 @@ def test_plain_output_logs_and_errors_show_control_characters_escaped(proj: Proj
     assert errors.code == 0, errors.err
     _assert_safe(errors.out)
     assert f"failed{ESCAPED}" in errors.out
+
+    status = proj.sw("runs", "status")
+    assert status.code == 0, status.err
+    assert [part for part in RAW_PARTS if part in status.out] == []
+    assert f"  forge: noted{ESCAPED}" in status.out
 
     # The stored log keeps what the job printed: JSON output gives it back unchanged.
     stored = proj.sw("runs", "logs", "--job", "forge", "-o", "json")

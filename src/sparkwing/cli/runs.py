@@ -24,6 +24,7 @@ from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import find_run, run_arg, run_options
 from sparkwing.cli.submit import submit_cmd
+from sparkwing.engine.termsafe import safe_text
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import NodeRecord, RunRecord
@@ -150,7 +151,8 @@ def _why(node: NodeRecord) -> str:
 
 
 def _first_line(text: str, width: int) -> str:
-    line = text.split("\n", 1)[0]
+    # Job text: no control character of it reaches the terminal.
+    line = safe_text(text.split("\n", 1)[0])
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
@@ -216,7 +218,7 @@ def status_cmd(
         click.echo("")
         click.echo("annotations:")
         for node_id, text in notes:
-            click.echo(f"  {node_id}: {text}")
+            click.echo(f"  {node_id}: {safe_text(text)}")
 
 
 def _waiting(nodes: list[NodeRecord]) -> str:
