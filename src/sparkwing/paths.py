@@ -1,7 +1,9 @@
-"""Where the built-in local defaults live (SPEC section 3), honouring SPARKWING_HOME and XDG."""
+"""Where the built-in local defaults live (SPEC section 3), honouring SPARKWING_HOME and XDG,
+and how files there are created: private to the user (0600 files in 0700 folders)."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -49,3 +51,31 @@ def local_dir() -> Path:
     """Machine-local working files (outbox, bundle cache, run workspaces)."""
     home = sparkwing_home()
     return home if home else Path.home() / ".sparkwing"
+
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents with mode 0700; existing folders are left
+    as they are (a folder the user chose to share stays shared)."""
+    if path.is_dir():
+        return
+    if path.parent != path:
+        make_private_dirs(path.parent)
+    try:
+        os.mkdir(path, PRIVATE_DIR_MODE)
+    except FileExistsError:
+        if not path.is_dir():  # a file stands where the folder should be
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from None
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists. SQLite gives a database's
+    -wal and -shm files the database file's mode, so pre-creating it covers them too."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)

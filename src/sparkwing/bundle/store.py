@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from sparkwing.errors import InvalidKeyError
 from sparkwing.ids import check_segment
+from sparkwing.paths import make_private_dirs
 
 # A build or unpack folder this old belongs to a process that died: prune may remove it.
 STALE_WORK_SECONDS = 3600.0
@@ -156,7 +157,7 @@ class LocalStore:
         time) or its ``use`` lock (shared by the runs using its tree; prune takes it
         exclusively). Yields False when not blocking and the lock is taken."""
         path = self.root / "locks" / f"{check_bundle_key(key)}.{kind}"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)  # the first folder a run creates: SPARKWING_HOME too
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX

@@ -133,7 +133,17 @@ def run_cli(args: list[str]) -> int:
     except BrokenPipeError:
         # Output piped into `head` and closed: not an error worth a traceback.
         return 0
+    except OSError as exc:
+        # A location that cannot be created or written (a read-only HOME, a path under a
+        # file): the user's to fix, so one line naming it.
+        _error(os_error_message(exc))
+        return 2
     return int(result) if isinstance(result, int) else 0
+
+
+def os_error_message(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"cannot use {exc.filename}: {reason}" if exc.filename else reason
 
 
 def _error(message: str) -> None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sparkwing.conf.project import Project
     from sparkwing.conf.resolved import ResolvedProfile
     from sparkwing.surfaces.spec import SurfaceSpec
-    from sparkwing.surfaces.state.base import StateStore
+    from sparkwing.surfaces.state.base import RunRecord, StateStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -189,3 +189,12 @@ def job_modifiers(job: dict[str, Any]) -> str:
     if job.get("shell"):
         parts.append(f"shell: {job['shell']}")
     return f"  [{'; '.join(parts)}]" if parts else ""
+
+
+def runner_gone(run: RunRecord) -> str | None:
+    """A note when a run says it is running but its runner on this host has died."""
+    from sparkwing.engine.recovery import dead_runner
+
+    if dead_runner(run) is None:
+        return None
+    return f"its runner process {run.pid} is gone; `sparkwing doctor` will mark the run failed"

@@ -47,7 +47,9 @@ def stream_ids(view: StateView, logs: LogStore, run: RunRecord) -> list[str]:
 
 
 class LinePrinter:
-    """Prints records as ``job | msg`` (or ``msg`` alone for one job) or as NDJSON."""
+    """Prints records as ``job | msg`` (or ``msg`` alone for one job) or as NDJSON. Text
+    output shows control characters escaped so one job cannot forge or overwrite another
+    job's line; NDJSON keeps the stored text."""
 
     def __init__(self, output: str, single: bool, width: int) -> None:
         self.json = output == "json"
@@ -58,7 +60,9 @@ class LinePrinter:
         if self.json:
             emit_json({"node": node_id, **rec.to_dict()})
             return
-        for line in rec.msg.split("\n"):
+        from sparkwing.engine.termsafe import safe_lines
+
+        for line in safe_lines(rec.msg):
             click.echo(line if self.single else f"{node_id.ljust(self.width)} | {line}")
 
 
@@ -163,12 +167,15 @@ def _follow(
     view: StateView, logs: LogStore, run: RunRecord, node: str | None, query: LogQuery, output: str
 ) -> None:
     """Print what each stream already holds (after the filters), then new lines as they
-    arrive, picking up jobs that start later, until the run is final."""
+    arrive, picking up jobs that start later, until the run is final (or, on this host,
+    its runner process has died: then an error after the lines found)."""
     import itertools
     import queue
     import threading
     from datetime import UTC, datetime, timedelta
 
+    from sparkwing.cli.common import runner_gone
+    from sparkwing.errors import SparkwingError
     from sparkwing.status import FINAL_RUN_STATUSES
     from sparkwing.surfaces.logs.filesystem import apply_query, record_filter
 
@@ -224,11 +231,21 @@ def _follow(
             _, _, node_id, rec = pending.pop(0)
             show(node_id, rec)
 
+    def current() -> RunRecord | None:
+        """The run now; None once it is final (or gone from the state)."""
+        record = view.state.get_run(run.run_id)
+        return None if record is None or record.status in FINAL_RUN_STATUSES else record
+
+    gone: str | None = None
     while True:
-        current = view.state.get_run(run.run_id)
-        final = current is None or current.status in FINAL_RUN_STATUSES
+        live = current()
+        # A run whose runner died stays "running" until doctor marks it: following it would
+        # never end. Read the status again after the check, as the runner may just have ended.
+        gone = runner_gone(live) if live is not None else None
+        if gone and current() is None:
+            live, gone = None, None
         discover()
-        if final or failures:
+        if live is None or gone or failures:
             break
         drain(POLL_SECONDS)
         release(everything=False)
@@ -239,6 +256,8 @@ def _follow(
     release(everything=True)
     if failures:
         raise failures[0]
+    if gone:
+        raise SparkwingError(f"stopped following run {run.run_id}: {gone}")
 
 
 def _excerpt(logs: LogStore, run_id: str, node_id: str) -> list[str] | None:
@@ -306,11 +325,15 @@ def errors_cmd(
 
 def _print_errors(run: RunRecord, report: list[dict[str, Any]]) -> None:
     from sparkwing.cli.common import status_colour
+    from sparkwing.engine.termsafe import safe_lines, safe_text
 
     paint = _painter()
     headline = f"run {run.run_id} ({run.pipeline}) {run.status}"
     click.echo(
-        paint(headline + (f": {run.reason}" if run.reason else ""), status_colour(run.status))
+        paint(
+            headline + (f": {safe_text(run.reason)}" if run.reason else ""),
+            status_colour(run.status),
+        )
     )
     if not report:
         click.echo("no failed or cancelled jobs")
@@ -324,9 +347,9 @@ def _print_errors(run: RunRecord, report: list[dict[str, Any]]) -> None:
             paint(f"{item['node_id']}: {item['status']}{more}", status_colour(item["status"]))
         )
         if item["error"]:
-            click.echo(f"  error: {item['error']}")
+            click.echo("  error: " + "\n".join(safe_lines(item["error"])))
         if item["reason"] and item["reason"] != item["error"]:
-            click.echo(f"  reason: {item['reason']}")
+            click.echo(f"  reason: {safe_text(item['reason'])}")
         lines = item["log_tail"]
         if item["status"] != "failed":
             continue
@@ -335,7 +358,7 @@ def _print_errors(run: RunRecord, report: list[dict[str, Any]]) -> None:
         elif lines:
             click.echo(f"  last {len(lines)} log line{'s' if len(lines) != 1 else ''}:")
             for line in lines:
-                click.echo(f"    | {line}")
+                click.echo(f"    | {safe_text(line)}")
         else:
             click.echo("  (its log is empty)")
 

@@ -16,6 +16,7 @@ from sparkwing.cli.common import (
     emit_ndjson,
     job_modifiers,
     open_state_view,
+    runner_gone,
     status_colour,
     table,
 )
@@ -23,6 +24,7 @@ from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import find_run, run_arg, run_options
 from sparkwing.cli.submit import submit_cmd
+from sparkwing.engine.termsafe import safe_text
 from sparkwing.status import RUN_STATUSES
 
 if TYPE_CHECKING:
@@ -147,17 +149,9 @@ def _why(node: NodeRecord) -> str:
 
 
 def _first_line(text: str, width: int) -> str:
-    line = text.split("\n", 1)[0]
+    # Job text: no control character of it reaches the terminal.
+    line = safe_text(text.split("\n", 1)[0])
     return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def _liveness(run: RunRecord) -> str | None:
-    """A note when a run says it is running but its runner on this host has died."""
-    from sparkwing.engine.recovery import dead_runner
-
-    if dead_runner(run) is None:
-        return None
-    return f"its runner process {run.pid} is gone; `sparkwing doctor` will mark the run failed"
 
 
 @runs_group.command("status")
@@ -195,7 +189,7 @@ def status_cmd(
     fields.append(("trigger", run.trigger))
     if run.args:
         fields.append(("args", " ".join(f"{k}={json.dumps(v)}" for k, v in run.args.items())))
-    note = _liveness(run)
+    note = runner_gone(run)
     if note:
         fields.append(("note", note))
     if run.status in ("pending", "running"):
@@ -222,7 +216,7 @@ def status_cmd(
         click.echo("")
         click.echo("annotations:")
         for node_id, text in notes:
-            click.echo(f"  {node_id}: {text}")
+            click.echo(f"  {node_id}: {safe_text(text)}")
 
 
 def _waiting(nodes: list[NodeRecord]) -> str:

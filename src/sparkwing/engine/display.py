@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from sparkwing.engine.termsafe import safe_lines, safe_text
 from sparkwing.sdk.durations import format_duration
 from sparkwing.surfaces.state.base import NodeRecord, RunRecord
 
@@ -61,12 +62,13 @@ class PlainDisplay(Display):
     def notify(self, kind: str, payload: Any) -> None:
         if kind == "log" and self.show_logs:
             node, _stream, msg = payload
-            self.out.write(f"{node:<{self._width}} | {msg}\n")
+            for line in safe_lines(msg):
+                self.out.write(f"{node:<{self._width}} | {line}\n")
         elif kind == "node":
             self._node(payload)
         elif kind == "annotation":
             node, text = payload
-            self.out.write(f"{node:<{self._width}} * {text}\n")
+            self.out.write(f"{node:<{self._width}} * {safe_text(text)}\n")
         self.out.flush()
 
     def _node(self, rec: NodeRecord) -> None:
@@ -80,14 +82,14 @@ class PlainDisplay(Display):
                 attempt = f" (attempt {rec.attempt})" if rec.attempt > 1 else ""
                 self.out.write(f"{rec.node_id:<{self._width}} > started{attempt}\n")
             else:
-                self.out.write(f"{rec.node_id:<{self._width}} ~ {rec.reason}\n")
+                self.out.write(f"{rec.node_id:<{self._width}} ~ {safe_text(rec.reason)}\n")
         elif rec.status in ("approval_pending", "paused"):
-            self.out.write(f"{rec.node_id:<{self._width}} ? {rec.reason}\n")
+            self.out.write(f"{rec.node_id:<{self._width}} ? {safe_text(rec.reason or '')}\n")
         elif rec.status in SYMBOLS:
             took = ""
             if rec.node_id in self._started:
                 took = f" in {format_duration(time.monotonic() - self._started[rec.node_id])}"
-            reason = f": {rec.reason}" if rec.reason and rec.status != "success" else ""
+            reason = f": {safe_text(rec.reason)}" if rec.reason and rec.status != "success" else ""
             self.out.write(f"{rec.node_id:<{self._width}} = {SYMBOLS[rec.status]}{took}{reason}\n")
 
     def finish(self, run: RunRecord, nodes: list[NodeRecord]) -> None:
@@ -96,7 +98,7 @@ class PlainDisplay(Display):
             counts[n.status] = counts.get(n.status, 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         took = format_duration(time.monotonic() - self._t0)
-        reason = f" ({run.reason})" if run.reason else ""
+        reason = f" ({safe_text(run.reason)})" if run.reason else ""
         self.out.write(f"run {run.run_id} {run.status}{reason} in {took}: {summary}\n")
         if run.status != "success":
             self.out.write(f"  see: sparkwing runs errors --run {run.run_id}\n")
@@ -140,14 +142,17 @@ class TtyDisplay(PlainDisplay):
         elif kind == "log":
             node, stream, msg = payload
             style = "red" if stream in ("stderr", "error") else "yellow" if stream == "warn" else ""
-            text = escape(msg)
-            self.live.console.print(
-                f"[dim]{escape(node):<{self._width}} |[/] "
-                f"{f'[{style}]{text}[/]' if style else text}"
-            )
+            for line in safe_lines(msg):
+                text = escape(line)
+                self.live.console.print(
+                    f"[dim]{escape(node):<{self._width}} |[/] "
+                    f"{f'[{style}]{text}[/]' if style else text}"
+                )
         elif kind == "annotation":
             node, text = payload
-            self.live.console.print(f"[bold]{escape(node)}[/] [magenta]* {escape(text)}[/]")
+            self.live.console.print(
+                f"[bold]{escape(node)}[/] [magenta]* {escape(safe_text(text))}[/]"
+            )
         elif kind == "node":
             rec: NodeRecord = payload
             self._status[rec.node_id] = rec.status
@@ -156,13 +161,17 @@ class TtyDisplay(PlainDisplay):
             if rec.status in ("approval_pending", "paused"):
                 self.live.console.print(
                     f"[bold magenta]{'waiting':>9}[/] "
-                    f"[bold]{escape(rec.node_id)}[/] {escape(rec.reason or '')}"
+                    f"[bold]{escape(rec.node_id)}[/] {escape(safe_text(rec.reason or ''))}"
                 )
             if rec.status in SYMBOLS:
                 took = ""
                 if rec.node_id in self._started:
                     took = f" {format_duration(time.monotonic() - self._started[rec.node_id])}"
-                reason = f": {escape(rec.reason)}" if rec.reason and rec.status != "success" else ""
+                reason = (
+                    f": {escape(safe_text(rec.reason))}"
+                    if rec.reason and rec.status != "success"
+                    else ""
+                )
                 style = STYLES[rec.status]
                 self.live.console.print(
                     f"[{style}]{SYMBOLS[rec.status]:>9}[/] "
@@ -198,7 +207,7 @@ class TtyDisplay(PlainDisplay):
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         from rich.markup import escape
 
-        reason = f" ({escape(run.reason)})" if run.reason else ""
+        reason = f" ({escape(safe_text(run.reason))})" if run.reason else ""
         self.console.print(
             f"[{style}]run {run.run_id} {run.status}[/]{reason} in "
             f"{format_duration(time.monotonic() - self._t0)}: {summary}"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sparkwing.errors import InvalidKeyError, PreconditionFailedError, StorageError
+from sparkwing.paths import PRIVATE_FILE_MODE, make_private_dirs
 from sparkwing.surfaces.cache.base import (
     BLOB_PREFIX,
     MANIFEST_PREFIX,
@@ -95,8 +96,11 @@ class FilesystemCache(Cache):
         except OSError as exc:
             raise self._error("read", key, exc) from exc
         with src:
+            # A restored file is the job's, not the cache's: the usual modes (umask applies).
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._write_tmp(dest.parent, lambda fh: shutil.copyfileobj(src, fh, _CHUNK))
+            tmp = self._write_tmp(
+                dest.parent, lambda fh: shutil.copyfileobj(src, fh, _CHUNK), mode=0o666
+            )
         os.replace(tmp, dest)
         return True
 
@@ -188,7 +192,9 @@ class FilesystemCache(Cache):
             super().adopt_file(key, src)
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path.parent)
+            # Moved in as is, so drop the group and other bits here (the owner's stay).
+            os.chmod(src, stat.S_IMODE(st.st_mode) & 0o700)
             if self.fsync:
                 fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
                 try:
@@ -212,7 +218,7 @@ class FilesystemCache(Cache):
     def _replace(self, key: str, write: _Writer) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path.parent)
             tmp = self._write_tmp(path.parent, write)
             try:
                 os.replace(tmp, path)
@@ -231,10 +237,10 @@ class FilesystemCache(Cache):
             finally:
                 os.close(dir_fd)
 
-    def _write_tmp(self, directory: Path, write: _Writer) -> Path:
+    def _write_tmp(self, directory: Path, write: _Writer, mode: int = PRIVATE_FILE_MODE) -> Path:
         """Write a fresh temp file in ``directory``; on any failure nothing is left behind."""
         tmp = directory / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
@@ -286,8 +292,8 @@ class FilesystemCache(Cache):
         digest = hashlib.sha256(path.name.encode()).hexdigest()[:32]
         lock = path.parent / f"{_LOCK_PREFIX}{digest}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            make_private_dirs(path.parent)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
         except OSError as exc:
             raise self._error("lock", key, exc) from exc
         try:

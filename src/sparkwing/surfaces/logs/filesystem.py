@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sparkwing.errors import StorageError
 from sparkwing.ids import check_segment
+from sparkwing.paths import PRIVATE_FILE_MODE, make_private_dirs
 from sparkwing.surfaces.logs.base import LogQuery, LogRecord, LogStore
 from sparkwing.surfaces.logs.search import line_matcher
 
@@ -188,8 +189,9 @@ class FilesystemLogs(LogStore):
         if not data:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            make_private_dirs(path.parent)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            fd = os.open(path, flags, PRIVATE_FILE_MODE)
         except OSError as exc:
             raise self._error("open", path, exc) from exc
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sparkwing.errors import StorageError
+from sparkwing.paths import create_private_file, make_private_dirs
 from sparkwing.surfaces.state.sqlite import BUSY_RETRY, BUSY_TIMEOUT_SECONDS, transaction
 
 T = TypeVar("T")
@@ -73,7 +74,8 @@ class OutboxQueue:
     # -- plumbing -----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
+            create_private_file(self.path)
         except OSError as err:
             raise StorageError(
                 f"cannot create the directory of outbox {self.path}: {err}"

@@ -20,6 +20,7 @@ from sparkwing.errors import (
     StorageError,
 )
 from sparkwing.ids import check_key, check_segment
+from sparkwing.paths import create_private_file, make_private_dirs
 from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
@@ -96,7 +97,8 @@ class SqliteState(sq.SqlStateStore):
         self._pid = os.getpid()
         self._closed = False
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
+            create_private_file(self.path)
         except OSError as err:
             message = f"cannot create the directory of state database {path}: {err}"
             raise StorageError(message) from None
