@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import time
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
@@ -143,11 +142,8 @@ class HttpObjectStore(ObjectStore):
         then one StorageError naming the store."""
         import httpx
 
-        policy = self.retry
-        deadline = time.monotonic() + policy.timeout
-        delay = policy.initial_backoff
-        tries = 0
-        while True:
+        reason = ""
+        for _ in self.retry.pauses():
             try:
                 return attempt()
             except _Transient as exc:
@@ -156,12 +152,7 @@ class HttpObjectStore(ObjectStore):
                 reason = "request timed out after retries"
             except httpx.TransportError:
                 reason = "endpoint unreachable (connection failed after retries)"
-            tries += 1
-            pause = random.uniform(delay / 2, delay)
-            if tries > policy.max_retries or time.monotonic() + pause >= deadline:
-                raise self._errors.error(action, key, reason)
-            time.sleep(pause)
-            delay = min(delay * 2, policy.max_backoff)
+        raise self._errors.error(action, key, reason)
 
     def _check(self, response: httpx.Response, action: str, key: str | None) -> None:
         """Raise for an answer that is not a success (404 and 412 are the caller's)."""

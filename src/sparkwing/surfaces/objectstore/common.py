@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from sparkwing.errors import StorageError
 from sparkwing.ids import check_key, check_prefix
+from sparkwing.retry import RetryPolicy as Policy
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,16 @@ class RetryPolicy:
     timeout: float = 30.0  # seconds for all attempts of one operation
     connect_timeout: float = 5.0
     request_timeout: float = 120.0  # one request, body included (a 64 MiB part fits)
+
+    def pauses(self) -> Iterator[int]:
+        """Attempt numbers for a loop of our own (the cloud SDKs take the fields above
+        instead), paced by the one retry policy of :mod:`sparkwing.retry`."""
+        return Policy(
+            deadline=self.timeout,
+            initial=self.initial_backoff,
+            maximum=self.max_backoff,
+            attempts=self.max_retries + 1,
+        ).pauses()
 
 
 DEFAULT_RETRY = RetryPolicy()
