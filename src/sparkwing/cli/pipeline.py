@@ -269,7 +269,7 @@ def _print_description(result: dict[str, Any]) -> None:
             [
                 (
                     i["flag"],
-                    i["type"],
+                    "|".join(str(c) for c in i["choices"]) if i.get("choices") else i["type"],
                     "-" if i["required"] else json.dumps(i["default"], default=str),
                     "yes" if i["required"] else "no",
                     i.get("help") or "",

@@ -3,6 +3,7 @@ engine (:mod:`sparkwing.engine.launch`) and report how the run ended."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -74,6 +75,10 @@ def run_cmd(
     output: str = options["output"]
     project = load_project(ctx, required=True)
     assert project is not None
+    inputs = rest[: rest.index("--")] if "--" in rest else rest
+    if "--help" in inputs or "-h" in inputs:
+        _pipeline_help(ctx, project, pipeline, options["profile"])
+        return 0
     resolved = resolve(ctx, options["profile"], pipeline, project)
     run_id = options["run_id"]
     if run_id is not None and not is_run_id(run_id):
@@ -97,9 +102,67 @@ def run_cmd(
     warn: Callable[[str], None] = lambda message: click.echo(message, err=True)  # noqa: E731
     result = launch(project, resolved, pipeline, rest, how, say=say, warn=warn)
     sys.stdout.flush()
-    for error in result.errors:
-        click.echo(f"error: {error}", err=True)
+    if output == "json" and result.errors:
+        # One JSON object on stderr, as every other command's errors under -o json.
+        doc: dict[str, Any] = {"error": result.errors[-1], "exit": result.code}
+        if len(result.errors) > 1:
+            doc["errors"] = list(result.errors)
+        click.echo(json.dumps(doc, ensure_ascii=False), err=True)
+    else:
+        for error in result.errors:
+            click.echo(f"error: {error}", err=True)
     return result.code
+
+
+def _pipeline_help(ctx: click.Context, project: Any, pipeline: str, profile: str | None) -> None:
+    """``sparkwing run P --help``: P's inputs (types, choices, defaults, help), read by
+    importing the project as ``pipeline describe`` does; then where the engine options are."""
+    from sparkwing.cli.pipeline import inspect_project
+
+    found: dict[str, Any] = inspect_project(project, pipeline, profile)["pipeline"]
+    entry = project.pipeline(pipeline)
+    description = (entry.description if entry else None) or found.get("description")
+    click.echo(f"Usage: sparkwing run {pipeline} [ENGINE OPTIONS] [INPUTS]")
+    if description:
+        click.echo("")
+        click.echo(f"  {description}")
+    click.echo("")
+    inputs: list[dict[str, Any]] = found.get("inputs", [])
+    if not inputs:
+        click.echo(f"Inputs: {pipeline} takes none.")
+    else:
+        click.echo("Inputs:")
+        rows = [(_input_flag(i), _input_help(i)) for i in inputs]
+        width = min(max(len(flag) for flag, _ in rows), 36)
+        for flag, text in rows:
+            pad = " " * (width - len(flag) + 2) if len(flag) <= width else "\n" + " " * (width + 4)
+            click.echo(f"  {flag}{pad}{text}")
+    click.echo("")
+    click.echo(
+        "Engine options (--sw-parallel, --sw-pause-before, -o, --profile, ...): "
+        "`sparkwing run --help`."
+    )
+
+
+def _input_flag(field: dict[str, Any]) -> str:
+    kind = str(field["type"]).removesuffix(" | None")
+    if kind.startswith("Optional[") and kind.endswith("]"):
+        kind = kind[len("Optional[") : -1]
+    if kind == "bool":
+        name = str(field["flag"])
+        return f"{name} / --no-{name[2:]}"
+    choices = field.get("choices")
+    shown = "|".join(str(c) for c in choices) if choices else kind.upper()
+    return f"{field['flag']} {shown}"
+
+
+def _input_help(field: dict[str, Any]) -> str:
+    parts = [str(field["help"])] if field.get("help") else []
+    if field["required"]:
+        parts.append("(required)")
+    elif field["default"] is not None:
+        parts.append(f"(default: {json.dumps(field['default'], default=str)})")
+    return " ".join(parts)
 
 
 def _take_engine_options(ctx: click.Context, args: list[str], options: dict[str, Any]) -> list[str]:

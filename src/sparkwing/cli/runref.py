@@ -17,17 +17,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 LATEST = "latest"
 
 
-def run_options(fn: F) -> F:
+RUN_HELP = "The run (also accepted as the first argument); 'latest' or omitted: the newest run."
+# Commands that change a run never pick one by default: naming it is required.
+EXPLICIT_RUN_HELP = "The run (also accepted as the first argument); 'latest' for the newest run."
+
+
+def run_options(fn: F, *, help_text: str = RUN_HELP) -> F:
     """Adds the positional ``RUN`` and ``--run ID``; the command receives ``run_pos`` and
     ``run_opt`` and passes them to :func:`run_arg`."""
-    fn = click.option(
-        "--run",
-        "run_opt",
-        default=None,
-        metavar="ID",
-        help="The run (also accepted as the first argument); 'latest' or omitted: the newest run.",
-    )(fn)
+    fn = click.option("--run", "run_opt", default=None, metavar="ID", help=help_text)(fn)
     return click.argument("run_pos", required=False, metavar="[RUN]")(fn)
+
+
+def explicit_run_options(fn: F) -> F:
+    """:func:`run_options` for a command that requires the run to be named."""
+    return run_options(fn, help_text=EXPLICIT_RUN_HELP)
 
 
 def run_arg(run_pos: str | None, run_opt: str | None) -> str | None:

@@ -22,7 +22,7 @@ from sparkwing.cli.common import (
 )
 from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
-from sparkwing.cli.runref import find_run, run_arg, run_options
+from sparkwing.cli.runref import explicit_run_options, find_run, run_arg, run_options
 from sparkwing.cli.submit import submit_cmd
 from sparkwing.engine.termsafe import safe_text
 from sparkwing.status import RUN_STATUSES
@@ -349,7 +349,7 @@ def input_flags(args: dict[str, Any]) -> list[str]:
 
 
 @runs_group.command("cancel")
-@run_options
+@explicit_run_options
 @OUTPUT_OPTION
 @PROFILE_OPTION
 @click.pass_context
@@ -357,7 +357,8 @@ def cancel_cmd(
     ctx: click.Context, run_pos: str | None, run_opt: str | None, output: str, profile: str | None
 ) -> None:
     """Cancel a run: one still waiting in the queue (`runs submit`) is never started; one
-    live on this machine has its runner stop every job and record them cancelled."""
+    live on this machine has its runner stop every job and record them cancelled. The run
+    must be named (`--run latest` for the newest): nothing is cancelled by default."""
     from sparkwing.cli.gates import who
     from sparkwing.engine.cancel import cancel_run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,32 @@ def args_type_of(obj: Any) -> type | None:
     return explicit if _isclass(explicit) else None
 
 
+def field_docs(args_type: type) -> dict[str, str]:
+    """Attribute docstrings of an inputs class (a string literal right after a field), the
+    other place, besides ``field(metadata={"help": ...})``, where an input's help is written.
+    Read from the source with ``ast``; a class without source has none."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(args_type)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for stmt, after in itertools.pairwise(body):
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[stmt.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
 def fields_of(args_type: type | None) -> list[InputField]:
     if args_type is None:
         return []
@@ -63,11 +90,8 @@ def fields_of(args_type: type | None) -> list[InputField]:
                 default, required = f.default_factory(), False
             else:
                 default, required = None, True
-            out.append(
-                InputField(
-                    f.name, hints.get(f.name, str), default, required, f.metadata.get("help")
-                )
-            )
+            help_text = f.metadata.get("help")
+            out.append(InputField(f.name, hints.get(f.name, str), default, required, help_text))
         return out
     for name, tp in hints.items():
         if name.startswith("_"):
@@ -269,8 +293,10 @@ def convert(value: Any, tp: Any, where: str) -> Any:
 
 
 def describe_inputs(args_type: type | None) -> list[dict[str, Any]]:
-    """Inputs as plain data (for ``pipeline describe`` / ``--help``)."""
+    """Inputs as plain data (for ``pipeline describe`` / ``--help``); help from a field's
+    metadata, else its attribute docstring (read only here: parsing source costs time)."""
     out = []
+    docs = field_docs(args_type) if args_type is not None else {}
     for f in fields_of(args_type):
         out.append(
             {
@@ -279,10 +305,24 @@ def describe_inputs(args_type: type | None) -> list[dict[str, Any]]:
                 "type": _type_name(f.type),
                 "required": f.required,
                 "default": None if f.required else _plain(f.default),
-                "help": f.help,
+                "choices": choices_of(f.type),
+                "help": f.help or docs.get(f.name),
             }
         )
     return out
+
+
+def choices_of(tp: Any) -> list[Any] | None:
+    """The values a ``Literal[...]`` or enum input accepts (of a list's items too), else None."""
+    tp = _unoptional(tp)
+    if _is_list(tp):
+        item = get_args(tp)
+        return choices_of(item[0]) if item else None
+    if get_origin(tp) is Literal:
+        return [_plain(v) for v in get_args(tp)]
+    if _isclass(tp) and issubclass(tp, enum.Enum):
+        return [_plain(m.value) for m in tp]
+    return None
 
 
 def _type_name(tp: Any) -> str:
