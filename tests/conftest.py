@@ -27,6 +27,11 @@ _SCRUBBED = (
     "XDG_CACHE_HOME",
     "XDG_DATA_HOME",
     "XDG_STATE_HOME",
+    # The suite may itself run inside these CIs: runs under test get plain output unless a
+    # test sets them.
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "BUILDKITE",
 )
 
 

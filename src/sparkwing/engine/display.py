@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from sparkwing.engine.masking import Masker
 from sparkwing.engine.termsafe import safe_lines, safe_text
 from sparkwing.sdk.durations import format_duration
 from sparkwing.surfaces.state.base import NodeRecord, RunRecord
@@ -33,6 +34,9 @@ class Display:
     """Base: receives recorder notifications; prints nothing."""
 
     def start(self, run: RunRecord, nodes: list[str]) -> None: ...
+
+    def watch(self, masker: Masker) -> None:
+        """The run's masker, for displays that announce secrets to the CI they run in."""
 
     def notify(self, kind: str, payload: Any) -> None: ...
 
@@ -221,13 +225,3 @@ class JsonDisplay(Display):
         doc = {"run": run.to_dict(), "nodes": [n.to_dict() for n in nodes]}
         sys.stdout.write(json.dumps(doc, default=str) + "\n")
         sys.stdout.flush()
-
-
-def make_display(mode: str) -> Display:
-    if mode == "json":
-        return JsonDisplay()
-    if mode == "quiet":
-        return Display()
-    if mode == "tty":
-        return TtyDisplay()
-    return PlainDisplay()

@@ -137,9 +137,9 @@ def _run_with(
     rc: Any,
 ) -> int:
     from sparkwing.engine.clock import now_iso
-    from sparkwing.engine.display import make_display
     from sparkwing.engine.masking import Masker
     from sparkwing.engine.procutil import process_start_ticks
+    from sparkwing.engine.progress import make_display
     from sparkwing.engine.recorder import Recorder
     from sparkwing.engine.scheduler import Scheduler
     from sparkwing.surfaces.open import open_cache, open_secrets
@@ -161,6 +161,7 @@ def _run_with(
     cache_spec, secrets_spec = spec.surface("cache"), spec.surface("secrets")
     display = make_display(spec.output)
     masker = Masker()
+    display.watch(masker)
     now = now_iso()
     run = RunRecord(
         run_id=spec.run_id,
