@@ -21,6 +21,7 @@ from sparkwing.cli.common import (
     table,
 )
 from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
+from sparkwing.cli.report import report_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import explicit_run_options, find_run, run_arg, run_options
 from sparkwing.cli.submit import submit_cmd
@@ -33,12 +34,13 @@ if TYPE_CHECKING:
 
 @click.group("runs", context_settings={"help_option_names": ["-h", "--help"]})
 def runs_group() -> None:
-    """Inspect past and running runs (list, status, get, logs, errors, cancel, retry), queue runs
-    (submit) and resolve their human gates (approvals, pauses, resume)."""
+    """Inspect past and running runs (list, status, get, logs, errors, report, cancel, retry),
+    queue runs (submit) and resolve their human gates (approvals, pauses, resume)."""
 
 
 runs_group.add_command(logs_cmd)
 runs_group.add_command(errors_cmd)
+runs_group.add_command(report_cmd)
 runs_group.add_command(submit_cmd)
 runs_group.add_command(approvals_group)
 runs_group.add_command(pauses_group)
