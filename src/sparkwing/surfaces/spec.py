@@ -38,6 +38,9 @@ class SurfaceSpec:
             return f"{self.type}://{self.bucket}/{self.prefix or ''}"
         if self.path:
             return f"{self.type}:{self.path}"
+        if self.url:
+            shown = public_url(self.url)
+            return f"{self.type}:{shown}{self.prefix or ''}" if shown else self.type
         return self.type
 
     def to_record(self) -> dict[str, Any]:
@@ -47,6 +50,10 @@ class SurfaceSpec:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if self.url and self.type not in registry.types_with("dsn"):
+            shown = public_url(self.url)  # without credentials, which a record must not keep
+            if shown:
+                out["url"] = shown
         if self.binaries is not None:
             out["binaries"] = self.binaries.to_record()
         return out
@@ -59,6 +66,22 @@ class SurfaceSpec:
             path=data.get("path"),
             bucket=data.get("bucket"),
             prefix=data.get("prefix"),
+            url=data.get("url"),
             url_source=data.get("url_source"),
             binaries=cls.from_record(binaries) if isinstance(binaries, dict) else None,
         )
+
+
+def public_url(url: str) -> str | None:
+    """``url`` without user, password, query or fragment (they may carry credentials), or
+    None when it is not a URL with a host."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return None
+    if not (parts.scheme and parts.hostname):
+        return None
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path or '/'}"
