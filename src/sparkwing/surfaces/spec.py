@@ -38,10 +38,16 @@ class SurfaceSpec:
             return f"{self.type}://{self.bucket}/{self.prefix or ''}"
         if self.path:
             return f"{self.type}:{self.path}"
-        if self.url:
+        if self.url and self._url_is_location():
             shown = public_url(self.url)
             return f"{self.type}:{shown}{self.prefix or ''}" if shown else self.type
         return self.type
+
+    def _url_is_location(self) -> bool:
+        # A DSN holds a password; a controller's URL is the profile's, shown by its host
+        # elsewhere. Any other url (an http cache) is where the data lives.
+        hidden = registry.types_with("dsn") | registry.types_with("controller")
+        return self.type not in hidden
 
     def to_record(self) -> dict[str, Any]:
         """The parts of the spec a run record keeps so readers can find data later (no secrets)."""
@@ -50,7 +56,7 @@ class SurfaceSpec:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
-        if self.url and self.type not in registry.types_with("dsn"):
+        if self.url and self._url_is_location():
             shown = public_url(self.url)  # without credentials, which a record must not keep
             if shown:
                 out["url"] = shown
