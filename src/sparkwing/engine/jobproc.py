@@ -7,6 +7,7 @@ and every command it started) and reads its output and control messages from one
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -144,6 +145,9 @@ def fork_job(launch: JobLaunch, masker: Masker) -> tuple[int, int]:
 
 
 def _child(launch: JobLaunch, masker: Masker, write_fd: int) -> int:
+    # The engine's objects are shared with it copy-on-write; a collection would write to
+    # every one of them (and so copy every page), while the job only needs its own swept.
+    gc.freeze()
     try:
         os.setpgid(0, 0)
     except OSError:

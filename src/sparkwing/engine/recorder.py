@@ -81,15 +81,14 @@ class Recorder:
             pending, self._logs = self._logs, {}
             for node_id, records in pending.items():
                 self.logs.append(self.run_id, node_id, records)
-        if self._nodes:
-            nodes, self._nodes = list(self._nodes.values()), {}
-            for record in nodes:
-                record.output = self.masker.data(record.output)
-                if record.error:
-                    record.error = self.masker.text(record.error)
-                if record.reason:
-                    record.reason = self.masker.text(record.reason)
-            self.state.upsert_nodes(nodes)
-        if self._events:
-            events, self._events = self._events, []
-            self.state.append_events(self.run_id, events)
+        nodes, self._nodes = list(self._nodes.values()), {}
+        events, self._events = self._events, []
+        for record in nodes:
+            record.output = self.masker.data(record.output)
+            if record.error:
+                record.error = self.masker.text(record.error)
+            if record.reason:
+                record.reason = self.masker.text(record.reason)
+        if nodes or events:
+            # One transaction for the turn's node changes and events where the store can.
+            self.state.write_batch(self.run_id, nodes, events)
