@@ -151,7 +151,9 @@ class Scheduler:
                     self._start_ready()
                     if self.dag.done:
                         break
-                    for exited in self.sup.wait(self._next_timeout()):
+                    exits = self.sup.wait(self._next_timeout())
+                    self.rec.mark_time()
+                    for exited in exits:
                         self._attempt_done(self.nodes[exited.key], exited)
                     self._fire_timers()
                     self.rec.flush()
@@ -290,6 +292,7 @@ class Scheduler:
         )
 
     def _handle_items(self, node_id: str, items: list[tuple[str, Any]]) -> None:
+        self.rec.mark_time()  # delivered while the loop waits: now, not the turn's start
         masker = self.rec.masker
         for kind, item in items:
             if kind == "line":
