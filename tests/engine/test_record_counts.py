@@ -85,12 +85,14 @@ def test_command_jobs_mask_fail_and_time_out_like_python_jobs(proj: Proj) -> Non
             plan.job("fails", "echo first; echo last-words >&2; exit 3").needs(learn_job)
             plan.job("slow", "sleep 30 & sleep 30").timeout(1).needs(learn_job)
             plan.job("env", 'test "$SPARKWING_PIPELINE" = p && test -d .sparkwing')
+            plan.job("closes", "echo before; exec >&- 2>&-; sleep 1")
     """)
     code, doc = proj.run_json("p")
     assert code == 1
     nodes = proj.nodes(doc)
     assert nodes["leak"]["status"] == "success"
     assert nodes["env"]["status"] == "success"
+    assert nodes["closes"]["status"] == "success"  # its pipes ended before it did
     assert nodes["fails"]["status"] == "failed"
     assert nodes["fails"]["error"] == (
         "command failed with exit code 3: echo first; echo last-words >&2; exit 3; "

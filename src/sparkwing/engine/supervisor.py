@@ -228,6 +228,10 @@ class Supervisor:
             except OSError:
                 return
             if not chunk:
+                # At its end a pipe stays readable: watched on, a command that closed its
+                # output but runs on would spin this loop until it exits.
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(fd)
                 return
             if proc.shell is None:
                 self._deliver(proc, proc.splitter.feed(chunk))
@@ -279,6 +283,8 @@ class Supervisor:
 
     def _detach(self, proc: _Proc) -> None:
         proc.done = True
+        if proc.shell is not None and proc.shell.popen.returncode is None:
+            proc.shell.popen.returncode = -signal.SIGKILL  # reaped by __exit__, not Popen
         self._procs.pop(proc.key, None)
         for fd in (proc.fd, proc.pidfd, proc.shell.err_fd if proc.shell else None):
             if fd is None:
