@@ -91,6 +91,7 @@ def make_project(base: Path, jobs: int) -> dict[str, str]:
         textwrap.dedent(PIPELINES).format(jobs=jobs).lstrip(), encoding="utf-8"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKWING_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # users' interpreters keep bytecode
     env.update(
         {
             "HOME": str(base / "home"),

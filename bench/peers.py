@@ -195,6 +195,9 @@ def write_projects(base: Path, jobs: int, scale: int) -> tuple[Path, dict[str, s
             encoding="utf-8",
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKWING_")}
+    # Users' interpreters keep bytecode: without it every run compiles sparkwing anew and
+    # the figures measure the compiler (the warm-up run writes the .pyc files).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         {
             "HOME": str(base / "home"),

@@ -7,9 +7,11 @@ and every command it started) and reads its output and control messages from one
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
+import subprocess
 import sys
 import traceback
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from typing import Any
 
 from sparkwing.engine import protocol
 from sparkwing.engine.masking import Masker
+from sparkwing.engine.procutil import die_with_parent, libc
 from sparkwing.errors import SparkwingError
 from sparkwing.sdk.context import Context
 from sparkwing.sdk.runtime import Runtime, running
@@ -70,8 +73,56 @@ class JobLaunch:
     after: Callable[[Context], str | None] | None = None  # upload outputs -> manifest digest
 
 
+@dataclass(frozen=True)
+class ShellLaunch:
+    """A job whose fn is a command string and that needs no Python around it (no
+    artifacts to restore or upload): the engine starts ``/bin/sh -c command`` itself."""
+
+    job_id: str
+    command: str
+    env: dict[str, str]
+    workdir: str
+
+
+def spawn_shell(launch: ShellLaunch, stdin_fd: int) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Start the command as the leader of a new session and process group (a timeout or
+    cancel kills it and everything it started); returns the process and the read ends of
+    its stdout and stderr pipes. One vfork/exec: no Python process runs in between."""
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", launch.command],
+            stdin=stdin_fd,
+            stdout=out_w,
+            stderr=err_w,
+            cwd=launch.workdir,
+            env=launch.env,
+            start_new_session=True,
+        )
+    except BaseException:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    return proc, out_r, err_r
+
+
+def command_result(command: str, status: int, tail: list[str]) -> dict[str, Any]:
+    """The result a shell job reports, worded as ``ctx.sh`` words a failed command;
+    ``tail`` is the last lines of its stderr (of stdout when stderr stayed empty)."""
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return {"ok": True, "output": None, "artifacts": None}
+    excerpt = ("; last output: " + " | ".join(tail)) if tail else ""
+    return {"ok": False, "error": f"command failed with exit code {code}: {command}{excerpt}"}
+
+
 def fork_job(launch: JobLaunch, masker: Masker) -> tuple[int, int]:
     """Start the attempt; returns (pid, read fd of its pipe)."""
+    libc()  # loaded here once, not in every child
     sys.stdout.flush()
     sys.stderr.flush()
     read_fd, write_fd = os.pipe()
@@ -94,6 +145,9 @@ def fork_job(launch: JobLaunch, masker: Masker) -> tuple[int, int]:
 
 
 def _child(launch: JobLaunch, masker: Masker, write_fd: int) -> int:
+    # The engine's objects are shared with it copy-on-write; a collection would write to
+    # every one of them (and so copy every page), while the job only needs its own swept.
+    gc.freeze()
     try:
         os.setpgid(0, 0)
     except OSError:
@@ -101,8 +155,6 @@ def _child(launch: JobLaunch, masker: Masker, write_fd: int) -> int:
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
-    from sparkwing.engine.procutil import die_with_parent
-
     die_with_parent()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """Ask Linux to send ``sig`` when our parent dies, so a killed CLI leaves no orphan."""
+@functools.cache
+def libc() -> Any:
+    """The C library through ctypes, loaded once: a process that forks many children
+    calls this first so none of them pays for importing ctypes."""
     if not sys.platform.startswith("linux"):
-        return
+        return None
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` when our parent dies, so a killed CLI leaves no orphan."""
+    lib = libc()
+    if lib is None:
+        return
+    try:
+        lib.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     except (OSError, AttributeError):
         pass
 

@@ -52,6 +52,26 @@ class LineSplitter:
         return _parse(rest) if rest else []
 
 
+class RawLines:
+    """Turns a command's own output into text lines, no control messages: what a command
+    prints is never taken for one."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        *lines, self._buf = (self._buf + chunk).split(b"\n")
+        out = [line.decode(errors="replace").rstrip("\r") for line in lines]
+        while len(self._buf) > MAX_LINE:
+            piece, self._buf = self._buf[:MAX_LINE], self._buf[MAX_LINE:]
+            out.append(piece.decode(errors="replace"))
+        return out
+
+    def finish(self) -> list[str]:
+        rest, self._buf = self._buf, b""
+        return [rest.decode(errors="replace").rstrip("\r")] if rest else []
+
+
 def _parse(line: bytes) -> list[tuple[str, Any]]:
     idx = line.find(CONTROL + b"{")
     if idx < 0:

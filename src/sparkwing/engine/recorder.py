@@ -37,6 +37,14 @@ class Recorder:
         self._events: list[NewEvent] = []
         self._logs: dict[str, list[LogRecord]] = {}
         self.annotations: dict[str, list[str]] = {}
+        self._stamp: str | None = None
+
+    def _now(self) -> str:
+        """The time of this turn's records: what a turn reads arrives together, and
+        formatting the clock for every line cost more than writing the line."""
+        if self._stamp is None:
+            self._stamp = now_iso()
+        return self._stamp
 
     def _emit(self, kind: str, payload: Any) -> None:
         if self._listener is not None:
@@ -52,12 +60,12 @@ class Recorder:
 
     def event(self, kind: str, node_id: str | None, data: dict[str, Any] | None = None) -> None:
         self._events.append(
-            NewEvent(kind=kind, ts=now_iso(), node_id=node_id, data=self.masker.data(data or {}))
+            NewEvent(kind=kind, ts=self._now(), node_id=node_id, data=self.masker.data(data or {}))
         )
 
     def log(self, node_id: str, stream: str, msg: str) -> None:
         """``msg`` must already be masked (callers mask at the boundary where text enters)."""
-        self._logs.setdefault(node_id, []).append(LogRecord(ts=now_iso(), msg=msg, stream=stream))
+        self._logs.setdefault(node_id, []).append(LogRecord(ts=self._now(), msg=msg, stream=stream))
         self._emit("log", (node_id, stream, msg))
 
     def annotate(self, node_id: str, text: str) -> None:
@@ -75,21 +83,25 @@ class Recorder:
     def heartbeat(self) -> None:
         self.state.heartbeat(self.run_id, now_iso())
 
+    def mark_time(self) -> None:
+        """Time has passed (the loop waited): records from here on take a new time."""
+        self._stamp = None
+
     def flush(self) -> None:
+        self._stamp = None
         # Logs first: a reader that sees a node finished should find its whole log.
         if self._logs:
             pending, self._logs = self._logs, {}
             for node_id, records in pending.items():
                 self.logs.append(self.run_id, node_id, records)
-        if self._nodes:
-            nodes, self._nodes = list(self._nodes.values()), {}
-            for record in nodes:
-                record.output = self.masker.data(record.output)
-                if record.error:
-                    record.error = self.masker.text(record.error)
-                if record.reason:
-                    record.reason = self.masker.text(record.reason)
-            self.state.upsert_nodes(nodes)
-        if self._events:
-            events, self._events = self._events, []
-            self.state.append_events(self.run_id, events)
+        nodes, self._nodes = list(self._nodes.values()), {}
+        events, self._events = self._events, []
+        for record in nodes:
+            record.output = self.masker.data(record.output)
+            if record.error:
+                record.error = self.masker.text(record.error)
+            if record.reason:
+                record.reason = self.masker.text(record.reason)
+        if nodes or events:
+            # One transaction for the turn's node changes and events where the store can.
+            self.state.write_batch(self.run_id, nodes, events)

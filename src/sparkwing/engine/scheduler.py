@@ -20,7 +20,7 @@ from sparkwing.engine import artifacts
 from sparkwing.engine.clock import now_iso
 from sparkwing.engine.dag import Dag, DagNode
 from sparkwing.engine.gatewait import GATE_POLL_SECONDS, GateWaiter
-from sparkwing.engine.jobproc import JobLaunch
+from sparkwing.engine.jobproc import JobLaunch, ShellLaunch
 from sparkwing.engine.jobspec import JobSpec, freeze
 from sparkwing.engine.memocoord import MemoCoordinator
 from sparkwing.engine.recorder import Recorder
@@ -124,6 +124,9 @@ class Scheduler:
         self._memo_every = min(HEARTBEAT_SECONDS, memo_lease / 3)
         self._next_memo_renew = now + self._memo_every
         self._next_heartbeat = now + HEARTBEAT_SECONDS
+        # What a command job's environment starts from; taken again after user code ran in
+        # this process (it may have set variables), not copied for every job.
+        self._base_env = dict(os.environ)
 
     @property
     def interrupted(self) -> str | None:
@@ -148,7 +151,9 @@ class Scheduler:
                     self._start_ready()
                     if self.dag.done:
                         break
-                    for exited in self.sup.wait(self._next_timeout()):
+                    exits = self.sup.wait(self._next_timeout())
+                    self.rec.mark_time()
+                    for exited in exits:
                         self._attempt_done(self.nodes[exited.key], exited)
                     self._fire_timers()
                     self.rec.flush()
@@ -186,8 +191,11 @@ class Scheduler:
     def _in_engine(self, node: NodeRun, fn: Callable[[Context], Any]) -> Any:
         """Call user code (skip_if, key_fn) in this process with a sink into the node's log."""
         sink = RunnerSink(self.rec, node.job.id)
-        with running(Runtime(sink, self.open_secrets)):
-            return fn(self._context(node, sink))
+        try:
+            with running(Runtime(sink, self.open_secrets)):
+                return fn(self._context(node, sink))
+        finally:
+            self._base_env = dict(os.environ)
 
     def _prepare(self, node: NodeRun) -> None:
         """Decide an active node's next step: a gate, a skip, a memoized result, a wait
@@ -243,18 +251,36 @@ class Scheduler:
         job = node.job
         node.wake_kind = None
         node.record.attempt += 1
+        env = {
+            **job.env_vars,
+            # Also how recovery recognises this run's processes if the runner dies.
+            "SPARKWING_RUN_ID": self.rc.run_id,
+            "SPARKWING_PIPELINE": self.rc.pipeline,
+            "SPARKWING_JOB": job.id,
+        }
+        if isinstance(job.fn, str) and not job.consumed and not job.output_globs:
+            # A plain command needs no Python around it: one fork/exec of /bin/sh, its
+            # output read and masked here, worded in the log as ctx.sh words it.
+            self.rec.log(job.id, "info", self.rec.masker.text(f"$ {job.fn}"))
+            shell = ShellLaunch(job.id, job.fn, self._base_env | env, str(self.workdir))
+            pid = self.sup.start_shell(job.id, shell, job.timeout_s)
+        else:
+            pid = self.sup.start(job.id, self._job_launch(node, env), job.timeout_s)
+        node.record.started_at = node.record.started_at or now_iso()
+        # The job's process group id, so `doctor` can end what a dead runner left behind.
+        node.record.extra["pgid"] = pid
+        self._set_status(node, "running", None)
+        self.rec.event("node_started", job.id, {"attempt": node.record.attempt, "pid": pid})
+
+    def _job_launch(self, node: NodeRun, env: dict[str, str]) -> JobLaunch:
+        """A Python job process: a callable, or a command with artifacts to move."""
+        job = node.job
         consumed = {dep: self.artifacts.get(dep) for dep in job.consumed}
-        launch = JobLaunch(
+        return JobLaunch(
             job_id=job.id,
             fn=job.fn,
             context=lambda sink: self._context(node, sink),
-            env={
-                **job.env_vars,
-                # Also how recovery recognises this run's processes if the runner dies.
-                "SPARKWING_RUN_ID": self.rc.run_id,
-                "SPARKWING_PIPELINE": self.rc.pipeline,
-                "SPARKWING_JOB": job.id,
-            },
+            env=env,
             workdir=str(self.workdir),
             open_secrets=self.open_secrets,
             before=artifacts.restorer(self.open_cache, consumed, self.workdir)
@@ -264,18 +290,16 @@ class Scheduler:
             if job.output_globs
             else None,
         )
-        pid = self.sup.start(job.id, launch, job.timeout_s)
-        node.record.started_at = node.record.started_at or now_iso()
-        # The job's process group id, so `doctor` can end what a dead runner left behind.
-        node.record.extra["pgid"] = pid
-        self._set_status(node, "running", None)
-        self.rec.event("node_started", job.id, {"attempt": node.record.attempt, "pid": pid})
 
     def _handle_items(self, node_id: str, items: list[tuple[str, Any]]) -> None:
+        self.rec.mark_time()  # delivered while the loop waits: now, not the turn's start
         masker = self.rec.masker
         for kind, item in items:
             if kind == "line":
                 self.rec.log(node_id, "stdout", masker.text(item))
+                continue
+            if kind == "log":  # a command job's own output: (stream, text)
+                self.rec.log(node_id, item[0], masker.text(item[1]))
                 continue
             t = item.get("t")
             if t == "log":

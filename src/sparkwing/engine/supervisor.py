@@ -8,17 +8,21 @@ import contextlib
 import os
 import selectors
 import signal
+import subprocess
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from sparkwing.engine.jobproc import JobLaunch, fork_job
+from sparkwing.engine.jobproc import JobLaunch, ShellLaunch, command_result, fork_job, spawn_shell
 from sparkwing.engine.masking import Masker
-from sparkwing.engine.protocol import LineSplitter
+from sparkwing.engine.protocol import LineSplitter, RawLines
 
 KILL_GRACE_SECONDS = 2.0
+# Lines of a failed command's output quoted in its error, as ``ctx.sh`` quotes them.
+ERROR_TAIL_LINES = 5
 # Without a pidfd an exit is only noticed by polling waitpid.
 NO_PIDFD_POLL_SECONDS = 0.05
 
@@ -38,6 +42,18 @@ class Exited:
 
 
 @dataclass
+class _Shell:
+    """What the supervisor keeps of a command it started directly: its two pipes' lines
+    and the last ones of each, for the error of a failed command."""
+
+    command: str
+    popen: subprocess.Popen[bytes]
+    err_fd: int
+    lines: dict[int, RawLines] = field(default_factory=dict)
+    tails: dict[str, deque[str]] = field(default_factory=dict)
+
+
+@dataclass
 class _Proc:
     key: str
     pid: int
@@ -48,6 +64,7 @@ class _Proc:
     result: dict[str, Any] | None = None
     timed_out: bool = False
     done: bool = False
+    shell: _Shell | None = None
 
 
 class Supervisor:
@@ -65,6 +82,7 @@ class Supervisor:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._old: dict[int, Any] = {}
+        self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> Supervisor:
@@ -100,7 +118,7 @@ class Supervisor:
             signal.signal(sig, prev)
         self._old = {}
         self._sel.close()
-        for fd in (self._wake_r, self._wake_w):
+        for fd in (self._wake_r, self._wake_w, self._devnull):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -115,21 +133,35 @@ class Supervisor:
         if key in self._procs:
             raise ValueError(f"{key!r} is already running")
         pid, fd = fork_job(launch, self._masker)
-        os.set_blocking(fd, False)
-        pidfd: int | None
+        return self._watch(_Proc(key, pid, fd, None, _deadline(timeout_s)))
+
+    def start_shell(self, key: str, launch: ShellLaunch, timeout_s: float | None) -> int:
+        """Start a command job directly (no Python job process around it); its stdout and
+        stderr lines reach the item handler as ``("log", (stream, text))``."""
+        if key in self._procs:
+            raise ValueError(f"{key!r} is already running")
+        popen, out_fd, err_fd = spawn_shell(launch, self._devnull)
+        shell = _Shell(launch.command, popen, err_fd)
+        shell.lines = {out_fd: RawLines(), err_fd: RawLines()}
+        shell.tails = {s: deque(maxlen=ERROR_TAIL_LINES) for s in ("stdout", "stderr")}
+        proc = _Proc(key, popen.pid, out_fd, None, _deadline(timeout_s), shell=shell)
+        os.set_blocking(err_fd, False)
+        self._sel.register(err_fd, selectors.EVENT_READ, ("pipe", proc))
+        return self._watch(proc)
+
+    def _watch(self, proc: _Proc) -> int:
+        os.set_blocking(proc.fd, False)
         try:
-            pidfd = os.pidfd_open(pid)
+            proc.pidfd = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):
-            pidfd = None
-        started = time.monotonic()
-        proc = _Proc(key, pid, fd, pidfd, started + timeout_s if timeout_s else None)
-        self._procs[key] = proc
-        self._sel.register(fd, selectors.EVENT_READ, ("pipe", proc))
-        if pidfd is not None:
-            self._sel.register(pidfd, selectors.EVENT_READ, ("exit", proc))
+            proc.pidfd = None
+        self._procs[proc.key] = proc
+        self._sel.register(proc.fd, selectors.EVENT_READ, ("pipe", proc))
+        if proc.pidfd is not None:
+            self._sel.register(proc.pidfd, selectors.EVENT_READ, ("exit", proc))
         else:
             self._polled += 1
-        return pid
+        return proc.pid
 
     # ---------------------------------------------------------------- waiting
     def wait(self, timeout: float) -> list[Exited]:
@@ -152,7 +184,7 @@ class Supervisor:
             if proc.done:
                 continue  # reaped earlier in this same batch of events
             if kind == "pipe":
-                self._read(proc)
+                self._read(proc, key.fd)
             else:
                 self._reap(proc, exited, block=True)
         if self._polled:
@@ -187,17 +219,32 @@ class Supervisor:
                 with contextlib.suppress(OSError):
                     os.killpg(proc.pid, signal.SIGKILL)
 
-    def _read(self, proc: _Proc) -> None:
+    def _read(self, proc: _Proc, fd: int) -> None:
         while True:
             try:
-                chunk = os.read(proc.fd, 65536)
+                chunk = os.read(fd, 65536)
             except BlockingIOError:
                 return
             except OSError:
                 return
             if not chunk:
+                # At its end a pipe stays readable: watched on, a command that closed its
+                # output but runs on would spin this loop until it exits.
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(fd)
                 return
-            self._deliver(proc, proc.splitter.feed(chunk))
+            if proc.shell is None:
+                self._deliver(proc, proc.splitter.feed(chunk))
+            else:
+                self._lines(proc, fd, proc.shell.lines[fd].feed(chunk))
+
+    def _lines(self, proc: _Proc, fd: int, lines: list[str]) -> None:
+        assert proc.shell is not None
+        if not lines:
+            return
+        stream = "stdout" if fd == proc.fd else "stderr"
+        proc.shell.tails[stream].extend(line for line in lines if line.strip())
+        self._on_items(proc.key, [("log", (stream, line)) for line in lines])
 
     def _deliver(self, proc: _Proc, items: list[tuple[str, Any]]) -> None:
         passed: list[tuple[str, Any]] = []
@@ -218,8 +265,17 @@ class Supervisor:
             return
         # Drain whatever the job wrote before it exited, then end its process group so a
         # command it left in the background cannot outlive the job.
-        self._read(proc)
-        self._deliver(proc, proc.splitter.finish())
+        shell = proc.shell
+        if shell is None:
+            self._read(proc, proc.fd)
+            self._deliver(proc, proc.splitter.finish())
+        else:
+            for fd, lines in shell.lines.items():
+                self._read(proc, fd)
+                self._lines(proc, fd, lines.finish())
+            shell.popen.returncode = os.waitstatus_to_exitcode(status)
+            tail = shell.tails["stderr"] or shell.tails["stdout"]
+            proc.result = command_result(shell.command, status, list(tail))
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
         self._detach(proc)
@@ -227,8 +283,10 @@ class Supervisor:
 
     def _detach(self, proc: _Proc) -> None:
         proc.done = True
+        if proc.shell is not None and proc.shell.popen.returncode is None:
+            proc.shell.popen.returncode = -signal.SIGKILL  # reaped by __exit__, not Popen
         self._procs.pop(proc.key, None)
-        for fd in (proc.fd, proc.pidfd):
+        for fd in (proc.fd, proc.pidfd, proc.shell.err_fd if proc.shell else None):
             if fd is None:
                 continue
             with contextlib.suppress(KeyError, ValueError):
@@ -237,3 +295,7 @@ class Supervisor:
                 os.close(fd)
         if proc.pidfd is None:
             self._polled -= 1
+
+
+def _deadline(timeout_s: float | None) -> float | None:
+    return time.monotonic() + timeout_s if timeout_s else None

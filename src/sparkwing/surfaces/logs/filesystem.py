@@ -177,6 +177,9 @@ def _decoded(lines: Iterable[bytes]) -> Iterator[LogRecord]:
 class FilesystemLogs(LogStore):
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser()
+        # Run folders this handle made or found: a run's thousands of appends stat its
+        # folder once, not every time (a folder removed meanwhile is made again).
+        self._made: set[Path] = set()
 
     def _path(self, run_id: str, node_id: str) -> Path:
         check_segment(run_id, "run id")
@@ -188,10 +191,16 @@ class FilesystemLogs(LogStore):
         data = encode_records(records)
         if not data:
             return
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         try:
-            make_private_dirs(path.parent)
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-            fd = os.open(path, flags, PRIVATE_FILE_MODE)
+            if path.parent not in self._made:
+                make_private_dirs(path.parent)
+                self._made.add(path.parent)
+            try:
+                fd = os.open(path, flags, PRIVATE_FILE_MODE)
+            except FileNotFoundError:
+                make_private_dirs(path.parent)
+                fd = os.open(path, flags, PRIVATE_FILE_MODE)
         except OSError as exc:
             raise self._error("open", path, exc) from exc
         try:
@@ -262,6 +271,7 @@ class FilesystemLogs(LogStore):
 
     def delete_run(self, run_id: str) -> None:
         check_segment(run_id, "run id")
+        self._made.discard(self.root / run_id)
         shutil.rmtree(self.root / run_id, ignore_errors=True)
 
     def describe(self) -> str:

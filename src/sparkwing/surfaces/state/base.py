@@ -293,6 +293,14 @@ class StateStore(abc.ABC):
     def upsert_nodes(self, nodes: list[NodeRecord]) -> None:
         """Insert or replace node records (whole record), in one transaction."""
 
+    def write_batch(self, run_id: str, nodes: list[NodeRecord], events: list[NewEvent]) -> None:
+        """Node upserts, then events of ``run_id``: what a scheduler turn records. Stores
+        that can write both in one transaction override this."""
+        if nodes:
+            self.upsert_nodes(nodes)
+        if events:
+            self.append_events(run_id, events)
+
     @abc.abstractmethod
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """Nodes in insertion (plan) order."""

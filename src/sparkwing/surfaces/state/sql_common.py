@@ -10,6 +10,7 @@ import builtins
 import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -234,14 +235,18 @@ def get_plan(conn: Conn, run_id: str) -> dict[str, Any] | None:
 NodeRows = dict[str, list[tuple[str, str, str]]]
 
 
+# The record's fields kept in the JSON column (read straight off the record: copying it
+# with dataclasses.asdict first cost more than writing it).
+_NODE_DATA_FIELDS = tuple(f.name for f in fields(NodeRecord) if f.name not in NODE_COLUMNS)
+
+
 def encode_nodes(nodes: list[NodeRecord]) -> NodeRows:
     """Validated (node_id, status, JSON) rows per run, before any write."""
     by_run: NodeRows = {}
     for node in nodes:
         check_segment(node.run_id, "run id")
         check_segment(node.node_id, "node id")
-        record = node.to_dict()
-        data = {k: v for k, v in record.items() if k not in NODE_COLUMNS}
+        data = {name: getattr(node, name) for name in _NODE_DATA_FIELDS}
         by_run.setdefault(node.run_id, []).append(
             (node.node_id, node.status, dumps(data, f"node {node.node_id}"))
         )

@@ -233,17 +233,34 @@ class SqliteState(sq.SqlStateStore):
         if not events:
             return []
         encoded = sq.encode_events(events)
+        return self._write(lambda conn: _insert_events(conn, run_id, encoded))
 
-        def tx(conn: sqlite3.Connection) -> list[int]:
-            last = int(conn.execute(sq.BUMP_EVENT_SEQ, (run_id, len(encoded))).fetchall()[0][0])
-            seqs = list(range(last - len(encoded) + 1, last + 1))
-            conn.executemany(
-                sq.INSERT_EVENT,
-                [(run_id, seq, *row) for seq, row in zip(seqs, encoded, strict=True)],
-            )
-            return seqs
+    def write_batch(self, run_id: str, nodes: list[NodeRecord], events: list[NewEvent]) -> None:
+        """A scheduler turn's records in one transaction (one commit, one lock round)."""
+        check_segment(run_id, "run id")
+        by_run = sq.encode_nodes(nodes)
+        encoded = sq.encode_events(events)
 
-        return self._write(tx)
+        def tx(conn: sqlite3.Connection) -> None:
+            for node_run, rows in by_run.items():
+                sq.upsert_nodes(conn, node_run, rows)
+            if encoded:
+                _insert_events(conn, run_id, encoded)
+
+        if by_run or encoded:
+            self._write(tx)
+
+
+def _insert_events(
+    conn: sqlite3.Connection, run_id: str, encoded: list[sq.EncodedEvent]
+) -> list[int]:
+    last = int(conn.execute(sq.BUMP_EVENT_SEQ, (run_id, len(encoded))).fetchall()[0][0])
+    seqs = list(range(last - len(encoded) + 1, last + 1))
+    conn.executemany(
+        sq.INSERT_EVENT,
+        [(run_id, seq, *row) for seq, row in zip(seqs, encoded, strict=True)],
+    )
+    return seqs
 
 
 class _SqliteMemo(sq.SqlMemo):
