@@ -27,6 +27,10 @@ CLI_ONLY_PACKAGES = ("click", "yaml", "_yaml", "rich", "markdown_it", "pygments"
 # Exit codes a runner gives when it ended the run itself (see runner.run_in_child).
 _OWN_CODES = (0, 1, 2, 130)
 
+# Beside the result file: what the pipeline's code was doing in the runner (see
+# note_last_words).
+_LAST_WORDS = ".doing"
+
 
 def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
     """Start the runner and wait for it; if it dies without finishing the run, record that.
@@ -43,9 +47,39 @@ def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
             code = _supervise_spawn(spec, isolated)
         assert spec.result_path is not None
         result = RunResult.read(spec.result_path)
-    if code in _OWN_CODES:
-        return result if result is not None and result.code == code else RunResult.of_code(code)
+        last_words = _read_last_words(spec.result_path)
+    if code in _OWN_CODES and result is not None and result.code == code:
+        return result
+    if last_words is not None:
+        # The pipeline's own code ended the process (os._exit at import or in plan()):
+        # whatever the exit code, a usage error naming it, never a green run.
+        return pipeline_ended_runner(spec, f"{last_words} (exit code {code})")
     return runner_died(spec, code, result)
+
+
+def note_last_words(spec: RunSpec, what: str | None) -> None:
+    """In the runner: say what the pipeline's own code is doing while it runs in this
+    process (None once it is done), so a process it ends outright can be blamed on it."""
+    if not spec.result_path:
+        return
+    path = spec.result_path + _LAST_WORDS
+    try:
+        if what is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        else:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(what)
+    except OSError as exc:
+        log.debug("could not note what the runner is doing: %s", exc)
+
+
+def _read_last_words(result_path: str) -> str | None:
+    try:
+        with open(result_path + _LAST_WORDS, encoding="utf-8") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
 
 
 @contextlib.contextmanager
@@ -161,18 +195,38 @@ def isolation_flags() -> list[str]:
 
 def runner_died(spec: RunSpec, code: int, result: RunResult | None = None) -> RunResult:
     """The runner ended without finishing the run (killed, crashed): close the run record as
-    failed with the cause, and say so."""
-    from sparkwing.engine.recovery import record_runner_death
-    from sparkwing.surfaces.session import Surfaces
-
+    failed with the cause, and say so (naming the run only when one was recorded)."""
     how = (
         f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
     )
     reason = f"runner process {how}"
+    if result is None and code in _OWN_CODES:
+        reason += " without reporting how the run ended"
+    recorded = _close_run(spec, reason)
+    earlier = result.errors if result is not None else ()
+    if not recorded:
+        return RunResult(1, "failed", (*earlier, f"{reason} before the run was recorded"))
+    return RunResult(1, "failed", (*earlier, f"run {spec.run_id} failed: {reason}"))
+
+
+def pipeline_ended_runner(spec: RunSpec, reason: str) -> RunResult:
+    """The pipeline's code ended the runner: exit 2 with ``reason``; a run already recorded
+    is closed as failed with it."""
+    _close_run(spec, reason)
+    return RunResult(2, "failed", (reason,))
+
+
+def _close_run(spec: RunSpec, reason: str) -> bool:
+    """Close the run's record as failed with ``reason`` (best effort); whether a record of
+    the run exists."""
+    from sparkwing.engine.recovery import record_runner_death
+    from sparkwing.surfaces.session import Surfaces
+
     try:
         with Surfaces({name: spec.surface(name) for name in ("state", "secrets")}) as surfaces:
+            if surfaces.state.get_run(spec.run_id) is None:
+                return False
             record_runner_death(surfaces.state, spec.run_id, reason)
     except Exception as exc:  # recording is best effort; the user still gets the cause
         log.warning("could not record the failure of %s: %s", spec.run_id, exc)
-    earlier = result.errors if result is not None else ()
-    return RunResult(1, "failed", (*earlier, f"run {spec.run_id} failed: {reason}"))
+    return True
