@@ -8,10 +8,10 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 from pathlib import Path
 
 from sparkwing.status import FINAL_NODE_STATUSES, FINAL_RUN_STATUSES
+from tests.cli.test_doctor_orphans import _pids
 from tests.engine.swtest import Proj
 
 OK_PIPE = """
@@ -27,20 +27,25 @@ def _runs(proj: Proj) -> list[dict[str, object]]:
     return [json.loads(line) for line in res.out.splitlines() if line.strip()]
 
 
-def test_os_exit_0_at_import_is_an_error_naming_the_module(proj: Proj) -> None:
-    proj.pipeline("import os\nos._exit(0)\n" + OK_PIPE)
+def _one_line_error(proj: Proj) -> str:
+    """`sparkwing run p` failing as a usage error: exit 2, one line, no traceback."""
     res = proj.sw("run", "p")
     assert res.code == 2, res.out + res.err
     lines = res.err.strip().splitlines()
-    assert len(lines) == 1, res.err
-    assert "pipes.py" in lines[0] and "imported" in lines[0], lines[0]
-    assert "Traceback" not in res.err
+    assert len(lines) == 1 and "Traceback" not in res.err, res.err
+    return lines[0]
+
+
+def test_os_exit_0_at_import_is_an_error_naming_the_module(proj: Proj) -> None:
+    proj.pipeline("import os\nos._exit(0)\n" + OK_PIPE)
+    line = _one_line_error(proj)
+    assert "pipes.py" in line and "imported" in line, line
     # No run was recorded, so none is named and none is left running.
-    assert "run " not in lines[0].replace("runner", "")
+    assert "run-" not in line, line
     assert all(r["status"] in FINAL_RUN_STATUSES for r in _runs(proj))
 
 
-def test_os_exit_in_plan_fails_the_run_with_that_reason(proj: Proj) -> None:
+def test_os_exit_in_plan_is_an_error_naming_the_plan(proj: Proj) -> None:
     proj.pipeline("""
         import os
 
@@ -48,20 +53,14 @@ def test_os_exit_in_plan_fails_the_run_with_that_reason(proj: Proj) -> None:
         def plan(plan, args, rc):
             os._exit(0)
     """)
-    res = proj.sw("run", "p")
-    assert res.code == 2, res.out + res.err
-    assert len(res.err.strip().splitlines()) == 1, res.err
-    assert 'plan() of pipeline "p"' in res.err
+    assert 'plan() of pipeline "p"' in _one_line_error(proj)
 
 
 def test_sys_exit_at_import_names_the_module_and_no_phantom_run(proj: Proj) -> None:
     proj.pipeline("import sys\nsys.exit(3)\n" + OK_PIPE)
-    res = proj.sw("run", "p")
-    assert res.code == 2, res.out + res.err
-    lines = res.err.strip().splitlines()
-    assert len(lines) == 1, res.err
-    assert "pipes.py" in lines[0] and "sys.exit(3)" in lines[0], lines[0]
-    assert "run-" not in lines[0] and "runner process" not in lines[0], lines[0]
+    line = _one_line_error(proj)
+    assert "pipes.py" in line and "sys.exit(3)" in line, line
+    assert "run-" not in line and "runner process" not in line, line
     assert _runs(proj) == []
 
 
@@ -158,8 +157,7 @@ MARK = "sleep 1000.37"
 
 
 def _marked() -> list[int]:
-    out = subprocess.run(["pgrep", "-f", MARK], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    return _pids(MARK)
 
 
 def test_a_process_a_job_starts_in_a_new_session_ends_with_it(proj: Proj) -> None:

@@ -4,8 +4,10 @@ filesystem cache; the interleaving of the three jobs is played out in one thread
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from sparkwing.engine.memocoord import MemoCoordinator
 from sparkwing.surfaces.cache.filesystem import FilesystemCache
@@ -31,49 +33,53 @@ class LookedEarly(FilesystemCache):
         return super().get(key)
 
 
-def test_waiters_that_looked_before_the_result_was_stored_use_it(tmp_path: Path) -> None:
+@pytest.fixture
+def led(tmp_path: Path) -> Iterator[tuple[SqliteState, Path, MemoCoordinator, str]]:
+    """A state, a cache folder, and a leader computing key ``k`` of job ``build``."""
     state = SqliteState(tmp_path / "state.db")
     root = tmp_path / "cache"
     try:
         leader = MemoCoordinator(state, FilesystemCache(root), "run-l", "p", lease=60)
         key = leader.key("build", "k")
         assert leader.settle("build", key).state == "leader"
-        first = MemoCoordinator(state, LookedEarly(root), "run-1", "p", lease=60)
-        settled: dict[str, str] = {}
-
-        def meanwhile() -> None:
-            # The leader stores its result, then the first waiter (which also looked
-            # before that) carries on: neither may clear the way for a second leader.
-            leader.complete("build", {"built_by": "run-l"}, None, None)
-            settled["first"] = first.settle("build", key).state
-
-        second = MemoCoordinator(state, LookedEarly(root, then=meanwhile), "run-2", "p", 60)
-        outcome = second.settle("build", key)
-        assert settled["first"] == "cached"
-        assert outcome.state == "cached", outcome
-        assert outcome.doc is not None and outcome.doc["output"] == {"built_by": "run-l"}
-        assert not second.is_leader("build") and not first.is_leader("build")
+        yield state, root, leader, key
     finally:
         state.close()
 
 
-def test_a_claim_won_after_the_result_was_stored_uses_it(tmp_path: Path) -> None:
-    state = SqliteState(tmp_path / "state.db")
-    root = tmp_path / "cache"
-    try:
-        leader = MemoCoordinator(state, FilesystemCache(root), "run-l", "p", lease=60)
-        key = leader.key("build", "k")
-        assert leader.settle("build", key).state == "leader"
+def test_waiters_that_looked_before_the_result_was_stored_use_it(
+    led: tuple[SqliteState, Path, MemoCoordinator, str],
+) -> None:
+    state, root, leader, key = led
+    first = MemoCoordinator(state, LookedEarly(root), "run-1", "p", lease=60)
+    settled: dict[str, str] = {}
 
-        def meanwhile() -> None:
-            # Stored, and the key's row gone (an expired or cleared reservation): the
-            # claim that follows is won, yet the result exists.
-            leader.complete("build", {"built_by": "run-l"}, None, None)
-            state.memo.forget(key)
+    def meanwhile() -> None:
+        # The leader stores its result, then the first waiter (which also looked
+        # before that) carries on: neither may clear the way for a second leader.
+        leader.complete("build", {"built_by": "run-l"}, None, None)
+        settled["first"] = first.settle("build", key).state
 
-        late = MemoCoordinator(state, LookedEarly(root, then=meanwhile), "run-2", "p", 60)
-        outcome = late.settle("build", key)
-        assert outcome.state == "cached", outcome
-        assert not late.is_leader("build")
-    finally:
-        state.close()
+    second = MemoCoordinator(state, LookedEarly(root, then=meanwhile), "run-2", "p", 60)
+    outcome = second.settle("build", key)
+    assert settled["first"] == "cached"
+    assert outcome.state == "cached", outcome
+    assert outcome.doc is not None and outcome.doc["output"] == {"built_by": "run-l"}
+    assert not second.is_leader("build") and not first.is_leader("build")
+
+
+def test_a_claim_won_after_the_result_was_stored_uses_it(
+    led: tuple[SqliteState, Path, MemoCoordinator, str],
+) -> None:
+    state, root, leader, key = led
+
+    def meanwhile() -> None:
+        # Stored, and the key's row gone (an expired or cleared reservation): the
+        # claim that follows is won, yet the result exists.
+        leader.complete("build", {"built_by": "run-l"}, None, None)
+        state.memo.forget(key)
+
+    late = MemoCoordinator(state, LookedEarly(root, then=meanwhile), "run-2", "p", 60)
+    outcome = late.settle("build", key)
+    assert outcome.state == "cached", outcome
+    assert not late.is_leader("build")

@@ -87,14 +87,18 @@ def reap_dead_runs(state: StateStore, stale_seconds: float) -> tuple[list[Reaped
     return reaped, len(live) - len(reaped)
 
 
-def finish_left_jobs(state: StateStore, found_by: str = "sparkwing doctor") -> list[Reaped]:
-    """Cancel the unfinished jobs of every finished run (left so by an engine that died
-    between writing its jobs and its run); returns the runs repaired."""
+def finish_left_jobs(
+    state: StateStore, found_by: str = "sparkwing doctor", newest: int = 2000
+) -> list[Reaped]:
+    """Cancel the unfinished jobs of finished runs (left so by an engine that died between
+    writing its jobs and its run), looking at the ``newest`` runs of each final status (each
+    costs a read of its jobs); returns the runs repaired."""
     fixed: list[Reaped] = []
     for status in FINAL_RUN_STATUSES:
-        cursor = None
-        while True:
-            page = state.list_runs(status=status, limit=200, cursor=cursor)
+        cursor, seen = None, 0
+        while seen < newest:
+            page = state.list_runs(status=status, limit=min(200, newest - seen), cursor=cursor)
+            seen += len(page.runs)
             for run in page.runs:
                 if not open_nodes(state, run.run_id):
                     continue
