@@ -294,6 +294,7 @@ def _finish_after_engine_error(
             for record in known:
                 record.output = masker.data(record.output)
                 record.error = masker.text(record.error) if record.error else record.error
+                record.reason = masker.text(record.reason) if record.reason else record.reason
             finals = [n for n in known if n.status in FINAL_NODE_STATUSES]
             if finals:
                 state.upsert_nodes(finals)
