@@ -1,6 +1,6 @@
 """Runner process supervision: start the runner child (forked, or a new interpreter), pass it
 the signals meant for it, read the RunResult it writes, and record a runner that died as a
-failed run."""
+failed run, or that the pipeline's own code ended, as a usage error naming that code."""
 
 from __future__ import annotations
 
@@ -50,9 +50,10 @@ def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
         last_words = _read_last_words(spec.result_path)
     if code in _OWN_CODES and result is not None and result.code == code:
         return result
-    if last_words is not None:
+    if last_words is not None and code >= 0:
         # The pipeline's own code ended the process (os._exit at import or in plan()):
-        # whatever the exit code, a usage error naming it, never a green run.
+        # whatever the exit code, a usage error naming it, never a green run. A signal
+        # (an OOM kill, say) is the runner dying, below.
         return pipeline_ended_runner(spec, f"{last_words} (exit code {code})")
     return runner_died(spec, code, result)
 
