@@ -28,9 +28,9 @@ TARGETS = ("cli-and-runner", "runner", "job", "job")
 PIPE = """
 @sw.pipeline("chaos")
 def plan(plan, args, rc):
-    a = plan.job("a", "for i in 1 2 3; do echo a-$i; sleep 0.1; done; echo final-line-of-a")
-    plan.job("b", "echo b-1; sleep 0.2; echo final-line-of-b").needs(a)
-    plan.job("c", "echo c-1; sleep 0.3; echo final-line-of-c")
+    a = plan.job("a", "for i in 1 2 3; do echo a-$i; sleep 0.05; done; echo final-line-of-a")
+    plan.job("b", "echo b-1; sleep 0.1; echo final-line-of-b").needs(a)
+    plan.job("c", "echo c-1; sleep 0.2; echo final-line-of-c")
 """
 
 
@@ -108,6 +108,8 @@ def _strike(proc: subprocess.Popen[str], target: str, rng: random.Random) -> str
 
 
 @pytest.mark.slow
+# 50 runs on 2 shared cores: about two minutes, more under the whole suite's load.
+@pytest.mark.timeout(900)
 def test_runs_killed_at_random_are_all_finished_after_doctor(chaos: Proj, tmp_path: Path) -> None:
     rng = random.Random(SEED)
     struck: dict[str, int] = {}

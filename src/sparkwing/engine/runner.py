@@ -72,8 +72,8 @@ def add_site_dirs(paths: list[str]) -> None:
 
 def execute(spec: RunSpec) -> int:
     from sparkwing.engine import gitinfo
+    from sparkwing.engine.lastwords import note_last_words
     from sparkwing.engine.loader import find_pipeline, import_project
-    from sparkwing.engine.supervise import note_last_words
     from sparkwing.sdk.context import RunContext
     from sparkwing.sdk.inputs import args_type_of, build_args
     from sparkwing.sdk.plan import Plan

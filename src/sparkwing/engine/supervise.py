@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from sparkwing.engine.lastwords import read_last_words
 from sparkwing.engine.runspec import RunResult, RunSpec
 
 log = logging.getLogger("sparkwing.engine")
@@ -26,10 +27,6 @@ CLI_ONLY_PACKAGES = ("click", "yaml", "_yaml", "rich", "markdown_it", "pygments"
 
 # Exit codes a runner gives when it ended the run itself (see runner.run_in_child).
 _OWN_CODES = (0, 1, 2, 130)
-
-# Beside the result file: what the pipeline's code was doing in the runner (see
-# note_last_words).
-_LAST_WORDS = ".doing"
 
 
 def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
@@ -47,7 +44,7 @@ def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
             code = _supervise_spawn(spec, isolated)
         assert spec.result_path is not None
         result = RunResult.read(spec.result_path)
-        last_words = _read_last_words(spec.result_path)
+        last_words = read_last_words(spec.result_path)
     if code in _OWN_CODES and result is not None and result.code == code:
         return result
     if last_words is not None and code >= 0:
@@ -56,31 +53,6 @@ def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
         # (an OOM kill, say) is the runner dying, below.
         return pipeline_ended_runner(spec, f"{last_words} (exit code {code})")
     return runner_died(spec, code, result)
-
-
-def note_last_words(spec: RunSpec, what: str | None) -> None:
-    """In the runner: say what the pipeline's own code is doing while it runs in this
-    process (None once it is done), so a process it ends outright can be blamed on it."""
-    if not spec.result_path:
-        return
-    path = spec.result_path + _LAST_WORDS
-    try:
-        if what is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        else:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(what)
-    except OSError as exc:
-        log.debug("could not note what the runner is doing: %s", exc)
-
-
-def _read_last_words(result_path: str) -> str | None:
-    try:
-        with open(result_path + _LAST_WORDS, encoding="utf-8") as fh:
-            return fh.read().strip() or None
-    except OSError:
-        return None
 
 
 @contextlib.contextmanager
