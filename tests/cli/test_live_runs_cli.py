@@ -63,7 +63,13 @@ def test_doctor_marks_a_run_whose_runner_was_killed(
     doc = json.loads(out)
     reason = f"runner process {pid} on {socket.gethostname()} died (found by sparkwing doctor)"
     assert doc["fixed"] == [
-        {"run_id": run_id, "pipeline": "sleepy", "reason": reason, "cancelled_jobs": 2}
+        {
+            "run_id": run_id,
+            "pipeline": "sleepy",
+            "status": "failed",
+            "reason": reason,
+            "cancelled_jobs": 2,
+        }
     ]
     after = fresh("runs", "get", run_id, "--events", "-o", "json").json()
     assert after["run"]["status"] == "failed"

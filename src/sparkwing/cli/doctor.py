@@ -1,5 +1,6 @@
 """``sparkwing doctor``: check the installation, project, profile and surfaces, then find
-runs whose runner died without finishing them and record them as failed."""
+runs whose runner died without finishing them and record them as failed, and cancel the
+unfinished jobs of finished runs."""
 
 from __future__ import annotations
 
@@ -56,8 +57,9 @@ def _guard(report: Report, name: str, fn: Callable[[], Any]) -> Any:
 @PROFILE_OPTION
 @click.pass_context
 def doctor_cmd(ctx: click.Context, stale_after: str, output: str, profile: str | None) -> int:
-    """Check the setup (versions, project, profile, state, cache, logs, secrets) and mark
-    runs whose runner process died as failed. Exit 1 if any check fails."""
+    """Check the setup (versions, project, profile, state, cache, logs, secrets), mark
+    runs whose runner process died as failed and cancel the unfinished jobs of finished
+    runs. Exit 1 if any check fails."""
     from sparkwing.errors import PlanError, UsageError
     from sparkwing.sdk.durations import parse_duration
 
@@ -218,19 +220,23 @@ def _secrets(report: Report, resolved: ResolvedProfile) -> None:
 
 
 def _reap(report: Report, state: StateStore, stale_seconds: float) -> None:
-    from sparkwing.engine.recovery import reap_dead_runs
+    from sparkwing.engine.recovery import finish_left_jobs, reap_dead_runs
 
     reaped, still = reap_dead_runs(state, stale_seconds)
-    for dead in reaped:
+    left = finish_left_jobs(state)
+    for dead in [*reaped, *left]:
         report.fixed.append(
             {
                 "run_id": dead.run.run_id,
                 "pipeline": dead.run.pipeline,
+                "status": "failed" if dead in reaped else dead.run.status,
                 "reason": dead.reason,
                 "cancelled_jobs": dead.cancelled_jobs,
             }
         )
     detail = f"{len(reaped)} dead run(s) marked failed" if reaped else "no dead runs"
+    if left:
+        detail += f"; unfinished jobs of {len(left)} finished run(s) cancelled"
     report.add("runs", "ok", detail + (f"; {still} live" if still else ""))
 
 
@@ -288,5 +294,6 @@ def _print(report: Report, output: str) -> None:
     for fixed in report.fixed:
         jobs = f"; {fixed['cancelled_jobs']} job(s) cancelled" if fixed["cancelled_jobs"] else ""
         click.echo(
-            f"fixed  {fixed['run_id']} ({fixed['pipeline']}): failed: {fixed['reason']}{jobs}"
+            f"fixed  {fixed['run_id']} ({fixed['pipeline']}): {fixed['status']}: "
+            f"{fixed['reason']}{jobs}"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,14 @@ from sparkwing.errors import UsageError
 from sparkwing.sdk.registry import PipelineDef, find_entrypoint, registered
 
 
-def import_project(sparkwing_dir: Path) -> dict[str, Any]:
+def import_project(
+    sparkwing_dir: Path, announce: Callable[[Path], None] | None = None
+) -> dict[str, Any]:
     """Import every top-level module of ``.sparkwing/`` (sorted); returns them by name.
 
     The folder goes first on ``sys.path`` so pipeline modules can import each other and
-    their helper packages.
+    their helper packages. ``announce`` hears each module's path before it is imported, so
+    a module that ends the process outright (``os._exit``) can still be named.
     """
     folder = str(sparkwing_dir)
     if folder not in sys.path:
@@ -26,8 +30,16 @@ def import_project(sparkwing_dir: Path) -> dict[str, Any]:
         name = path.stem
         if name.startswith(("_", "test_")) or name == "conftest":
             continue
+        if announce is not None:
+            announce(path)
         try:
             modules[name] = importlib.import_module(name)
+        except SystemExit as exc:
+            # A module must not decide the run's exit code (a false green for code 0).
+            raise UsageError(
+                f"pipeline module {_where(exc, path)} called sys.exit({exc.code!r}) "
+                "while being imported"
+            ) from None
         except Exception as exc:
             raise UsageError(
                 f"failed to import {_where(exc, path)}: {type(exc).__name__}: {exc}"

@@ -46,17 +46,27 @@ class MemoCoordinator:
 
     def settle(self, job_id: str, key: str) -> Settled:
         """Use a stored result, take the lead, or learn who holds the key."""
+        holder = self._holder(job_id)
         for _ in range(3):
             doc = memo_mod.load(self._cache, key)
             if doc is not None:
                 return Settled("cached", doc=doc)
-            claim = self._state.memo.acquire(key, self._holder(job_id), self.lease)
-            if claim.state == "leader":
-                self._leading[job_id] = key
-                return Settled("leader")
+            claim = self._state.memo.acquire(key, holder, self.lease)
             if claim.state == "held":
                 return Settled("held", holder=claim.holder)
-            # done: the result document is missing or expired; let the key be recomputed.
+            # Between the look above and the claim, another leader may have stored its
+            # result and ended its lease (and a third job forgotten the key): look again
+            # before computing it a second time or forgetting it.
+            doc = memo_mod.load(self._cache, key)
+            if claim.state == "leader":
+                if doc is not None:
+                    self._state.memo.complete(key, holder, f"memo/{key}")
+                    return Settled("cached", doc=doc)
+                self._leading[job_id] = key
+                return Settled("leader")
+            if doc is not None:
+                return Settled("cached", doc=doc)
+            # done, yet the result document is missing or expired: let it be recomputed.
             self._state.memo.forget(key)
         raise SparkwingError(f'job "{job_id}": could not settle memoize key')
 

@@ -1,14 +1,20 @@
-"""Process helpers: parent-death signal, process identity for crash detection."""
+"""Process helpers: parent-death signal, subreaping what jobs leave behind, process
+identity for crash detection."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import signal
 import sys
 from typing import Any
 
+log = logging.getLogger("sparkwing.engine")
+
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 @functools.cache
@@ -25,15 +31,76 @@ def libc() -> Any:
         return None
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """Ask Linux to send ``sig`` when our parent dies, so a killed CLI leaves no orphan."""
+def _prctl(option: int, value: int) -> bool:
+    """prctl(2) on Linux; False elsewhere or when it is refused."""
     lib = libc()
     if lib is None:
-        return
+        return False
     try:
-        lib.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        return int(lib.prctl(option, value, 0, 0, 0)) == 0
     except (OSError, AttributeError):
-        pass
+        return False
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` when our parent dies, so a killed CLI leaves no orphan."""
+    _prctl(_PR_SET_PDEATHSIG, int(sig))
+
+
+def become_subreaper() -> bool:
+    """Make this process the parent of every orphan among its descendants (Linux), so a
+    process a job started in a new session (``setsid cmd &``) is still found, as a child of
+    this one, when the job ends. Whether it took effect (a no-op elsewhere)."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _children() -> list[int]:
+    """This process's direct children (Linux 3.5+; empty where /proc cannot tell)."""
+    pids: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", "rb") as fh:
+                pids.extend(int(p) for p in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return fh.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def kill_leftovers(run_id: str, job: str | None = None, rounds: int = 20) -> int:
+    """SIGKILL (and reap) the orphans re-parented to this subreaper that carry this run's
+    id, and ``job``'s name when given, in their environment (set for every job's commands):
+    what a job left running after it ended. Killing one hands its own children to this
+    process, so it repeats until none is left (at most ``rounds`` times); how many."""
+    wanted = [f"SPARKWING_RUN_ID={run_id}".encode()]
+    if job is not None:
+        wanted.append(f"SPARKWING_JOB={job}".encode())
+    killed = 0
+    for _ in range(rounds):
+        found = [pid for pid in _children() if all(w in _environ(pid) for w in wanted)]
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        for pid in found:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+    if killed:
+        log.debug("run %s: ended %d process(es) left by %s", run_id, killed, job or "its jobs")
+    return killed
 
 
 def process_start_ticks(pid: int) -> int | None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sparkwing.engine.clock import now_iso, parse_iso
 from sparkwing.engine.procutil import process_alive
-from sparkwing.status import FINAL_RUN_STATUSES
-from sparkwing.surfaces.state.base import NewEvent, RunRecord, StateStore
+from sparkwing.status import FINAL_NODE_STATUSES, FINAL_RUN_STATUSES, NodeStatus
+from sparkwing.surfaces.state.base import NewEvent, NodeRecord, RunRecord, StateStore
 
 LIVE_RUN_STATUSES = ("pending", "running")
 
@@ -58,7 +58,8 @@ def dead_runner(
 
 @dataclass(frozen=True)
 class Reaped:
-    """A dead run :func:`reap_dead_runs` closed."""
+    """A run :func:`reap_dead_runs` closed (its runner dead), or a finished run whose
+    unfinished jobs :func:`finish_left_jobs` cancelled."""
 
     run: RunRecord
     reason: str
@@ -86,26 +87,68 @@ def reap_dead_runs(state: StateStore, stale_seconds: float) -> tuple[list[Reaped
     return reaped, len(live) - len(reaped)
 
 
+def finish_left_jobs(
+    state: StateStore, found_by: str = "sparkwing doctor", newest: int = 2000
+) -> list[Reaped]:
+    """Cancel the unfinished jobs of finished runs (left so by an engine that died between
+    writing its jobs and its run), looking at the ``newest`` runs of each final status (each
+    costs a read of its jobs); returns the runs repaired."""
+    fixed: list[Reaped] = []
+    for status in FINAL_RUN_STATUSES:
+        cursor, seen = None, 0
+        while seen < newest:
+            page = state.list_runs(status=status, limit=min(200, newest - seen), cursor=cursor)
+            seen += len(page.runs)
+            for run in page.runs:
+                if not open_nodes(state, run.run_id):
+                    continue
+                reason = f"the run ended {run.status} while this job was unfinished"
+                reason += f" (found by {found_by})"
+                fixed.append(Reaped(run, reason, finalise_nodes(state, run.run_id, reason)))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return fixed
+
+
+def open_nodes(state: StateStore, run_id: str) -> list[NodeRecord]:
+    """The run's jobs in a status that is not final (pending, running or waiting)."""
+    return [n for n in state.list_nodes(run_id) if n.status not in FINAL_NODE_STATUSES]
+
+
+def finalise_nodes(
+    state: StateStore, run_id: str, reason: str, nodes: list[NodeRecord] | None = None
+) -> int:
+    """Cancel, with ``reason``, every job of the run not in a final status (``nodes``: the
+    records to use instead of the stored ones, when the caller knows better); how many."""
+    now = now_iso()
+    candidates = open_nodes(state, run_id) if nodes is None else nodes
+    pending = [n for n in candidates if n.status not in FINAL_NODE_STATUSES]
+    for node in pending:
+        node.status, node.reason, node.finished_at = NodeStatus.CANCELLED, reason, now
+    if pending:
+        state.upsert_nodes(pending)
+    return len(pending)
+
+
 def record_runner_death(state: StateStore, run_id: str, reason: str) -> int:
-    """Mark the run failed with ``reason``, its pending/running jobs cancelled, append a
+    """Mark the run failed with ``reason``, its unfinished jobs cancelled, append a
     ``run_finished`` event, and end the orphaned job processes of this run on this host.
     Returns how many jobs it cancelled; does nothing to a run that is already final."""
     run = state.get_run(run_id)
     if run is None or run.status in FINAL_RUN_STATUSES:
         return 0
     now = now_iso()
-    open_nodes = [n for n in state.list_nodes(run_id) if n.status in ("pending", "running")]
+    unfinished = open_nodes(state, run_id)
     if run.host == os.uname().nodename:
-        kill_orphans(run_id, [n.extra.get("pgid") for n in open_nodes])
-    for node in open_nodes:
-        node.status, node.reason, node.finished_at = "cancelled", reason, now
-    state.upsert_nodes(open_nodes)
+        kill_orphans(run_id, [n.extra.get("pgid") for n in unfinished])
+    finalise_nodes(state, run_id, reason, unfinished)
     state.append_events(
         run_id, [NewEvent(kind="run_finished", ts=now, data={"status": "failed", "reason": reason})]
     )
     # The run last: a reader that sees it final finds its jobs and events final too.
     state.update_run(run_id, status="failed", reason=reason, finished_at=now)
-    return len(open_nodes)
+    return len(unfinished)
 
 
 def kill_orphans(run_id: str, pgids: list[object]) -> int:

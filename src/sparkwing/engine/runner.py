@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from sparkwing.engine.runspec import CODE_OF_STATUS, RunResult, RunSpec
 from sparkwing.errors import PlanError, SparkwingError
+from sparkwing.status import FINAL_NODE_STATUSES, NodeStatus
 
 if TYPE_CHECKING:
+    from sparkwing.engine.scheduler import Scheduler
     from sparkwing.surfaces.session import Surfaces
+    from sparkwing.surfaces.state.base import NodeRecord
 
 log = logging.getLogger("sparkwing.engine")
 
@@ -69,6 +72,7 @@ def add_site_dirs(paths: list[str]) -> None:
 
 def execute(spec: RunSpec) -> int:
     from sparkwing.engine import gitinfo
+    from sparkwing.engine.lastwords import note_last_words
     from sparkwing.engine.loader import find_pipeline, import_project
     from sparkwing.sdk.context import RunContext
     from sparkwing.sdk.inputs import args_type_of, build_args
@@ -79,7 +83,12 @@ def execute(spec: RunSpec) -> int:
     git_proc = gitinfo.start(root)
     if spec.sys_path:
         add_site_dirs(spec.sys_path)
-    modules = import_project(Path(spec.sparkwing_dir))
+    modules = import_project(
+        Path(spec.sparkwing_dir),
+        lambda path: note_last_words(
+            spec, f"pipeline module {path} ended the runner process while being imported"
+        ),
+    )
     pdef = find_pipeline(spec.pipeline, spec.entrypoint, modules, spec.yaml_names)
     args, plain_args = build_args(
         args_type_of(pdef.obj),
@@ -97,16 +106,23 @@ def execute(spec: RunSpec) -> int:
         workdir=root,
     )
     plan = Plan(spec.pipeline)
+    note_last_words(spec, f'plan() of pipeline "{spec.pipeline}" ended the runner process')
     try:
         with planning(spec.pipeline):
             call_plan(pdef.obj, plan, args, rc)
     except SparkwingError:
         raise
+    except SystemExit as exc:
+        raise PlanError(
+            f'plan() of pipeline "{spec.pipeline}" called sys.exit({exc.code!r})'
+            f"{_plan_location(exc, root, Path(spec.sparkwing_dir))}"
+        ) from None
     except Exception as exc:
         raise PlanError(
             f'plan() of pipeline "{spec.pipeline}" raised '
             f"{type(exc).__name__}: {exc}{_plan_location(exc, root, Path(spec.sparkwing_dir))}"
         ) from None
+    note_last_words(spec, None)
     order = plan.order()
     unknown = [j for j in spec.pause_before if j not in plan.jobs]
     if unknown:
@@ -138,7 +154,7 @@ def _run_with(
 ) -> int:
     from sparkwing.engine.clock import now_iso
     from sparkwing.engine.masking import Masker
-    from sparkwing.engine.procutil import process_start_ticks
+    from sparkwing.engine.procutil import kill_leftovers, process_start_ticks
     from sparkwing.engine.progress import make_display
     from sparkwing.engine.recorder import Recorder
     from sparkwing.engine.scheduler import Scheduler
@@ -187,7 +203,8 @@ def _run_with(
         },
     )
     state.create_run(run)
-    recorder = Recorder(spec.run_id, state, logs, masker, listener=display.notify)
+    recorder = Recorder(spec.run_id, state, logs, masker, listener=_reaping(spec, display.notify))
+    scheduler: Scheduler | None = None
     try:
         state.save_plan(spec.run_id, plan.snapshot())
         recorder.event("run_started", None, {"pipeline": spec.pipeline, "jobs": len(order)})
@@ -209,6 +226,7 @@ def _run_with(
             pause_on_failure=spec.pause_on_failure,
         )
         status = scheduler.execute()
+        kill_leftovers(spec.run_id)
         reason = scheduler.interrupted if status == "cancelled" else None
         if status == "failed" and scheduler.denied:
             reason = "denied"
@@ -225,26 +243,70 @@ def _run_with(
         surfaces.close_one("logs")
         state.update_run(spec.run_id, status=status, reason=reason, finished_at=now_iso())
     except BaseException as exc:
-        _finish_after_engine_error(spec.run_id, surfaces, recorder, masker, exc)
+        kill_leftovers(spec.run_id)
+        known = [n.record for n in scheduler.nodes.values()] if scheduler is not None else None
+        _finish_after_engine_error(spec.run_id, surfaces, recorder, masker, exc, known)
         raise
     final = state.get_run(spec.run_id) or run
     display.finish(final, state.list_nodes(spec.run_id))
     return CODE_OF_STATUS[status]
 
 
+def _reaping(spec: RunSpec, listener: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
+    """``listener``, and when a job has run to its end, the processes it left behind (found
+    as this subreaper's orphans) are ended. Cancelled and timed-out jobs have their process
+    group ended by the supervisor; what escaped it is ended when the run ends."""
+    from sparkwing.engine.procutil import kill_leftovers
+
+    def notify(kind: str, payload: Any) -> None:
+        listener(kind, payload)
+        if kind == "node" and payload.status in _RAN_TO_END:
+            kill_leftovers(spec.run_id, payload.node_id)
+
+    return notify
+
+
+_RAN_TO_END = frozenset({NodeStatus.SUCCESS, NodeStatus.FAILED})
+
+
 def _finish_after_engine_error(
-    run_id: str, surfaces: Surfaces, recorder: Any, masker: Any, exc: BaseException
+    run_id: str,
+    surfaces: Surfaces,
+    recorder: Any,
+    masker: Any,
+    exc: BaseException,
+    known: list[NodeRecord] | None,
 ) -> None:
     """Close the run as failed after the engine itself broke: each step is tried even when
-    an earlier one fails (each failure is logged), so the record never stays running; the
-    engine error itself is re-raised by the caller."""
+    an earlier one fails (each failure is logged), so neither the record nor any job stays
+    unfinished; the engine error itself is re-raised by the caller. ``known``: the
+    scheduler's own job records, newer than the stored ones when a write failed."""
     from sparkwing.engine.clock import now_iso
+    from sparkwing.engine.recovery import finalise_nodes
 
     reason = masker.text(f"engine error: {type(exc).__name__}: {exc}")
+    state = surfaces.state
+
+    def finish_jobs() -> None:
+        # The scheduler's records where they exist (a job that finished while the store
+        # refused writes keeps its outcome), masked as the recorder would; then whatever
+        # the store still holds unfinished.
+        if known:
+            for record in known:
+                record.output = masker.data(record.output)
+                record.error = masker.text(record.error) if record.error else record.error
+                record.reason = masker.text(record.reason) if record.reason else record.reason
+            finals = [n for n in known if n.status in FINAL_NODE_STATUSES]
+            if finals:
+                state.upsert_nodes(finals)
+            finalise_nodes(state, run_id, reason, list(known))
+        finalise_nodes(state, run_id, reason)
+
     steps: list[tuple[str, Callable[[], object]]] = [
         ("record run_finished", lambda: recorder.event("run_finished", None, _failed(reason))),
         ("flush the run's events and logs", recorder.flush),
         ("close the logs", lambda: surfaces.close_one("logs")),
+        ("finish the run's jobs", finish_jobs),
         (
             "mark the run failed",
             lambda: surfaces.state.update_run(
@@ -283,11 +345,14 @@ def run_in_child(spec: RunSpec) -> RunResult:
     writes that to ``spec.result_path`` for the process that started it."""
     import signal
 
-    from sparkwing.engine.procutil import die_with_parent
+    from sparkwing.engine.procutil import become_subreaper, die_with_parent
 
     # SIGTERM (not SIGKILL) when the CLI dies: the scheduler then cancels the run cleanly,
     # ends every job's process group and writes every status.
     die_with_parent(signal.SIGTERM)
+    # What a job starts in a new session becomes this process's child when orphaned, so it
+    # can be ended when the job ends (see _reaping).
+    become_subreaper()
     try:
         result = RunResult.of_code(execute(spec))
     except SparkwingError as exc:

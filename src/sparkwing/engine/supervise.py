@@ -1,6 +1,6 @@
 """Runner process supervision: start the runner child (forked, or a new interpreter), pass it
 the signals meant for it, read the RunResult it writes, and record a runner that died as a
-failed run."""
+failed run, or that the pipeline's own code ended, as a usage error naming that code."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from sparkwing.engine.lastwords import read_last_words
 from sparkwing.engine.runspec import RunResult, RunSpec
 
 log = logging.getLogger("sparkwing.engine")
@@ -43,8 +44,14 @@ def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
             code = _supervise_spawn(spec, isolated)
         assert spec.result_path is not None
         result = RunResult.read(spec.result_path)
-    if code in _OWN_CODES:
-        return result if result is not None and result.code == code else RunResult.of_code(code)
+        last_words = read_last_words(spec.result_path)
+    if code in _OWN_CODES and result is not None and result.code == code:
+        return result
+    if last_words is not None and code >= 0:
+        # The pipeline's own code ended the process (os._exit at import or in plan()):
+        # whatever the exit code, a usage error naming it, never a green run. A signal
+        # (an OOM kill, say) is the runner dying, below.
+        return pipeline_ended_runner(spec, f"{last_words} (exit code {code})")
     return runner_died(spec, code, result)
 
 
@@ -161,18 +168,38 @@ def isolation_flags() -> list[str]:
 
 def runner_died(spec: RunSpec, code: int, result: RunResult | None = None) -> RunResult:
     """The runner ended without finishing the run (killed, crashed): close the run record as
-    failed with the cause, and say so."""
-    from sparkwing.engine.recovery import record_runner_death
-    from sparkwing.surfaces.session import Surfaces
-
+    failed with the cause, and say so (naming the run only when one was recorded)."""
     how = (
         f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
     )
     reason = f"runner process {how}"
+    if result is None and code in _OWN_CODES:
+        reason += " without reporting how the run ended"
+    recorded = _close_run(spec, reason)
+    earlier = result.errors if result is not None else ()
+    if not recorded:
+        return RunResult(1, "failed", (*earlier, f"{reason} before the run was recorded"))
+    return RunResult(1, "failed", (*earlier, f"run {spec.run_id} failed: {reason}"))
+
+
+def pipeline_ended_runner(spec: RunSpec, reason: str) -> RunResult:
+    """The pipeline's code ended the runner: exit 2 with ``reason``; a run already recorded
+    is closed as failed with it."""
+    _close_run(spec, reason)
+    return RunResult(2, "failed", (reason,))
+
+
+def _close_run(spec: RunSpec, reason: str) -> bool:
+    """Close the run's record as failed with ``reason`` (best effort); whether a record of
+    the run exists."""
+    from sparkwing.engine.recovery import record_runner_death
+    from sparkwing.surfaces.session import Surfaces
+
     try:
         with Surfaces({name: spec.surface(name) for name in ("state", "secrets")}) as surfaces:
+            if surfaces.state.get_run(spec.run_id) is None:
+                return False
             record_runner_death(surfaces.state, spec.run_id, reason)
     except Exception as exc:  # recording is best effort; the user still gets the cause
         log.warning("could not record the failure of %s: %s", spec.run_id, exc)
-    earlier = result.errors if result is not None else ()
-    return RunResult(1, "failed", (*earlier, f"run {spec.run_id} failed: {reason}"))
+    return True
