@@ -209,3 +209,39 @@ def test_serve_refuses_a_profile_that_itself_points_at_a_controller(
     result = cli("controller", "serve", "--profile", "remote", "--port", "0", env=env)
     assert result.code == 2
     assert "must name its own stores" in result.stderr
+
+
+def test_a_token_without_logs_write_ends_the_run_and_every_job(
+    served: Served, project: ProjectFiles, cli: Cli
+) -> None:
+    """An engine error mid-run (every log write refused with 403) still ends the run and
+    each of its jobs in a final status, with one clear error line and no traceback."""
+    no_logs = "runs.read,runs.write,logs.read,cache.read,cache.write,secrets.read"
+    token = cli(
+        "-C", str(served.folder), "controller", "token", "create",
+        "--name", "no-logs", "--scope", no_logs, "--profile", "store",
+    ).stdout.strip()  # fmt: skip
+    assert token.startswith("swu_")
+    project.write(
+        "talk.py",
+        "import sparkwing as sw\n\n\n"
+        "@sw.pipeline('talk')\n"
+        "def talk(plan, args, rc):\n"
+        "    first = plan.job('first', 'echo one; echo two')\n"
+        "    plan.job('second', 'echo three').needs(first)\n"
+        "    plan.job('third', 'echo four')\n",
+    )
+    project.yaml(f"profiles:\n  remote:\n    controller: {{url: {served.url}, token: {token}}}\n")
+    ran = cli("run", "talk", "--profile", "remote", "-o", "plain")
+    # A token without the scope it needs is a configuration error: exit 2.
+    assert ran.code == 2, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stdout + ran.stderr
+    assert "lacks scope logs.write" in ran.stderr
+    listed = cli("runs", "list", "--profile", "remote", "-o", "json").ndjson()
+    assert len(listed) == 1 and listed[0]["status"] == "failed"
+    status = cli(
+        "runs", "status", "--run", listed[0]["run_id"], "--profile", "remote", "-o", "json"
+    )
+    nodes = status.json()["nodes"]
+    assert {n["node_id"] for n in nodes} == {"first", "second", "third"}
+    assert all(n["status"] in ("success", "failed", "cancelled", "skipped") for n in nodes), nodes
