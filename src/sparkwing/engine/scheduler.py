@@ -149,6 +149,11 @@ class Scheduler:
                         self._cancel_everything(self.interrupted)
                         break
                     self._start_ready()
+                    # One write per turn, made before waiting: what the turn finished and
+                    # started is on record while the runner sleeps, so a runner killed
+                    # then leaves its jobs' process groups findable (doctor ends them).
+                    self.rec.flush()
+                    self.rec.tick()
                     if self.dag.done:
                         break
                     exits = self.sup.wait(self._next_timeout())
@@ -156,8 +161,6 @@ class Scheduler:
                     for exited in exits:
                         self._attempt_done(self.nodes[exited.key], exited)
                     self._fire_timers()
-                    self.rec.flush()
-                    self.rec.tick()
             finally:
                 self.rec.flush()
         if self.interrupted:
