@@ -149,9 +149,9 @@ class Scheduler:
                         self._cancel_everything(self.interrupted)
                         break
                     self._start_ready()
-                    # One write per turn, made before waiting: what the turn finished and
-                    # started is on record while the runner sleeps, so a runner killed
-                    # then leaves its jobs' process groups findable (doctor ends them).
+                    # Jobs just started go on record, with their process groups, before the
+                    # runner waits: a runner killed while it sleeps leaves them findable
+                    # (doctor ends them).
                     self.rec.flush()
                     self.rec.tick()
                     if self.dag.done:
@@ -161,6 +161,9 @@ class Scheduler:
                     for exited in exits:
                         self._attempt_done(self.nodes[exited.key], exited)
                     self._fire_timers()
+                    # And what the turn ended, before the next jobs start (a no-op when
+                    # nothing changed): each outcome is recorded as soon as it is known.
+                    self.rec.flush()
             finally:
                 self.rec.flush()
         if self.interrupted:
