@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 if TYPE_CHECKING:
     from tests.conftest import Cli, ProjectFiles
 
 JOBS = 5000
+# Thousands of forked job processes: on a loaded machine this outlasts the default limit.
+pytestmark = pytest.mark.timeout(900)
 
 PIPELINES = f"""
 import sparkwing as sw
