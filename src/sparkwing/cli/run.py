@@ -99,7 +99,10 @@ def run_cmd(
         trigger=options["trigger"],
         run_id=run_id,
     )
-    warn: Callable[[str], None] = lambda message: click.echo(message, err=True)  # noqa: E731
+
+    def warn(message: str) -> None:
+        click.echo(message, err=True)
+
     result = launch(project, resolved, pipeline, rest, how, say=say, warn=warn)
     sys.stdout.flush()
     if output == "json" and result.errors:
