@@ -38,6 +38,9 @@ class RunRecord:
     host: str = ""
     pid: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where the run's code came from when it ran away from a checkout: {"kind": "git", "url",
+    # "ref", "sha"} or {"kind": "snapshot", "key": "src/<sha256>", ...}; empty for a local run.
+    source: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
