@@ -30,6 +30,7 @@ _SCRUBBED = (
     # The suite may itself run inside these CIs: runs under test get plain output unless a
     # test sets them.
     "GITHUB_ACTIONS",
+    "GITHUB_RUN_ID",
     "GITHUB_STEP_SUMMARY",
     "BUILDKITE",
 )

@@ -69,7 +69,7 @@ def test_github_actions_groups_errors_masks_and_summary(
     _project(project, cli)
     summary = tmp_path / "step-summary.md"
     summary.write_text("earlier step\n")
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "42", "GITHUB_STEP_SUMMARY": str(summary)}
     code, out, err = cli("run", "ci", "--sw-parallel", "2", "-o", "plain", env=env)
     assert code == 1, err
     groups = _groups(out)

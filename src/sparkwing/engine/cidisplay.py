@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from typing import Any, TextIO
 
 from sparkwing.engine.clock import parse_iso
@@ -24,11 +25,45 @@ from sparkwing.surfaces.state.base import NodeRecord, RunRecord
 FINAL = frozenset(SYMBOLS)
 log = logging.getLogger(__name__)
 
+# A job's lines are held until it ends; past this many only its first and last lines are
+# kept, so a job printing gigabytes cannot grow the runner without bound.
+HEAD_LINES = 1000
+TAIL_LINES = 4000
+
+
+class _Held:
+    """One job's held lines: all of them up to a cap, then the head and a rolling tail."""
+
+    def __init__(self) -> None:
+        self.head: list[str] = []
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.dropped = 0
+
+    def add(self, lines: list[str]) -> None:
+        for line in lines:
+            if len(self.head) < HEAD_LINES:
+                self.head.append(line)
+                continue
+            if len(self.tail) == TAIL_LINES:
+                self.dropped += 1
+            self.tail.append(line)
+
+    def lines(self, run_id: str, node_id: str) -> list[str]:
+        gap = []
+        if self.dropped:
+            gap = [
+                f"... {self.dropped} lines not shown here; the whole log: "
+                f"sparkwing runs logs {run_id} --job {node_id}"
+            ]
+        return [*self.head, *gap, *self.tail]
+
 
 def ci_kind(env: dict[str, str] | os._Environ[str] | None = None) -> str | None:
     """``github`` or ``buildkite`` when the run happens inside that CI, else None."""
     env = os.environ if env is None else env
-    if env.get("GITHUB_ACTIONS") == "true":
+    # GitHub's runner always sets both; requiring the run id too keeps a stray
+    # GITHUB_ACTIONS=true on a laptop from printing secrets as ``::add-mask::`` lines.
+    if env.get("GITHUB_ACTIONS") == "true" and env.get("GITHUB_RUN_ID"):
         return "github"
     if env.get("BUILDKITE") == "true":
         return "buildkite"
@@ -59,11 +94,12 @@ class GroupedDisplay(Display):
     def __init__(self, kind: str, stream: TextIO | None = None) -> None:
         self.kind = kind
         self.out = stream or sys.stdout
-        self._held: dict[str, list[str]] = {}
+        self._held: dict[str, _Held] = {}
         self._masker: Masker | None = None
         self._announced: set[str] = set()
         self._done: set[str] = set()
         self._t0 = time.monotonic()
+        self._run_id = ""
 
     def watch(self, masker: Masker) -> None:
         self._masker = masker
@@ -80,6 +116,7 @@ class GroupedDisplay(Display):
 
     def start(self, run: RunRecord, nodes: list[str]) -> None:
         self._t0 = time.monotonic()
+        self._run_id = run.run_id
         self.out.write(f"run {run.run_id} ({run.pipeline}, {len(nodes)} jobs)\n")
         self.out.flush()
 
@@ -87,10 +124,10 @@ class GroupedDisplay(Display):
         self._announce_masks()
         if kind == "log":
             node, _stream, msg = payload
-            self._held.setdefault(node, []).extend(safe_lines(msg))
+            self._held.setdefault(node, _Held()).add(safe_lines(msg))
         elif kind == "annotation":
             node, text = payload
-            self._held.setdefault(node, []).append(f"* {safe_text(text)}")
+            self._held.setdefault(node, _Held()).add([f"* {safe_text(text)}"])
         elif kind == "node":
             self._node(payload)
         self.out.flush()
@@ -102,7 +139,8 @@ class GroupedDisplay(Display):
         took = _duration(rec)
         shown = f" ({SYMBOLS[rec.status]}{', ' + format_duration(took) if took else ''})"
         title = f"{rec.node_id}{shown}"
-        lines = self._held.pop(rec.node_id, [])
+        held = self._held.pop(rec.node_id, None)
+        lines = held.lines(self._run_id, rec.node_id) if held else []
         failed = rec.status == "failed"
         if self.kind == "github":
             self.out.write(f"::group::{_escape_data(title)}\n")
@@ -121,7 +159,7 @@ class GroupedDisplay(Display):
     def finish(self, run: RunRecord, nodes: list[NodeRecord]) -> None:
         self._announce_masks()
         for node_id in list(self._held):  # lines of jobs that never reached a final status
-            lines = self._held.pop(node_id)
+            lines = self._held.pop(node_id).lines(self._run_id, node_id)
             header = f"::group::{node_id}" if self.kind == "github" else f"--- {node_id}"
             self.out.write(header + "\n")
             self.out.writelines(f"{line}\n" for line in lines)
