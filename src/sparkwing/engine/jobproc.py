@@ -152,9 +152,7 @@ def command_result(command: str, status: int, tail: list[str]) -> dict[str, Any]
     return {"ok": False, "error": f"command failed with exit code {code}: {command}{excerpt}"}
 
 
-def run_job(
-    launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[str, Any]
-) -> int:
+def run_job(launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[str, Any]) -> int:
     """Run one attempt in this (job) process, its stdout and stderr already on the job's
     pipe; the result goes down that pipe. Returns the exit code a one-job process would
     give (0 ok, 1 failed). The caller restores the environment and folder afterwards."""
