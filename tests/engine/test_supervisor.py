@@ -9,10 +9,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from sparkwing.engine.jobproc import JobLaunch
+from sparkwing.engine.jobproc import JobHost, JobLaunch
 from sparkwing.engine.masking import Masker
 from sparkwing.engine.supervisor import Exited, Supervisor
 from sparkwing.sdk.context import Context, RunContext
+from sparkwing.surfaces.cache.base import Cache
 
 
 class Collected:
@@ -23,16 +24,17 @@ class Collected:
         self.items += [(key, kind, item) for kind, item in items]
 
 
-def launch(tmp_path: Path, job_id: str, fn: Any) -> JobLaunch:
+def host(tmp_path: Path, fns: dict[str, Any]) -> JobHost:
     rc = RunContext(run_id="run-test", pipeline="p", workdir=tmp_path)
-    return JobLaunch(
-        job_id=job_id,
-        fn=fn,
-        context=lambda sink: Context(run=rc, job=job_id, args=None, outputs={}, sink=sink),
-        env={},
-        workdir=str(tmp_path),
-        open_secrets=lambda: None,
-    )
+    return JobHost(rc, None, fns, {}, lambda: None, no_cache)
+
+
+def no_cache() -> Cache:
+    raise AssertionError("these jobs move no artifacts")
+
+
+def launch(tmp_path: Path, job_id: str) -> JobLaunch:
+    return JobLaunch(job_id=job_id, env={}, workdir=str(tmp_path))
 
 
 def wait_for(sup: Supervisor, count: int) -> list[Exited]:
@@ -50,8 +52,8 @@ def talk(ctx: Context) -> dict[str, int]:
 
 def test_an_attempt_passes_on_its_output_and_reports_its_result(tmp_path: Path) -> None:
     seen = Collected()
-    with Supervisor(seen, Masker()) as sup:
-        pid = sup.start("talk", launch(tmp_path, "talk", talk), None)
+    with Supervisor(seen, Masker(), host(tmp_path, {"talk": talk})) as sup:
+        pid = sup.start("talk", launch(tmp_path, "talk"), None)
         assert len(sup) == 1
         [exited] = wait_for(sup, 1)
         assert len(sup) == 0
@@ -66,8 +68,9 @@ def test_an_attempt_passes_on_its_output_and_reports_its_result(tmp_path: Path) 
 
 
 def test_a_timeout_kills_the_attempts_whole_process_group(tmp_path: Path) -> None:
-    with Supervisor(Collected(), Masker()) as sup:
-        sup.start("slow", launch(tmp_path, "slow", "sleep 41.25 & sleep 41.25; wait"), 0.3)
+    slow = host(tmp_path, {"slow": "sleep 41.25 & sleep 41.25; wait"})
+    with Supervisor(Collected(), Masker(), slow) as sup:
+        sup.start("slow", launch(tmp_path, "slow"), 0.3)
         [exited] = wait_for(sup, 1)
     assert exited.timed_out
     assert os.WIFSIGNALED(exited.status)
@@ -76,9 +79,10 @@ def test_a_timeout_kills_the_attempts_whole_process_group(tmp_path: Path) -> Non
 
 
 def test_terminate_all_ends_every_running_attempt(tmp_path: Path) -> None:
-    with Supervisor(Collected(), Masker()) as sup:
+    sleepers = host(tmp_path, {"a": "sleep 42.75", "b": "sleep 42.75"})
+    with Supervisor(Collected(), Masker(), sleepers) as sup:
         for key in ("a", "b"):
-            sup.start(key, launch(tmp_path, key, "sleep 42.75"), None)
+            sup.start(key, launch(tmp_path, key), None)
         exited = sup.terminate_all(grace=5.0)
         assert len(sup) == 0
     assert sorted(e.key for e in exited) == ["a", "b"]

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparkwing.conf.model import ProfileDef
-from sparkwing.conf.specs import parse_profiles
-from sparkwing.conf.yamlload import Reader, compose_text, read_text
+from sparkwing.conf.parsecache import cached_parse
 
 USER_TOP_KEYS: tuple[str, ...] = ("profiles",)
 
@@ -30,10 +29,20 @@ def load_user_profiles(path: Path | None = None) -> UserProfiles:
         path = user_profiles_file()
     if not path.exists():
         return UserProfiles(file=path)
-    return parse_user_profiles(read_text(path), path)
+    return cached_parse(path, _read_user_profiles)
+
+
+def _read_user_profiles(file: Path) -> UserProfiles:
+    from sparkwing.conf.yamlload import read_text
+
+    return parse_user_profiles(read_text(file), file)
 
 
 def parse_user_profiles(text: str, file: Path) -> UserProfiles:
+    # The YAML parser only when a file is parsed (see load_user_profiles).
+    from sparkwing.conf.specs import parse_profiles
+    from sparkwing.conf.yamlload import Reader, compose_text
+
     reader = Reader(file, strict=False)
     root = compose_text(text, file)
     entries = reader.fields(root, "the top level", USER_TOP_KEYS)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from yaml.nodes import Node
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.conf.model import Defaults, PipelineEntry, ProfileDef
-from sparkwing.conf.specs import parse_profiles
-from sparkwing.conf.yamlload import Entry, Reader, compose_text, line_of, read_text
+from sparkwing.conf.parsecache import cached_parse
 from sparkwing.errors import ConfigError, InvalidKeyError, UsageError
 from sparkwing.ids import check_segment
+
+# The YAML parser is imported only when a file is parsed: a run whose project file is
+# unchanged since it was last parsed (see parsecache) never loads it.
+if TYPE_CHECKING:
+    from yaml.nodes import Node
+
+    from sparkwing.conf.yamlload import Entry, Reader
 
 PROJECT_DIR = ".sparkwing"
 PROJECT_FILE = "sparkwing.yaml"
@@ -75,12 +79,22 @@ def find_project(cwd: Path, explicit_dir: Path | None = None) -> Project | None:
 def load_project(project_dir: Path) -> Project:
     """Parse ``project_dir/sparkwing.yaml``; a missing file is an empty project."""
     file = project_dir / PROJECT_FILE
-    text = read_text(file) if file.exists() else ""
-    return parse_project(text, file)
+    if not file.exists():
+        return Project(root=file.parent.parent, dir=file.parent, file=file)
+    return cached_parse(file, _read_project)
+
+
+def _read_project(file: Path) -> Project:
+    from sparkwing.conf.yamlload import read_text
+
+    return parse_project(read_text(file), file)
 
 
 def parse_project(text: str, file: Path) -> Project:
     """Parse the text of a project file that lives (or would live) at ``file``."""
+    from sparkwing.conf.specs import parse_profiles
+    from sparkwing.conf.yamlload import Reader, compose_text
+
     reader = Reader(file, strict=True)
     root = compose_text(text, file)
     entries = reader.fields(root, "the top level", TOP_KEYS)
@@ -104,6 +118,8 @@ def parse_project(text: str, file: Path) -> Project:
 
 
 def _defaults(reader: Reader, node: Node) -> Defaults:
+    from sparkwing.conf.yamlload import line_of
+
     fields = reader.fields(node, "defaults", DEFAULTS_KEYS)
     profile, line = None, 0
     if "profile" in fields:
@@ -114,6 +130,8 @@ def _defaults(reader: Reader, node: Node) -> Defaults:
 
 
 def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
+    from sparkwing.conf.yamlload import line_of
+
     out: list[PipelineEntry] = []
     first_line: dict[str, int] = {}
     for index, item in enumerate(reader.sequence(node, "pipelines")):

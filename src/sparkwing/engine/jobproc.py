@@ -1,29 +1,27 @@
-"""The forked process that runs one job attempt.
+"""What runs one job attempt: a Python job inside a warm job process of the pool (see
+:mod:`sparkwing.engine.pool`), a plain command as ``/bin/sh`` started directly.
 
-The engine forks it (so the pipeline's modules are already imported and start-up costs
-nothing), makes it the leader of a new process group (a timeout or cancel kills the job
-and every command it started) and reads its output and control messages from one pipe.
+A Python job's output and control messages share one pipe per attempt, read by the engine.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
-import signal
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sparkwing.engine import protocol
+from sparkwing.engine import artifacts, protocol
 from sparkwing.engine.masking import Masker
-from sparkwing.engine.procutil import die_with_parent, libc
 from sparkwing.errors import SparkwingError
-from sparkwing.sdk.context import Context
+from sparkwing.sdk.context import Context, RunContext
 from sparkwing.sdk.runtime import Runtime, running
+from sparkwing.surfaces.cache.base import Cache
 
 
 class PipeSink:
@@ -59,18 +57,52 @@ class PipeSink:
         self._send({"t": "result", **message})
 
 
-@dataclass
+@dataclass(frozen=True)
+class JobHost:
+    """What every Python job of a run shares: a job process inherits it when forked, so
+    only a :class:`JobLaunch` (plain data) travels to it for each job."""
+
+    run: RunContext
+    args: Any
+    fns: Mapping[str, Any]  # job id -> its callable, command string or None
+    # The engine's outputs by job id, read when a job starts; entries are only ever added.
+    outputs: dict[str, Any]
+    open_secrets: Callable[[], Any]
+    # A job process opens its own cache: a forked child must not share the engine's.
+    open_cache: Callable[[], Cache]
+
+
+@dataclass(frozen=True)
 class JobLaunch:
-    """Everything the child needs, prepared by the engine before the fork."""
+    """One attempt of a Python job, as data: what the job process needs beyond its host."""
 
     job_id: str
-    fn: Any
-    context: Callable[[PipeSink], Context]
     env: dict[str, str]
     workdir: str
-    open_secrets: Callable[[], Any]
-    before: Callable[[Context], None] | None = None  # restore consumed artifacts
-    after: Callable[[Context], str | None] | None = None  # upload outputs -> manifest digest
+    attempt: int = 1
+    consumed: dict[str, str | None] = field(default_factory=dict)  # dep -> artifact digest
+    output_globs: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "env": self.env,
+            "workdir": self.workdir,
+            "attempt": self.attempt,
+            "consumed": self.consumed,
+            "output_globs": list(self.output_globs),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> JobLaunch:
+        return cls(
+            job_id=doc["job_id"],
+            env=doc["env"],
+            workdir=doc["workdir"],
+            attempt=doc["attempt"],
+            consumed=doc["consumed"],
+            output_globs=tuple(doc["output_globs"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,64 +152,32 @@ def command_result(command: str, status: int, tail: list[str]) -> dict[str, Any]
     return {"ok": False, "error": f"command failed with exit code {code}: {command}{excerpt}"}
 
 
-def fork_job(launch: JobLaunch, masker: Masker) -> tuple[int, int]:
-    """Start the attempt; returns (pid, read fd of its pipe)."""
-    libc()  # loaded here once, not in every child
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child, measured by the engine tests
-        code = 70
-        try:
-            os.close(read_fd)
-            code = _child(launch, masker, write_fd)
-        except BaseException:
-            code = 70
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    try:
-        os.setpgid(pid, pid)  # also done in the child; whichever runs first wins the race
-    except OSError:
-        pass
-    return pid, read_fd
-
-
-def _child(launch: JobLaunch, masker: Masker, write_fd: int) -> int:
-    # The engine's objects are shared with it copy-on-write; a collection would write to
-    # every one of them (and so copy every page), while the job only needs its own swept.
-    gc.freeze()
-    try:
-        os.setpgid(0, 0)
-    except OSError:
-        pass
-    signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
-    die_with_parent()
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(write_fd, 1)
-    os.dup2(write_fd, 2)
-    os.close(devnull)
-    if write_fd > 2:
-        os.close(write_fd)
-    # New line-buffered text streams on the redirected descriptors: the inherited ones may
-    # hold the engine's buffered output and were set up for a terminal.
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+def run_job(launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[str, Any]) -> int:
+    """Run one attempt in this (job) process, its stdout and stderr already on the job's
+    pipe; the result goes down that pipe. Returns the exit code a one-job process would
+    give (0 ok, 1 failed). The caller restores the environment and folder afterwards."""
     os.environ.update(launch.env)
     os.chdir(launch.workdir)
     sink = PipeSink(1, masker)
-    ctx = launch.context(sink)
-    runtime = Runtime(sink, launch.open_secrets)
+    ctx = Context(
+        run=host.run,
+        job=launch.job_id,
+        args=host.args,
+        outputs=outputs,
+        sink=sink,
+        attempt=launch.attempt,
+    )
+    runtime = Runtime(sink, host.open_secrets)
+    workdir = Path(launch.workdir)
     try:
         with running(runtime):
-            if launch.before is not None:
-                launch.before(ctx)
-            output = _call(launch.fn, ctx)
-            artifacts = launch.after(ctx) if launch.after is not None else None
+            if launch.consumed:
+                artifacts.restorer(host.open_cache, launch.consumed, workdir)(ctx)
+            output = _call(host.fns[launch.job_id], ctx)
+            digest = None
+            if launch.output_globs:
+                upload = artifacts.uploader(host.open_cache, launch.output_globs, workdir)
+                digest = upload(ctx)
         try:
             json.dumps(output)
         except (TypeError, ValueError):
@@ -185,7 +185,7 @@ def _child(launch: JobLaunch, masker: Masker, write_fd: int) -> int:
                 f'job "{launch.job_id}" returned a value that is not JSON-serialisable '
                 f"({type(output).__name__}); return plain data (dict, list, str, numbers)"
             ) from None
-        sink.result({"ok": True, "output": masker.data(output), "artifacts": artifacts})
+        sink.result({"ok": True, "output": masker.data(output), "artifacts": digest})
         return 0
     except BaseException as exc:  # the job's failure is data for the engine, never a crash
         if isinstance(exc, SparkwingError):

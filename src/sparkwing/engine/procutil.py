@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("sparkwing.engine")
@@ -78,17 +79,13 @@ def _environ(pid: int) -> list[bytes]:
         return []
 
 
-def kill_leftovers(run_id: str, job: str | None = None, rounds: int = 20) -> int:
-    """SIGKILL (and reap) the orphans re-parented to this subreaper that carry this run's
-    id, and ``job``'s name when given, in their environment (set for every job's commands):
-    what a job left running after it ended. Killing one hands its own children to this
-    process, so it repeats until none is left (at most ``rounds`` times); how many."""
-    wanted = [f"SPARKWING_RUN_ID={run_id}".encode()]
-    if job is not None:
-        wanted.append(f"SPARKWING_JOB={job}".encode())
+def kill_children(match: Callable[[int], bool] | None = None, rounds: int = 20) -> int:
+    """SIGKILL (and reap) this process's children, those ``match`` accepts when given.
+    Killing one hands its own children to this process when it is a subreaper, so it
+    repeats until none is left (at most ``rounds`` times); how many."""
     killed = 0
     for _ in range(rounds):
-        found = [pid for pid in _children() if all(w in _environ(pid) for w in wanted)]
+        found = [pid for pid in _children() if match is None or match(pid)]
         if not found:
             break
         for pid in found:
@@ -98,6 +95,17 @@ def kill_leftovers(run_id: str, job: str | None = None, rounds: int = 20) -> int
         for pid in found:
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(pid, 0)
+    return killed
+
+
+def kill_leftovers(run_id: str, job: str | None = None, rounds: int = 20) -> int:
+    """SIGKILL (and reap) the orphans re-parented to this subreaper that carry this run's
+    id, and ``job``'s name when given, in their environment (set for every job's commands):
+    what a job left running after it ended; how many."""
+    wanted = [f"SPARKWING_RUN_ID={run_id}".encode()]
+    if job is not None:
+        wanted.append(f"SPARKWING_JOB={job}".encode())
+    killed = kill_children(lambda pid: all(w in _environ(pid) for w in wanted), rounds)
     if killed:
         log.debug("run %s: ended %d process(es) left by %s", run_id, killed, job or "its jobs")
     return killed

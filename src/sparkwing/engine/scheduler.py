@@ -20,7 +20,7 @@ from sparkwing.engine import artifacts
 from sparkwing.engine.clock import now_iso
 from sparkwing.engine.dag import Dag, DagNode
 from sparkwing.engine.gatewait import GATE_POLL_SECONDS, GateWaiter
-from sparkwing.engine.jobproc import JobLaunch, ShellLaunch
+from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch
 from sparkwing.engine.jobspec import JobSpec, freeze
 from sparkwing.engine.memocoord import MemoCoordinator
 from sparkwing.engine.recorder import Recorder
@@ -113,7 +113,9 @@ class Scheduler:
             for s in specs
         }
         self.dag = Dag(DagNode(s.id, s.deps, s.is_optional, s.continues_on_error) for s in specs)
-        self.sup = Supervisor(self._handle_items, recorder.masker)
+        fns = {s.id: s.fn for s in specs}
+        host = JobHost(rc, args, fns, self.outputs, open_secrets, open_cache)
+        self.sup = Supervisor(self._handle_items, recorder.masker, host)
         self.memo = MemoCoordinator(recorder.state, cache, rc.run_id, rc.pipeline, memo_lease)
         self.gates = GateWaiter(recorder.state, rc.run_id)
         self._timers: list[tuple[float, str]] = []  # heap of (when, node id)
@@ -282,20 +284,8 @@ class Scheduler:
         """A Python job process: a callable, or a command with artifacts to move."""
         job = node.job
         consumed = {dep: self.artifacts.get(dep) for dep in job.consumed}
-        return JobLaunch(
-            job_id=job.id,
-            fn=job.fn,
-            context=lambda sink: self._context(node, sink),
-            env=env,
-            workdir=str(self.workdir),
-            open_secrets=self.open_secrets,
-            before=artifacts.restorer(self.open_cache, consumed, self.workdir)
-            if consumed
-            else None,
-            after=artifacts.uploader(self.open_cache, job.output_globs, self.workdir)
-            if job.output_globs
-            else None,
-        )
+        attempt = max(1, node.record.attempt)
+        return JobLaunch(job.id, env, str(self.workdir), attempt, consumed, job.output_globs)
 
     def _handle_items(self, node_id: str, items: list[tuple[str, Any]]) -> None:
         self.rec.mark_time()  # delivered while the loop waits: now, not the turn's start

@@ -1,6 +1,7 @@
-"""Job process supervision: forks attempts, reads their pipes, reaps them, kills the process
-group of one that overruns its timeout, and turns SIGINT/SIGTERM/SIGHUP into a request to
-end everything it started. One selector, one thread: forking stays safe."""
+"""Job process supervision: hands Python attempts to the pool's warm job processes and
+starts commands, reads their pipes, reaps them, kills the process group of one that
+overruns its timeout, and turns SIGINT/SIGTERM/SIGHUP into a request to end everything it
+started. One selector, one thread: forking stays safe."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from sparkwing.engine.jobproc import JobLaunch, ShellLaunch, command_result, fork_job, spawn_shell
+from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch, command_result, spawn_shell
 from sparkwing.engine.masking import Masker
+from sparkwing.engine.pool import Pool, Worker, WorkerGone, read_done
 from sparkwing.engine.protocol import LineSplitter, RawLines
 
 KILL_GRACE_SECONDS = 2.0
@@ -65,14 +67,17 @@ class _Proc:
     timed_out: bool = False
     done: bool = False
     shell: _Shell | None = None
+    worker: Worker | None = None  # the pool's job process running it
 
 
 class Supervisor:
     """Use as a context manager: signals are handled (and the selector open) inside it."""
 
-    def __init__(self, on_items: ItemHandler, masker: Masker) -> None:
+    def __init__(self, on_items: ItemHandler, masker: Masker, host: JobHost | None = None) -> None:
         self._on_items = on_items
         self._masker = masker
+        # Python attempts run in the pool's processes; without a host only commands can.
+        self._pool = Pool(host, masker) if host is not None else None
         self._sel = selectors.DefaultSelector()
         self._procs: dict[str, _Proc] = {}
         self._polled = 0  # running processes without a pidfd
@@ -112,7 +117,12 @@ class Supervisor:
         for proc in list(self._procs.values()):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(proc.pid, 0)
+            worker = proc.worker
             self._detach(proc)
+            if worker is not None and self._pool is not None:
+                self._pool.reaped(worker)
+        if self._pool is not None:
+            self._pool.close()
         signal.set_wakeup_fd(self._old.pop(-1, -1))
         for sig, prev in self._old.items():
             signal.signal(sig, prev)
@@ -128,12 +138,19 @@ class Supervisor:
 
     # ---------------------------------------------------------------- starting
     def start(self, key: str, launch: JobLaunch, timeout_s: float | None) -> int:
-        """Fork an attempt under ``key`` (one running attempt per key); returns its pid,
-        which is also its process group id."""
+        """Run a Python attempt under ``key`` (one running attempt per key) in a job process
+        of the pool; returns that process's pid, which is also its process group id."""
         if key in self._procs:
             raise ValueError(f"{key!r} is already running")
-        pid, fd = fork_job(launch, self._masker)
-        return self._watch(_Proc(key, pid, fd, None, _deadline(timeout_s)))
+        if self._pool is None:
+            raise ValueError("this supervisor was given no job host to run Python jobs")
+        worker, fd = self._pool.start(launch)
+        proc = _Proc(key, worker.pid, fd, None, _deadline(timeout_s), worker=worker)
+        os.set_blocking(fd, False)
+        self._procs[key] = proc
+        self._sel.register(fd, selectors.EVENT_READ, ("pipe", proc))
+        self._sel.register(worker.sock, selectors.EVENT_READ, ("done", proc))
+        return worker.pid
 
     def start_shell(self, key: str, launch: ShellLaunch, timeout_s: float | None) -> int:
         """Start a command job directly (no Python job process around it); its stdout and
@@ -185,11 +202,13 @@ class Supervisor:
                 continue  # reaped earlier in this same batch of events
             if kind == "pipe":
                 self._read(proc, key.fd)
+            elif kind == "done":
+                self._done(proc, exited)
             else:
                 self._reap(proc, exited, block=True)
         if self._polled:
             for proc in list(self._procs.values()):
-                if proc.pidfd is None:
+                if proc.pidfd is None and proc.worker is None:
                     self._reap(proc, exited, block=False)
         self._kill_overdue(time.monotonic())
         return exited
@@ -256,6 +275,31 @@ class Supervisor:
         if passed:
             self._on_items(proc.key, passed)
 
+    def _done(self, proc: _Proc, exited: list[Exited]) -> None:
+        """The job process's socket is readable: its job ended (it goes back to the pool),
+        or the process itself did."""
+        assert proc.worker is not None
+        try:
+            done = read_done(proc.worker)
+        except WorkerGone:
+            # Ended, or its job closed the socket: either way it can take no more jobs.
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            self._reap(proc, exited, block=True)
+            return
+        if done is None:
+            return
+        self._read(proc, proc.fd)
+        self._deliver(proc, proc.splitter.finish())
+        worker, pool = proc.worker, self._pool
+        assert pool is not None
+        self._detach(proc)
+        if done.retire or proc.timed_out:
+            pool.end(worker)  # killed for its timeout meanwhile, or left threads running
+        else:
+            pool.release(worker)
+        exited.append(Exited(proc.key, done.code << 8, proc.result, proc.timed_out))
+
     def _reap(self, proc: _Proc, exited: list[Exited], *, block: bool) -> None:
         try:
             pid, status = os.waitpid(proc.pid, 0 if block else os.WNOHANG)
@@ -278,7 +322,10 @@ class Supervisor:
             proc.result = command_result(shell.command, status, list(tail))
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
+        worker = proc.worker
         self._detach(proc)
+        if worker is not None and self._pool is not None:
+            self._pool.reaped(worker)
         exited.append(Exited(proc.key, status, proc.result, proc.timed_out))
 
     def _detach(self, proc: _Proc) -> None:
@@ -286,6 +333,9 @@ class Supervisor:
         if proc.shell is not None and proc.shell.popen.returncode is None:
             proc.shell.popen.returncode = -signal.SIGKILL  # reaped by __exit__, not Popen
         self._procs.pop(proc.key, None)
+        if proc.worker is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(proc.worker.sock)
         for fd in (proc.fd, proc.pidfd, proc.shell.err_fd if proc.shell else None):
             if fd is None:
                 continue
@@ -293,7 +343,7 @@ class Supervisor:
                 self._sel.unregister(fd)
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if proc.pidfd is None:
+        if proc.pidfd is None and proc.worker is None:
             self._polled -= 1
 
 

@@ -1,0 +1,285 @@
+"""Warm job processes: each is forked from the runner once, with the pipeline imported, and
+runs Python jobs one after another, each with its own output pipe; the supervisor ends and
+replaces one whose job overran its timeout, was cancelled or crashed it."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from itertools import islice
+from types import MappingProxyType
+from typing import Any
+
+from sparkwing.engine.jobproc import JobHost, JobLaunch, run_job
+from sparkwing.engine.masking import Masker
+from sparkwing.engine.procutil import become_subreaper, die_with_parent, kill_children, libc
+
+# A request is its length, then JSON; the job's output pipe travels with it (SCM_RIGHTS).
+_HEADER = struct.Struct("!I")
+_RECV_CHUNK = 65536
+# What a job may have changed in its process and that a job process puts back before the
+# next one: these handlers (the engine ends a job with SIGTERM / SIGKILL).
+_RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE)
+
+
+class WorkerGone(Exception):
+    """The job process could not be handed a job: it died while idle."""
+
+
+@dataclass(eq=False)
+class Worker:
+    """The engine's side of one job process (its pid is also its process group id)."""
+
+    pid: int
+    sock: socket.socket
+    env: dict[str, str]  # the engine's environment the process last took
+    outputs_sent: int  # how many of the host's outputs it holds
+    masks_sent: set[str] = field(default_factory=set)
+    reply: bytes = b""
+
+
+@dataclass(frozen=True)
+class Done:
+    """A job process finished its job: the code a one-job process would have exited with,
+    and whether it retires (the job left threads running in it)."""
+
+    code: int
+    retire: bool
+
+
+class Pool:
+    """The run's job processes: handed out one job at a time, forked when none is idle."""
+
+    def __init__(self, host: JobHost, masker: Masker) -> None:
+        self._host = host
+        self._masker = masker
+        self._idle: list[Worker] = []
+        self._all: dict[int, Worker] = {}
+
+    def start(self, launch: JobLaunch) -> tuple[Worker, int]:
+        """Hand ``launch`` to an idle job process (or a new one); returns it and the read
+        end of the job's output pipe."""
+        while self._idle:
+            worker = self._idle.pop()
+            try:
+                return worker, self._send(worker, launch)
+            except WorkerGone:
+                self.end(worker)
+        worker = self._fork()
+        return worker, self._send(worker, launch)
+
+    def release(self, worker: Worker) -> None:
+        """Its job is done: the process takes the next one."""
+        self._idle.append(worker)
+
+    def end(self, worker: Worker) -> None:
+        """End the process (and its process group) and reap it, if not done already."""
+        with contextlib.suppress(OSError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        self.reaped(worker)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(worker.pid, 0)
+
+    def reaped(self, worker: Worker) -> None:
+        """The process is gone (the caller reaped it): forget it."""
+        if self._all.pop(worker.pid, None) is not None:
+            worker.sock.close()
+        with contextlib.suppress(ValueError):
+            self._idle.remove(worker)
+
+    def close(self) -> None:
+        """End every job process still alive."""
+        for worker in list(self._all.values()):
+            with contextlib.suppress(OSError):
+                os.killpg(worker.pid, signal.SIGKILL)
+        for worker in list(self._all.values()):
+            self.end(worker)
+
+    # ---------------------------------------------------------------- engine side
+    def _fork(self) -> Worker:
+        libc()  # loaded here once, not in every child
+        sys.stdout.flush()
+        sys.stderr.flush()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = dict(os.environ)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the job process; measured by the engine tests
+            code = 70
+            try:
+                ours.close()
+                for other in self._all.values():
+                    other.sock.close()  # their ends stay the engine's alone
+                serve(theirs, self._host, self._masker)
+                code = 0
+            except BaseException:
+                code = 70
+            finally:
+                os._exit(code)
+        theirs.close()
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # also done in the child; whichever runs first wins the race
+        worker = Worker(pid, ours, env, len(self._host.outputs), set(self._masker.values))
+        self._all[pid] = worker
+        return worker
+
+    def _send(self, worker: Worker, launch: JobLaunch) -> int:
+        outputs = self._host.outputs
+        count = len(outputs)
+        # Outputs are only ever added, in order: the newest are the ones it lacks.
+        fresh = list(islice(reversed(outputs.items()), count - worker.outputs_sent))[::-1]
+        masks = [v for v in self._masker.values if v not in worker.masks_sent]
+        env: dict[str, str] | None = dict(os.environ)
+        if env == worker.env:
+            env = None  # unchanged since it last took it (user code ran in the engine)
+        doc = {"launch": launch.to_dict(), "outputs": fresh, "masks": masks, "env": env}
+        body = json.dumps(doc, separators=(",", ":"), default=str).encode()
+        data = _HEADER.pack(len(body)) + body
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        try:
+            sent = socket.send_fds(worker.sock, [data], [write_fd])
+            if sent < len(data):
+                worker.sock.sendall(data[sent:])
+        except OSError as exc:
+            os.close(read_fd)
+            raise WorkerGone(str(exc)) from None
+        finally:
+            os.close(write_fd)
+        worker.outputs_sent = count
+        worker.masks_sent.update(masks)
+        if env is not None:
+            worker.env = env
+        return read_fd
+
+
+def read_done(worker: Worker) -> Done | None:
+    """After its socket turned readable: the job's end, if it has arrived whole; raises
+    WorkerGone when the process closed the socket (it died, or its job closed it)."""
+    try:
+        chunk = worker.sock.recv(4096)
+    except OSError as exc:
+        raise WorkerGone(str(exc)) from None
+    if not chunk:
+        raise WorkerGone("job process closed its socket")
+    worker.reply += chunk
+    line, sep, rest = worker.reply.partition(b"\n")
+    if not sep:
+        return None
+    worker.reply = rest
+    doc = json.loads(line)
+    return Done(int(doc["code"]), bool(doc["retire"]))
+
+
+# -------------------------------------------------------------------- job-process side
+def serve(sock: socket.socket, host: JobHost, masker: Masker) -> None:
+    """The job process's life: take a job, run it with stdout and stderr on its pipe, put
+    the process back as it was, report; until the engine closes the socket."""
+    # The engine's objects are shared copy-on-write; a collection would write to every one
+    # of them (and so copy every page), while jobs only need their own swept.
+    gc.freeze()
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    signal.set_wakeup_fd(-1)
+    for sig in _RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    die_with_parent()
+    # What a job leaves running becomes this process's child, ended before the next job.
+    become_subreaper()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    # Line-buffered text streams on the descriptors each job's pipe is put under: the
+    # inherited ones may hold the engine's buffered output and were set up for a terminal.
+    out = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    err = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    outputs: MutableMapping[str, Any] = dict(host.outputs)
+    view = MappingProxyType(outputs)  # a job reads the outputs, it cannot change the next's
+    base = _Baseline.take()
+    for doc, pipe in _requests(sock):
+        if doc["env"] is not None:
+            base.env = doc["env"]
+            _set_environ(base.env)
+        masker.add(doc["masks"])
+        outputs.update(doc["outputs"])
+        os.dup2(pipe, 1)
+        os.dup2(pipe, 2)
+        os.close(pipe)
+        sys.stdout, sys.stderr = out, err
+        code = run_job(JobLaunch.from_dict(doc["launch"]), host, masker, view)
+        kill_children()
+        for stream in (out, err):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        # Let go of the pipe: nothing written from here on is the job's.
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        base.restore()
+        threading = sys.modules.get("threading")
+        retire = threading is not None and threading.active_count() > 1
+        sock.sendall(json.dumps({"code": code, "retire": retire}).encode() + b"\n")
+        if retire:
+            return
+
+
+def _requests(sock: socket.socket) -> Iterator[tuple[dict[str, Any], int]]:
+    """Each request with the job pipe's write end, until the engine closes the socket."""
+    while True:
+        data, fds, _flags, _addr = socket.recv_fds(sock, _RECV_CHUNK, 1)
+        if not data:
+            return
+        while len(data) < _HEADER.size:
+            data += _recv_some(sock)
+        (length,) = _HEADER.unpack_from(data)
+        while len(data) < _HEADER.size + length:
+            data += _recv_some(sock)
+        if not fds:
+            return  # not a request the engine sent
+        yield json.loads(data[_HEADER.size :]), fds[0]
+
+
+def _recv_some(sock: socket.socket) -> bytes:
+    chunk = sock.recv(_RECV_CHUNK)
+    if not chunk:
+        raise EOFError("the engine closed the job socket mid-request")
+    return chunk
+
+
+def _set_environ(env: dict[str, str]) -> None:
+    """Make ``os.environ`` exactly ``env``, touching only what differs."""
+    for name in [n for n in os.environ if n not in env]:
+        del os.environ[name]
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+@dataclass
+class _Baseline:
+    """The process state every job starts from: environment, folder, umask, import path."""
+
+    env: dict[str, str]
+    cwd: str
+    umask: int
+    path: list[str]
+
+    @classmethod
+    def take(cls) -> _Baseline:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return cls(dict(os.environ), os.getcwd(), umask, list(sys.path))
+
+    def restore(self) -> None:
+        _set_environ(self.env)
+        with contextlib.suppress(OSError):
+            os.chdir(self.cwd)
+        os.umask(self.umask)
+        sys.path[:] = self.path
+        for sig in _RESET_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
