@@ -84,6 +84,15 @@ class Mirrors:
             raise SourceError(f"{redact_url(url)}: no commit {ref!r} (after fetching)")
         return sha
 
+    def default_branch(self, url: str) -> str | None:
+        """The branch the repository at ``url`` names as its HEAD, or None when it names
+        none (asked of the repository itself: a mirror keeps no HEAD of its own)."""
+        out = self._git(None, "ls-remote", "--symref", url, "HEAD")
+        for line in out.splitlines():
+            if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+                return line[len("ref: refs/heads/") : -len("\tHEAD")]
+        return None
+
     def show(self, url: str, sha: str, path: str) -> bytes | None:
         """The content of ``path`` at commit ``sha``, or None when the commit lacks it."""
         mirror = self.path_for(url)
