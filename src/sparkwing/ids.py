@@ -57,7 +57,8 @@ def check_prefix(prefix: str, what: str = "prefix") -> str:
     return prefix
 
 
-_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,62}$")
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,62}$"
+_LABEL_RE = re.compile(LABEL_PATTERN)
 
 
 def check_labels(labels: Iterable[str], what: str = "label") -> list[str]:

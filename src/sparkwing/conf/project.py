@@ -12,14 +12,21 @@ from sparkwing.conf.model import Defaults, PipelineEntry, ProfileDef
 from sparkwing.conf.specs import parse_profiles
 from sparkwing.conf.yamlload import Entry, Reader, compose_text, line_of, read_text
 from sparkwing.errors import ConfigError, InvalidKeyError, UsageError
-from sparkwing.ids import check_segment
+from sparkwing.ids import check_labels, check_segment
 
 PROJECT_DIR = ".sparkwing"
 PROJECT_FILE = "sparkwing.yaml"
 LEGACY_FILES: tuple[str, ...] = ("backends.yaml", "pipelines.yaml", "runners.yaml", "sources.yaml")
 TOP_KEYS: tuple[str, ...] = ("defaults", "profiles", "pipelines")
 DEFAULTS_KEYS: tuple[str, ...] = ("profile", "args")
-PIPELINE_KEYS: tuple[str, ...] = ("name", "entrypoint", "profile", "description", "args")
+PIPELINE_KEYS: tuple[str, ...] = (
+    "name",
+    "entrypoint",
+    "profile",
+    "description",
+    "args",
+    "requires",
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,9 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
         if "description" in by_key:
             description = reader.string(by_key["description"].value, f"{where} description")
         args = _args(reader, by_key["args"].value, f"{where} args") if "args" in by_key else {}
+        requires: tuple[str, ...] = ()
+        if "requires" in by_key:
+            requires = _labels(reader, by_key["requires"].value, f"{where} requires")
         out.append(
             PipelineEntry(
                 name=name,
@@ -146,6 +156,7 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
                 profile=profile,
                 description=description,
                 args=args,
+                requires=requires,
                 line=line_of(item),
             )
         )
@@ -160,6 +171,18 @@ def _required(reader: Reader, item: Node, by_key: dict[str, Entry], key: str, wh
     if not value:
         raise reader.error(item, f'{where} has an empty "{key}"')
     return value
+
+
+def _labels(reader: Reader, node: Node, where: str) -> tuple[str, ...]:
+    """Runner labels a queued run of the pipeline needs of its worker."""
+    labels = []
+    for item in reader.sequence(node, where):
+        label = reader.string(item, where)
+        try:
+            labels += check_labels([label or ""], f"{where} label")
+        except InvalidKeyError as exc:
+            raise reader.error(item, str(exc)) from None
+    return tuple(sorted(set(labels)))
 
 
 def _args(reader: Reader, node: Node, where: str) -> dict[str, Any]:

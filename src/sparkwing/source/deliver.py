@@ -16,6 +16,7 @@ from sparkwing.source import snapshot
 from sparkwing.source.mirror import Mirrors, SourceError, redact_url
 
 if TYPE_CHECKING:
+    from sparkwing.conf.project import Project
     from sparkwing.surfaces.cache.base import Cache
 
 
@@ -32,12 +33,13 @@ def deliver(
     *,
     repo: str | None,
     ref: str | None,
-    cache: Callable[[], Cache],
+    cache: Callable[[], Cache] | None = None,
     mirrors: Mirrors | None = None,
 ) -> Delivery:
     """The source of a run of the project at ``project_root`` (None: no checkout here).
     ``repo``: take the code from that repository (``ref`` resolved through a mirror fetch);
-    else the project's own checkout decides between its ``origin`` and a snapshot."""
+    else the project's own checkout decides between its ``origin`` and a snapshot, which
+    goes to the store ``cache`` opens."""
     top = _toplevel(project_root) if project_root is not None else None
     subdir = _subdir(project_root, top)
     if repo is not None:
@@ -96,7 +98,9 @@ def _pushed_ref(top: Path, ref: str, origin: str | None, subdir: str) -> Deliver
     return _git_source(origin, ref, sha, subdir)
 
 
-def _snapshot(root: Path, subdir: str, why: str, cache: Callable[[], Cache]) -> Delivery:
+def _snapshot(root: Path, subdir: str, why: str, cache: Callable[[], Cache] | None) -> Delivery:
+    if cache is None:
+        raise SourceError(f"{root}: {why}, and there is no cache to upload a snapshot to")
     store = cache()
     with tempfile.TemporaryDirectory(prefix="sparkwing-snapshot-") as tmp:
         packed = snapshot.pack(root, snapshot.tree_files(root), Path(tmp) / "src.tar.gz")
@@ -141,3 +145,18 @@ def _git_out(cwd: Path, *args: str) -> str | None:
         ["git", "-C", str(cwd), *args], capture_output=True, text=True, check=False
     )
     return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def project_at(source: dict[str, Any], mirrors: Mirrors | None = None) -> Project | None:
+    """The project file of a git source as it is at the source's commit (read from the
+    mirror), or None when the commit has no ``.sparkwing/sparkwing.yaml``."""
+    from sparkwing.conf.project import PROJECT_DIR, PROJECT_FILE, parse_project
+
+    mirrors = mirrors or Mirrors()
+    url, sha = str(source["url"]), str(source["sha"])
+    rel = "/".join(p for p in (source.get("subdir"), PROJECT_DIR, PROJECT_FILE) if p)
+    data = mirrors.show(url, sha, rel)
+    if data is None:
+        return None
+    where = Path(f"{redact_url(url)}@{sha[:12]}") / rel
+    return parse_project(data.decode("utf-8", "replace"), where)

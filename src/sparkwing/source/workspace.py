@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sparkwing.paths import local_dir, make_private_dirs
 from sparkwing.source import snapshot
-from sparkwing.source.mirror import Mirrors, SourceError, redact_url
+from sparkwing.source.mirror import Mirrors, SourceError
+from sparkwing.source.record import describe_source
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.cache.base import Cache
@@ -26,20 +27,6 @@ log = logging.getLogger("sparkwing.source")
 def default_root() -> Path:
     """Where this machine's run workspaces live: ``$SPARKWING_HOME/work``."""
     return local_dir() / "work"
-
-
-def describe(source: dict[str, Any]) -> str:
-    """A run's source in one line, for people (``runs status``, worker messages)."""
-    kind = source.get("kind")
-    where = f" in {source['subdir']}/" if source.get("subdir") else ""
-    if kind == "git":
-        url, sha = redact_url(str(source.get("url", "?"))), str(source.get("sha", ""))[:12]
-        return f"git {url} {source.get('ref', '?')} at {sha}{where}"
-    if kind == "snapshot":
-        return f"snapshot {source.get('key', '?')}{where}"
-    if kind == "local":
-        return f"local {source.get('root', '?')}"
-    return "local checkout" if not source else f"unknown source {kind!r}"
 
 
 def prepare(
@@ -70,7 +57,7 @@ def prepare(
         raise SourceError(f"unknown source kind {kind!r}")
     root = dest / str(source.get("subdir") or "")
     if not (root / ".sparkwing").is_dir():
-        raise SourceError(f"{describe(source)} has no .sparkwing/ folder")
+        raise SourceError(f"{describe_source(source)} has no .sparkwing/ folder")
     return root
 
 
