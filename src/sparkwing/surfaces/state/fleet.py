@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sparkwing.errors import NotSupportedError
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import StateStore
+
+# A worker that missed this many heartbeats in a row is shown as stale.
+STALE_AFTER_BEATS = 3
 
 
 @dataclass
@@ -31,6 +35,14 @@ class WorkerInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def stale(self, now: datetime) -> bool:
+        """Whether it missed its last few heartbeats (it died, or cannot reach the store)."""
+        try:
+            seen = datetime.fromisoformat(self.last_seen.replace("Z", "+00:00"))
+        except ValueError:
+            return True
+        return (now - seen).total_seconds() > STALE_AFTER_BEATS * max(self.heartbeat, 1.0)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorkerInfo:
