@@ -35,7 +35,7 @@ def _name(value: str) -> object:
     return check_segment(value, "worker name")
 
 
-NAME = Param("name", "path", s.STR, "Worker name.", required=True, check=_name)
+WORKER_NAME = Param("worker", "path", s.STR, "Worker name.", required=True, check=_name)
 
 
 def heartbeat(call: Call) -> Any:
@@ -46,7 +46,7 @@ def heartbeat(call: Call) -> Any:
 
 
 def leave(call: Call) -> Any:
-    return {"ok": require_fleet(call.backend.state).leave(call.path["name"])}
+    return {"ok": require_fleet(call.backend.state).leave(call.path["worker"])}
 
 
 def list_workers(call: Call) -> Any:
@@ -81,13 +81,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "DELETE",
-        "/v1/workers/{name}",
+        "/v1/workers/{worker}",
         "worker_leave",
         "Remove a worker that stopped.",
         WRITE,
         leave,
         Reply(200, "Whether it was registered.", s.OK),
-        params=(NAME,),
+        params=(WORKER_NAME,),
         errors=(501,),
     ),
     Endpoint(

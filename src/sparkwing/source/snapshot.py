@@ -187,20 +187,20 @@ def _check_members(members: list[tarfile.TarInfo]) -> None:
 def _link_stays_inside(name: str, target: str, links: set[str]) -> bool:
     """Whether the link ``name`` -> ``target`` resolves inside the tree, walked one part at
     a time as the kernel would, without passing through another link (whose own target
-    could make a later ``..`` climb out)."""
+    could make a later ``..`` climb out). Ending on a link is fine: that one is checked
+    on its own, so a chain of links stays inside."""
     if not target or target.startswith("/") or any(ord(c) < 32 for c in target):
         return False
     where = name.split("/")[:-1]
-    for part in target.split("/"):
-        if part in ("", "."):
-            continue
+    parts = [p for p in target.split("/") if p not in ("", ".")]
+    for i, part in enumerate(parts):
         if part == "..":
             if not where:
                 return False
             where.pop()
             continue
         where.append(part)
-        if "/".join(where) in links:
+        if i < len(parts) - 1 and "/".join(where) in links:
             return False
     return True
 
