@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sparkwing.errors import InvalidKeyError
@@ -54,3 +55,21 @@ def check_prefix(prefix: str, what: str = "prefix") -> str:
     if stripped:
         check_key(stripped, what)
     return prefix
+
+
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,62}$"
+_LABEL_RE = re.compile(LABEL_PATTERN)
+
+
+def check_labels(labels: Iterable[str], what: str = "label") -> list[str]:
+    """Runner labels (``linux``, ``gpu``, ``arch=arm64``): letters, digits and ``._:=-``,
+    starting with a letter or digit, at most 63 characters; returned sorted, without repeats."""
+    out = set()
+    for label in labels:
+        if not isinstance(label, str) or not _LABEL_RE.match(label):
+            raise InvalidKeyError(
+                f"{what} {label!r} must be letters, digits and . _ : = - (starting with a "
+                "letter or digit, at most 63 characters)"
+            )
+        out.add(label)
+    return sorted(out)

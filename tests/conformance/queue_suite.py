@@ -225,3 +225,51 @@ class QueueConformance:
         with pytest.raises(InvalidKeyError):
             store.queue.release(bad, "w")
         assert store.queue.claim("w", 60) is None
+
+    def test_a_run_goes_only_to_a_worker_with_all_its_labels(self, store: StateStore) -> None:
+        self._require_queue(store)
+        gpu, both, plain = queued_run(0), queued_run(10), queued_run(20)
+        store.queue.submit(gpu, {**SPEC, "labels": ["gpu"]})
+        store.queue.submit(both, {**SPEC, "labels": ["linux", "gpu"]})
+        store.queue.submit(plain, {**SPEC, "labels": []})
+        # The oldest runs need labels this worker lacks: it gets the one it can take.
+        claim = store.queue.claim("cpu", 60, labels=["linux"])
+        assert claim is not None and claim.run.run_id == plain.run_id
+        assert store.queue.claim("cpu", 60, labels=["linux"]) is None
+        assert store.queue.claim("bare", 60) is None
+        claim = store.queue.claim("gpu-only", 60, labels=["gpu"])
+        assert claim is not None and claim.run.run_id == gpu.run_id
+        assert claim.spec["labels"] == ["gpu"]
+        assert store.queue.claim("gpu-only", 60, labels=["gpu"]) is None
+        claim = store.queue.claim("big", 60, labels=["arm64", "gpu", "linux"])
+        assert claim is not None and claim.run.run_id == both.run_id
+
+    def test_an_expired_claim_goes_only_to_a_worker_with_the_labels(
+        self, store: StateStore
+    ) -> None:
+        self._require_queue(store)
+        run = queued_run(0)
+        store.queue.submit(run, {**SPEC, "labels": ["gpu"]})
+        assert store.queue.claim("a", 0.05, labels=["gpu"]) is not None
+        time.sleep(0.15)
+        assert store.queue.claim("b", 60, labels=["linux"]) is None
+        again = store.queue.claim("c", 60, labels=["gpu"])
+        assert again is not None and (again.attempt, again.previous_worker) == (2, "a")
+
+    @pytest.mark.parametrize("bad", ["a b", "a/b", "", "-x"])
+    def test_labels_are_checked(self, store: StateStore, bad: str) -> None:
+        self._require_queue(store)
+        with pytest.raises(InvalidKeyError):
+            store.queue.claim("w", 60, labels=[bad])
+        with pytest.raises(InvalidKeyError):
+            store.queue.submit(queued_run(0), {"labels": [bad]})
+        assert store.queue.claim("w", 60) is None
+
+    def test_starting_a_queued_run_keeps_its_source(self, store: StateStore) -> None:
+        self._require_queue(store)
+        run = queued_run(0)
+        run.source = {"kind": "git", "url": "file:///srv/r.git", "ref": "main", "sha": "a" * 40}
+        store.queue.submit(run, SPEC)
+        store.create_run(RunRecord(run_id=run.run_id, pipeline="build", status="running"))
+        got = store.get_run(run.run_id)
+        assert got is not None and (got.status, got.source) == ("running", run.source)

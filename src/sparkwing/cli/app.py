@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "worker_cmd",
         "Execute runs queued with `runs submit`, each exactly once.",
     ),
+    "workers": ("sparkwing.cli.workers", "workers_group", "List the workers sharing a queue."),
     "cache": (
         "sparkwing.cli.cache",
         "cache_group",

@@ -24,7 +24,7 @@ from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.report import report_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import explicit_run_options, find_run, run_arg, run_options
-from sparkwing.cli.submit import submit_cmd
+from sparkwing.cli.submit import submit_cmd, waiting_worker
 from sparkwing.engine.termsafe import safe_text
 from sparkwing.status import RUN_STATUSES
 
@@ -186,6 +186,12 @@ def status_cmd(
     if run.git.get("sha"):
         branch = f" on {run.git['branch']}" if run.git.get("branch") else ""
         fields.append(("git", f"{_git(run)}{branch}"))
+    if run.source:
+        from sparkwing.source.record import describe_source
+
+        fields.append(("source", describe_source(run.source)))
+    if run.status == "queued":
+        fields.append(("waiting for", waiting_worker(run)))
     if run.host or run.pid:
         fields.append(("runner", f"{run.host or '?'} pid {run.pid or '?'}"))
     fields.append(("trigger", run.trigger))
@@ -280,6 +286,10 @@ def get_cmd(
     width = max(len(k) for k in record)
     for key, value in record.items():
         shown = json.dumps(value, default=str) if isinstance(value, dict | list) else value
+        if key == "source":
+            from sparkwing.source.record import describe_source
+
+            shown = describe_source(run.source)
         click.echo(f"{key.ljust(width)}  {'-' if shown in (None, '') else shown}")
     if plan:
         click.echo("\nplan:")

@@ -1,27 +1,37 @@
-"""``sparkwing runs submit``: put a run of a pipeline in the profile's run queue, for any
-``sparkwing worker`` of that profile to start, and print its id."""
+"""``sparkwing runs submit``: put a run of a pipeline in the profile's run queue, with where
+its code comes from (a git commit, or a snapshot uploaded to the cache) and the labels its
+worker needs, for any ``sparkwing worker`` of that profile to start; print its id."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sparkwing.cli.common import PROFILE_OPTION, emit_json, load_project, output_option, resolve
+from sparkwing.cli.worker import parse_labels
+from sparkwing.engine.flags import PROFILE_FLAG, Flag
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.base import RunRecord
+
+_REPO_FLAG = Flag(("--repo",), "repo", metavar="URL")
+_REF_FLAG = Flag(("--ref",), "ref", metavar="REF")
+_LABEL_FLAG = Flag(("--label",), "labels", metavar="LABEL", multiple=True)
 
 
-def _take_profile(args: list[str], profile: str | None) -> tuple[list[str], str | None]:
-    """``--profile`` may also follow the pipeline name, as with ``sparkwing run``; every
-    other argument is left for the run (its inputs and engine flags)."""
-    from sparkwing.engine.flags import PROFILE_FLAG, by_spelling, take_flags
+def _take_options(args: list[str], options: dict[str, Any]) -> list[str]:
+    """``--profile``, ``--repo``, ``--ref`` and ``--label`` may also follow the pipeline
+    name, as ``--profile`` does with ``sparkwing run``; every other argument is left for
+    the run (its inputs and engine flags)."""
+    from sparkwing.engine.flags import by_spelling, take_flags
     from sparkwing.errors import UsageError
 
-    options: dict[str, Any] = {"profile": profile}
+    flags = by_spelling([PROFILE_FLAG, _REPO_FLAG, _REF_FLAG, _LABEL_FLAG])
     try:
-        rest = take_flags(args, by_spelling([PROFILE_FLAG]), options, reserved=None)
+        return take_flags(args, flags, options, reserved=None)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
-    return rest, options["profile"]
 
 
 @click.command(
@@ -34,6 +44,28 @@ def _take_profile(args: list[str], profile: str | None) -> tuple[list[str], str 
 )
 @click.argument("pipeline")
 @PROFILE_OPTION
+@click.option(
+    "--repo",
+    default=None,
+    metavar="URL",
+    help="Run the code of this git repository (no checkout needed here); default: this "
+    "checkout's origin, or a snapshot of the tree when it has changes origin lacks.",
+)
+@click.option(
+    "--ref",
+    default=None,
+    metavar="REF",
+    help="Branch, tag or commit to run, resolved to a commit now (default: HEAD; with "
+    "--repo, the repository's default branch).",
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="LABEL",
+    help="Only a worker with this label may take the run (repeatable); added to the "
+    "pipeline entry's `requires:`.",
+)
 @output_option(
     "Print the run id (table), or the queued run record as JSON. Give it before PIPELINE."
 )
@@ -43,39 +75,72 @@ def submit_cmd(
     ctx: click.Context,
     pipeline: str,
     profile: str | None,
+    repo: str | None,
+    ref: str | None,
+    labels: tuple[str, ...],
     output: str,
     pipeline_args: tuple[str, ...],
 ) -> None:
     """Queue a run of PIPELINE for `sparkwing worker` and print its id. Arguments after the
     name are passed to the run as with `sparkwing run` (inputs, --sw-parallel ...); they are
-    checked when a worker starts it. The queue lives in the profile's state (postgres for
-    workers on many machines, sqlite for workers on this one)."""
+    checked when a worker starts it. The queue lives in the profile's state (postgres or a
+    controller for workers on many machines, sqlite for workers on this one).
+
+    The run takes its code with it: a clean checkout whose commit is on origin sends that
+    repository and commit; a tree with uncommitted or unpushed changes, or no remote, is
+    uploaded as a snapshot to the profile's cache (once per content). With --repo no
+    checkout is needed here."""
     import socket
 
     from sparkwing.engine.worker import submit
     from sparkwing.ids import check_segment
+    from sparkwing.source.deliver import deliver, project_at
     from sparkwing.surfaces.session import Surfaces
 
     check_segment(pipeline, "pipeline name")
-    args, profile = _take_profile(list(pipeline_args), profile)
-    project = load_project(ctx, required=True)
-    assert project is not None
+    options: dict[str, Any] = {"profile": profile, "repo": repo, "ref": ref, "labels": labels}
+    args = _take_options(list(pipeline_args), options)
+    profile, repo, ref = options["profile"], options["repo"], options["ref"]
+    wanted = parse_labels(ctx, None, tuple(options["labels"]))
+    project = load_project(ctx, required=repo is None)
+    delivery = None
+    if repo is not None:
+        # Resolved before the profile: without a checkout here the project file (profiles,
+        # the pipeline's entry) is read from the commit itself.
+        delivery = deliver(project.root if project else None, repo=repo, ref=ref)
+        project = project or project_at(delivery.source)
+    assert project is not None or repo is not None
     resolved = resolve(ctx, profile, pipeline, project)
+    entry = project.pipeline(pipeline) if project is not None else None
+    needs = sorted({*wanted, *(entry.requires if entry else ())})
     with Surfaces.of_profile(resolved, pipeline=pipeline) as surfaces:
+        if delivery is None:
+            assert project is not None
+            delivery = deliver(project.root, repo=None, ref=ref, cache=lambda: surfaces.cache)
         run, job = submit(
             surfaces.state,
             pipeline=pipeline,
-            root=str(project.root),
+            source=delivery.source,
             args=args,
+            labels=needs,
             profile=resolved.name,
             profile_source=resolved.source,
             queue=surfaces.spec("state"),
             submitted_by=f"{_user()}@{socket.gethostname()}",
         )
     if output == "json":
-        emit_json({**run.to_dict(), "spec": job})
+        emit_json({**run.to_dict(), "spec": job, "delivery": delivery.note})
     else:
+        click.echo(f"source: {delivery.note}", err=True)
         click.echo(run.run_id)
+
+
+def waiting_worker(run: RunRecord) -> str:
+    """Who a queued run waits for (``runs status``): any worker, or one with its labels."""
+    labels = run.extra.get("labels") if isinstance(run.extra, dict) else None
+    if labels:
+        return f"a worker with label(s) {', '.join(str(label) for label in labels)}"
+    return "a worker of this queue (`sparkwing worker`)"
 
 
 def _user() -> str:

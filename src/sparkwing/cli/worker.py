@@ -1,6 +1,7 @@
 """``sparkwing worker``: execute runs queued with ``sparkwing runs submit`` in the profile's
 state through the engine's queue worker (:mod:`sparkwing.engine.worker`), printing one line
-(or, with ``-o json``, one JSON object) per claimed and finished run."""
+(or, with ``-o json``, one JSON object) per claimed and finished run; notes and warnings go
+to stderr."""
 
 from __future__ import annotations
 
@@ -33,6 +34,19 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     return seconds
 
 
+def parse_labels(
+    ctx: click.Context | None, param: click.Parameter | None, value: tuple[str, ...]
+) -> list[str]:
+    """``--label`` values checked (letters, digits, ``._:=-``), sorted, without repeats."""
+    from sparkwing.errors import InvalidKeyError
+    from sparkwing.ids import check_labels
+
+    try:
+        return check_labels(value)
+    except InvalidKeyError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _describe(event: WorkerEvent) -> str:
     """The human part of an event's line."""
     data = event.data
@@ -43,6 +57,8 @@ def _describe(event: WorkerEvent) -> str:
         return how
     if event.kind == "lost":
         return "claim taken by another worker"
+    if event.kind == "kept":
+        return f"workspace kept at {data['path']}"
     seconds = data.get("seconds")
     took = "-" if seconds is None else f"{seconds:.1f}s"
     reason = f"  {data['reason']}" if data.get("reason") else ""
@@ -54,7 +70,8 @@ def renderer(name: str, json_lines: bool) -> Callable[[WorkerEvent], None]:
 
     def render(event: WorkerEvent) -> None:
         if event.run is None:
-            click.echo(f"warning: {event.data.get('message', '')}", err=True)
+            prefix = "warning: " if event.kind == "warning" else ""
+            click.echo(f"{prefix}{event.data.get('message', '')}", err=True)
             return
         run = event.run
         if json_lines:
@@ -110,6 +127,21 @@ def renderer(name: str, json_lines: bool) -> Callable[[WorkerEvent], None]:
     help="How long a claim lasts without renewal (renewed every third of it); a run whose "
     "worker died is taken over this long after it stopped renewing.",
 )
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="LABEL",
+    callback=parse_labels,
+    help="A label this worker offers (repeatable: --label linux --label gpu); it takes only "
+    "runs whose every required label it has.",
+)
+@click.option(
+    "--keep-failed",
+    is_flag=True,
+    help="Leave the workspace of a run that did not succeed (its path is printed); "
+    "others are removed once their run ends.",
+)
 @output_option("One line per claimed / finished run; json: one JSON object per line.")
 @click.pass_context
 def worker_cmd(
@@ -120,12 +152,17 @@ def worker_cmd(
     poll: float,
     parallel: int,
     lease: float,
+    labels: list[str],
+    keep_failed: bool,
     output: str,
 ) -> int:
     """Execute runs queued with `sparkwing runs submit` in PROFILE's state, each exactly once,
     with the same engine as `sparkwing run`. Workers on any number of machines can share a
-    postgres queue (a sqlite one: on this machine). Ctrl-C or SIGTERM stops the runs in
-    progress and puts them back in the queue for another worker."""
+    postgres or controller queue (a sqlite one: on this machine). A run's code comes with
+    it: its git commit is checked out from a mirror kept under $SPARKWING_HOME/mirrors, or
+    its snapshot is taken from the cache, into a workspace under $SPARKWING_HOME/work
+    removed when the run ends. Ctrl-C or SIGTERM stops the runs in progress and puts them
+    back in the queue for another worker."""
     from sparkwing.cli.common import resolve
     from sparkwing.engine.worker import Worker
     from sparkwing.surfaces.session import Surfaces
@@ -134,9 +171,10 @@ def worker_cmd(
     with Surfaces.of_profile(resolved) as surfaces:
         queue = surfaces.spec("state")
         name = f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
+        offers = f", labels {', '.join(labels)}" if labels else ""
         click.echo(
             f"worker {name}: queue in {surfaces.where('state')} (profile {resolved.name}), "
-            f"up to {parallel} run(s) at once",
+            f"up to {parallel} run(s) at once{offers}",
             err=True,
         )
         worker = Worker(
@@ -149,5 +187,8 @@ def worker_cmd(
             once=once,
             max_runs=max_runs,
             report=renderer(name, output == "json"),
+            labels=labels,
+            cache=lambda: surfaces.cache,
+            keep_failed=keep_failed,
         )
         return worker.serve()

@@ -61,6 +61,8 @@ class PipelineEntry:
     profile: str | None = None
     description: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
+    # Runner labels a queued run of this pipeline needs of the worker that takes it.
+    requires: tuple[str, ...] = ()
     line: int = 0
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sparkwing.conf.model import Defaults, PipelineEntry, ProfileDef
 from sparkwing.conf.parsecache import cached_parse
 from sparkwing.errors import ConfigError, InvalidKeyError, UsageError
-from sparkwing.ids import check_segment
+from sparkwing.ids import check_labels, check_segment
 
 # The YAML parser is imported only when a file is parsed: a run whose project file is
 # unchanged since it was last parsed (see parsecache) never loads it.
@@ -23,7 +23,14 @@ PROJECT_FILE = "sparkwing.yaml"
 LEGACY_FILES: tuple[str, ...] = ("backends.yaml", "pipelines.yaml", "runners.yaml", "sources.yaml")
 TOP_KEYS: tuple[str, ...] = ("defaults", "profiles", "pipelines")
 DEFAULTS_KEYS: tuple[str, ...] = ("profile", "args")
-PIPELINE_KEYS: tuple[str, ...] = ("name", "entrypoint", "profile", "description", "args")
+PIPELINE_KEYS: tuple[str, ...] = (
+    "name",
+    "entrypoint",
+    "profile",
+    "description",
+    "args",
+    "requires",
+)
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,9 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
         if "description" in by_key:
             description = reader.string(by_key["description"].value, f"{where} description")
         args = _args(reader, by_key["args"].value, f"{where} args") if "args" in by_key else {}
+        requires: tuple[str, ...] = ()
+        if "requires" in by_key:
+            requires = _labels(reader, by_key["requires"].value, f"{where} requires")
         out.append(
             PipelineEntry(
                 name=name,
@@ -164,6 +174,7 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
                 profile=profile,
                 description=description,
                 args=args,
+                requires=requires,
                 line=line_of(item),
             )
         )
@@ -178,6 +189,18 @@ def _required(reader: Reader, item: Node, by_key: dict[str, Entry], key: str, wh
     if not value:
         raise reader.error(item, f'{where} has an empty "{key}"')
     return value
+
+
+def _labels(reader: Reader, node: Node, where: str) -> tuple[str, ...]:
+    """Runner labels a queued run of the pipeline needs of its worker."""
+    labels = []
+    for item in reader.sequence(node, where):
+        label = reader.string(item, where)
+        try:
+            labels += check_labels([label or ""], f"{where} label")
+        except InvalidKeyError as exc:
+            raise reader.error(item, str(exc)) from None
+    return tuple(sorted(set(labels)))
 
 
 def _args(reader: Reader, node: Node, where: str) -> dict[str, Any]:

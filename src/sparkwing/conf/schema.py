@@ -17,6 +17,7 @@ from sparkwing.conf.project import DEFAULTS_KEYS, PIPELINE_KEYS, TOP_KEYS
 from sparkwing.conf.resolved import SURFACES
 from sparkwing.conf.specs import CACHE_KEYS, CONTROLLER_KEYS, PROFILE_KEYS, SPEC_KEYS, TYPES
 from sparkwing.errors import ConfigError
+from sparkwing.ids import LABEL_PATTERN
 from sparkwing.surfaces import registry
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -189,6 +190,11 @@ def project_schema() -> dict[str, Any]:
         "profile": {"type": "string", "description": "Pins this pipeline's surfaces."},
         "description": {"type": "string"},
         "args": {"type": "object", "description": "Inputs for this pipeline."},
+        "requires": {
+            "type": "array",
+            "items": {"type": "string", "pattern": LABEL_PATTERN},
+            "description": "Runner labels a worker must have to take a queued run of it.",
+        },
     }
     top = {
         "defaults": {

@@ -40,7 +40,11 @@ APPROVE = "runs.approve"
 
 def state_capabilities(call: Call) -> Any:
     state = call.backend.state
-    return {"gates": state.gates is not None, "queue": state.queue is not None}
+    return {
+        "gates": state.gates is not None,
+        "queue": state.queue is not None,
+        "fleet": state.fleet is not None,
+    }
 
 
 # -- run queue -----------------------------------------------------------------------------
@@ -54,7 +58,9 @@ def submit(call: Call) -> Any:
 
 def claim(call: Call) -> Any:
     got = require_queue(call.backend.state).claim(
-        call.body["worker"], float(call.body.get("lease_seconds", 60))
+        call.body["worker"],
+        float(call.body.get("lease_seconds", 60)),
+        labels=call.body.get("labels") or (),
     )
     if got is None:
         return {"claim": None}

@@ -73,6 +73,7 @@ RUN_FIELDS: dict[str, Schema] = {
     "host": SHORT,
     "pid": {"type": ["integer", "null"], "minimum": INT64_MIN, "maximum": INT64_MAX},
     "extra": OBJ,
+    "source": OBJ,
 }
 # Unknown fields are accepted (and dropped) so an older controller serves newer runners.
 RUN = obj({"run_id": STR, **RUN_FIELDS}, ("run_id", "pipeline"), extra=True)
@@ -157,11 +158,13 @@ MEMO_CLAIM = obj(
 OK = obj({"ok": BOOL}, ("ok",))
 DELETED = obj({"deleted": BOOL}, ("deleted",))
 
-STATE_CAPABILITIES = obj({"gates": BOOL, "queue": BOOL}, ("gates", "queue"))
+STATE_CAPABILITIES = obj({"gates": BOOL, "queue": BOOL, "fleet": BOOL}, ("gates", "queue"))
 
 SUBMIT = obj({"run": RUN, "spec": OBJ}, ("run", "spec"))
 GATE_STATUSES = ["pending", *(s for kind in GATE_RESOLUTIONS.values() for s in kind)]
-CLAIM_REQUEST = obj({"worker": STR, "lease_seconds": LEASE}, ("worker",))
+CLAIM_REQUEST = obj(
+    {"worker": STR, "lease_seconds": LEASE, "labels": array(SHORT, 256)}, ("worker",)
+)
 CLAIM = obj(
     {
         "run": RUN,

@@ -22,6 +22,9 @@ from pathlib import Path
 
 from sparkwing.errors import SparkwingError
 from sparkwing.paths import local_dir, make_private_dirs
+from sparkwing.source.record import redact_url
+
+__all__ = ["Mirrors", "SourceError", "default_root", "redact_url"]
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 # Fetch every branch and tag; pull-request heads too where the server offers them.
@@ -41,11 +44,6 @@ class SourceError(SparkwingError):
 def default_root() -> Path:
     """Where this machine keeps its mirrors: ``$SPARKWING_HOME/mirrors`` (or ``~/.sparkwing``)."""
     return local_dir() / "mirrors"
-
-
-def redact_url(url: str) -> str:
-    """The URL without a password or token in it, for messages and records."""
-    return re.sub(r"(?<=://)[^/@]*@", "", url)
 
 
 class Mirrors:
@@ -83,6 +81,15 @@ class Mirrors:
         if not _SHA.match(sha):
             raise SourceError(f"{redact_url(url)}: no commit {ref!r} (after fetching)")
         return sha
+
+    def default_branch(self, url: str) -> str | None:
+        """The branch the repository at ``url`` names as its HEAD, or None when it names
+        none (asked of the repository itself: a mirror keeps no HEAD of its own)."""
+        out = self._git(None, "ls-remote", "--symref", url, "HEAD")
+        for line in out.splitlines():
+            if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+                return line[len("ref: refs/heads/") : -len("\tHEAD")]
+        return None
 
     def show(self, url: str, sha: str, path: str) -> bytes | None:
         """The content of ``path`` at commit ``sha``, or None when the commit lacks it."""

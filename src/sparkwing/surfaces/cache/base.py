@@ -2,7 +2,8 @@
 
 Keys are slash-separated and validated segment by segment (``sparkwing.ids.check_key``).
 Layout inside a cache: ``bin/<bundle-key>``, ``artifacts/blobs/<sha256>``,
-``artifacts/manifests/<sha256>``, ``memo/<key>``. A cache only ever reads, lists, prunes or
+``artifacts/manifests/<sha256>``, ``memo/<key>``, ``src/<sha256>`` (snapshots of submitted
+trees). A cache only ever reads, lists, prunes or
 deletes inside these prefixes, so a logs folder nested under its root is never touched.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from sparkwing.errors import InvalidKeyError
 from sparkwing.ids import check_key, check_prefix
 
-CACHE_PREFIXES: tuple[str, ...] = ("bin/", "artifacts/", "memo/")
+CACHE_PREFIXES: tuple[str, ...] = ("bin/", "artifacts/", "memo/", "src/")
 BLOB_PREFIX = "artifacts/blobs/"
 MANIFEST_PREFIX = "artifacts/manifests/"
 MEMO_PREFIX = "memo/"

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import abc
 import builtins
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sparkwing.errors import NotSupportedError
 from sparkwing.status import NodeStatus, RunStatus
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.fleet import Fleet
 
 
 @dataclass
@@ -211,9 +215,12 @@ class RunQueue(abc.ABC):
         (JSON-serialisable); raises PreconditionFailedError if the id exists."""
 
     @abc.abstractmethod
-    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
-        """Take the oldest queued run, or one whose holder's lease expired, for ``worker``;
-        None when there is none. Each queued run is held by at most one worker at a time."""
+    def claim(
+        self, worker: str, lease_seconds: float, labels: Collection[str] = ()
+    ) -> RunClaim | None:
+        """Take the oldest queued run, or one whose holder's lease expired, for ``worker``,
+        among the runs whose labels (``spec["labels"]``) are all in ``labels``; None when
+        there is none. Each queued run is held by at most one worker at a time."""
 
     @abc.abstractmethod
     def renew(self, run_id: str, worker: str, lease_seconds: float) -> bool:
@@ -251,6 +258,11 @@ class StateStore(abc.ABC):
         """The run queue, or None where this store has none."""
         return None
 
+    @property
+    def fleet(self) -> Fleet | None:
+        """The workers registry, or None where this store has none."""
+        return None
+
     @abc.abstractmethod
     def describe(self) -> str:
         """Where the state lives, for messages (never a secret)."""
@@ -260,8 +272,8 @@ class StateStore(abc.ABC):
     def create_run(self, run: RunRecord) -> None:
         """Insert a new run; raises PreconditionFailedError if the id exists, unless the
         existing record is ``queued`` (submitted, not started): then ``run`` replaces it,
-        keeping its ``created_at`` (submission time) and merging ``extra`` (starting a
-        queued run is creating it)."""
+        keeping its ``created_at`` (submission time) and ``source`` (when ``run`` has none)
+        and merging ``extra`` (starting a queued run is creating it)."""
 
     @abc.abstractmethod
     def update_run(self, run_id: str, **fields: Any) -> None:

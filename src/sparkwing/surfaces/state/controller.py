@@ -7,10 +7,11 @@ Ids and keys are validated here before any request, so a bad one never reaches t
 from __future__ import annotations
 
 import builtins
+from collections.abc import Collection
 from typing import Any
 
 from sparkwing.controller.client import ControllerClient, segment
-from sparkwing.ids import check_key, check_segment
+from sparkwing.ids import check_key, check_labels, check_segment
 from sparkwing.surfaces.state.base import (
     TIMED_OUT_BY,
     Event,
@@ -27,6 +28,8 @@ from sparkwing.surfaces.state.base import (
     StateStore,
     check_gate,
 )
+from sparkwing.surfaces.state.controller_fleet import ControllerFleet
+from sparkwing.surfaces.state.fleet import Fleet
 
 
 def _run(run_id: str) -> str:
@@ -39,6 +42,7 @@ class ControllerState(StateStore):
         self.memo = _ControllerMemo(client)
         self._gates = _ControllerGates(client)
         self._queue = _ControllerQueue(client)
+        self._fleet = ControllerFleet(client)
         self._capabilities: dict[str, Any] | None = None
 
     def describe(self) -> str:
@@ -58,6 +62,10 @@ class ControllerState(StateStore):
     @property
     def queue(self) -> RunQueue | None:
         return self._queue if self._supports("queue") else None
+
+    @property
+    def fleet(self) -> Fleet | None:
+        return self._fleet if self._supports("fleet") else None
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:
@@ -221,8 +229,14 @@ class _ControllerQueue(RunQueue):
         body = {"run": run.to_dict(), "spec": spec}
         self.client.call("POST", "/v1/queue", what="submit a run", body=body)
 
-    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
-        body = {"worker": worker, "lease_seconds": lease_seconds}
+    def claim(
+        self, worker: str, lease_seconds: float, labels: Collection[str] = ()
+    ) -> RunClaim | None:
+        body = {
+            "worker": worker,
+            "lease_seconds": lease_seconds,
+            "labels": check_labels(labels, "worker label"),
+        }
         doc = self.client.call("POST", "/v1/queue/claim", what="claim a run", body=body)["claim"]
         if doc is None:
             return None

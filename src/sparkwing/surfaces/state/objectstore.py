@@ -148,6 +148,7 @@ class ObjectStoreState(StateStore):
                 fields = {k: v for k, v in record.items() if k != "run_id"}
                 fields["created_at"] = queued.get("created_at", run.created_at)
                 fields["extra"] = {**(queued.get("extra") or {}), **run.extra}
+                fields["source"] = run.source or queued.get("source") or {}
                 self.update_run(run.run_id, **fields)
                 return
             raise PreconditionFailedError(f"run {run.run_id} already exists") from None

@@ -52,6 +52,7 @@ from sparkwing.surfaces.state.base import (
     StateStore,
     check_run_update,
 )
+from sparkwing.surfaces.state.fleet import Fleet
 from sparkwing.surfaces.state.outbox_queue import OutboxQueue
 from sparkwing.surfaces.state.segments import dumps, new_token
 
@@ -430,6 +431,10 @@ class OutboxState(StateStore):
     @property
     def queue(self) -> RunQueue | None:
         return self.inner.queue
+
+    @property
+    def fleet(self) -> Fleet | None:
+        return self.inner.fleet
 
 
 class _OutboxMemo(Memo):

@@ -15,11 +15,11 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sparkwing.errors import ConfigError, StorageError
-from sparkwing.ids import check_key, check_segment
+from sparkwing.ids import check_key, check_labels, check_segment
 from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
@@ -30,6 +30,7 @@ from sparkwing.surfaces.state.base import (
     RunClaim,
     RunRecord,
 )
+from sparkwing.surfaces.state.sql_fleet import SqlFleet
 
 if TYPE_CHECKING:
     import psycopg
@@ -88,7 +89,10 @@ _MEMO_RENEW = (
 _CLAIM = f"""
 WITH pick AS (
   SELECT run_id, worker FROM run_queue
-  WHERE state = 'queued' OR (state = 'claimed' AND lease_expires <= {_NOW})
+  WHERE (state = 'queued' OR (state = 'claimed' AND lease_expires <= {_NOW}))
+    AND NOT EXISTS (
+      SELECT 1 FROM json_array_elements_text(COALESCE(run_queue.labels, '[]')::json) AS need
+      WHERE NOT (need = ANY(%(labels)s::text[])))
   ORDER BY run_id LIMIT 1
   FOR UPDATE SKIP LOCKED)
 UPDATE run_queue AS q SET state = 'claimed', worker = %(worker)s, claim_id = %(claim)s,
@@ -150,6 +154,7 @@ class PostgresState(sq.SqlStateStore):
         self.memo = _PostgresMemo(self)
         self.gates = sq.SqlGates(self)
         self.queue = _PostgresQueue(self)
+        self.fleet = SqlFleet(self)
         self._psycopg = _driver()
         # The first retry goes at once, on a fresh connection; later ones back off.
         self._retry_policy = RetryPolicy(
@@ -513,9 +518,16 @@ class _PostgresQueue(sq.SqlQueue):
 
         self._state._run(lambda c: sq.submit_run(_Conn(c), run, spec), recover=already)
 
-    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
+    def claim(
+        self, worker: str, lease_seconds: float, labels: Collection[str] = ()
+    ) -> RunClaim | None:
         claim_id = uuid.uuid4().hex
-        params = {"worker": worker, "claim": claim_id, "lease": float(lease_seconds)}
+        params = {
+            "worker": worker,
+            "claim": claim_id,
+            "lease": float(lease_seconds),
+            "labels": check_labels(labels, "worker label"),
+        }
 
         def tx(conn: Connection) -> RunClaim | None:
             row = conn.execute(_CLAIM, params).fetchone()

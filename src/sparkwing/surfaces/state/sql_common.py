@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from sparkwing.errors import NotFoundError, PreconditionFailedError, StorageError, UsageError
-from sparkwing.ids import check_key, check_segment
+from sparkwing.ids import check_key, check_labels, check_segment
 from sparkwing.surfaces.state.base import (
     GATE_RESOLUTIONS,
     Event,
@@ -33,6 +33,7 @@ from sparkwing.surfaces.state.base import (
     check_gate,
     check_run_update,
 )
+from sparkwing.surfaces.state.fleet import Fleet
 from sparkwing.surfaces.state.sql_schema import GATE_INSERT, GATE_RESOLVE, GATE_SELECT
 
 T = TypeVar("T")
@@ -91,7 +92,7 @@ COMPLETE_MEMO = (
 )
 _INSERT_QUEUE = (
     "INSERT INTO run_queue (run_id, state, spec, worker, claim_id, lease_expires, attempts,"
-    " submitted_at) VALUES (?, 'queued', ?, NULL, NULL, NULL, 0, ?)"
+    " submitted_at, labels) VALUES (?, 'queued', ?, NULL, NULL, NULL, 0, ?, ?)"
 )
 
 
@@ -153,6 +154,7 @@ def create_run(conn: Conn, run: RunRecord, params: tuple[Any, ...]) -> None:
             **run.to_dict(),
             "created_at": existing.created_at or run.created_at,
             "extra": {**existing.extra, **run.extra},
+            "source": run.source or existing.source,
         }
     )
     values = run_params(adopted)
@@ -335,7 +337,8 @@ def submit_run(conn: Conn, run: RunRecord, spec: dict[str, Any]) -> None:
     encoded = dumps(spec, f"spec of run {run.run_id}")
     if conn.execute(INSERT_RUN, params).rowcount == 0:
         raise PreconditionFailedError(f"run {run.run_id} already exists")
-    conn.execute(_INSERT_QUEUE, (run.run_id, encoded, run.created_at or utc_now()))
+    labels = dumps(check_labels(spec.get("labels") or (), "run label"), "labels")
+    conn.execute(_INSERT_QUEUE, (run.run_id, encoded, run.created_at or utc_now(), labels))
 
 
 # -- human gates ------------------------------------------------------------------------------
@@ -408,6 +411,7 @@ class SqlStateStore(StateStore):
     # Both SQL backends have every part; each sets them in its __init__.
     gates: Gates | None = None
     queue: RunQueue | None = None
+    fleet: Fleet | None = None
 
     @abc.abstractmethod
     def _sql_read(self, fn: Callable[[Conn], T]) -> T: ...

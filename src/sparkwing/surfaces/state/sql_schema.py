@@ -110,6 +110,19 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE events ADD COLUMN batch TEXT",
         ],
     ),
+    (
+        5,
+        [
+            # The labels a queued run needs of its worker (a JSON list; NULL: none), so a
+            # claim skips runs the claiming worker cannot take.
+            "ALTER TABLE run_queue ADD COLUMN labels TEXT",
+            # Workers seen by the store: registered on start, refreshed by each heartbeat.
+            "CREATE TABLE IF NOT EXISTS workers ("
+            " name TEXT PRIMARY KEY,"
+            " last_seen TEXT NOT NULL,"
+            " data TEXT NOT NULL)",
+        ],
+    ),
 ]
 
 # Gates: the queries both SQL backends run (``?`` placeholders; Postgres converts them).

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sparkwing.errors import (
     StorageError,
 )
-from sparkwing.ids import check_key, check_segment
+from sparkwing.ids import check_key, check_labels, check_segment
 from sparkwing.paths import create_private_file, make_private_dirs
 from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
@@ -31,6 +31,7 @@ from sparkwing.surfaces.state.base import (
     RunClaim,
     RunRecord,
 )
+from sparkwing.surfaces.state.sql_fleet import SqlFleet
 
 T = TypeVar("T")
 
@@ -60,7 +61,10 @@ BUSY_RETRY = RetryPolicy(
 
 _SELECT_CLAIMABLE = (
     "SELECT run_id, worker FROM run_queue"
-    " WHERE state = 'queued' OR (state = 'claimed' AND lease_expires <= ?)"
+    " WHERE (state = 'queued' OR (state = 'claimed' AND lease_expires <= ?))"
+    # Only runs whose every label the worker has (the worker's labels: a JSON list).
+    " AND NOT EXISTS (SELECT 1 FROM json_each(COALESCE(run_queue.labels, '[]')) AS need"
+    " WHERE need.value NOT IN (SELECT value FROM json_each(?)))"
     " ORDER BY run_id LIMIT 1"
 )
 _CLAIM = (
@@ -92,6 +96,7 @@ class SqliteState(sq.SqlStateStore):
         self.memo = _SqliteMemo(self)
         self.gates = sq.SqlGates(self)
         self.queue = _SqliteQueue(self)
+        self.fleet = SqlFleet(self)
         self.path = Path(path)
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -321,10 +326,14 @@ class _SqliteQueue(sq.SqlQueue):
         check_segment(run.run_id, "run id")
         self._state._write(lambda c: sq.submit_run(c, run, spec))
 
-    def claim(self, worker: str, lease_seconds: float) -> RunClaim | None:
+    def claim(
+        self, worker: str, lease_seconds: float, labels: Collection[str] = ()
+    ) -> RunClaim | None:
+        having = sq.dumps(check_labels(labels, "worker label"), "labels")
+
         def tx(conn: sqlite3.Connection) -> RunClaim | None:
             now = time.time()  # read under the write lock, like memo leases
-            row = conn.execute(_SELECT_CLAIMABLE, (now,)).fetchone()
+            row = conn.execute(_SELECT_CLAIMABLE, (now, having)).fetchone()
             if row is None:
                 return None
             run_id, previous = row
