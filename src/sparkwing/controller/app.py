@@ -104,4 +104,10 @@ def build_app(backend: Backend, *, close_backend: bool = True) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.backend = backend
     app.state.endpoints = endpoints()
+    # The dashboard at / and /metrics, beside the API (which they leave unchanged).
+    from sparkwing.controller import metrics
+    from sparkwing.dashboard.app import attach
+
+    metrics.attach(app)
+    attach(app)
     return app
