@@ -104,10 +104,10 @@ def build_app(backend: Backend, *, close_backend: bool = True) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.backend = backend
     app.state.endpoints = endpoints()
-    # The dashboard at / and /metrics, beside the API (which they leave unchanged).
-    from sparkwing.controller import metrics
-    from sparkwing.dashboard.app import attach
+    # /metrics and the dashboard answer every path no API route takes (the API's route
+    # table stays as it is).
+    from sparkwing.controller.metrics import attach_metrics
+    from sparkwing.dashboard.app import controller_dashboard
 
-    metrics.attach(app)
-    attach(app)
+    app.router.default = controller_dashboard(app, attach_metrics(app))
     return app

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.routing import Route
 
     from sparkwing.controller.backend import Backend
 
@@ -168,8 +169,8 @@ class RequestTimer:
             )
 
 
-def attach(app: Starlette) -> Metrics:
-    """Serve ``/metrics`` from ``app`` and time its requests."""
+def attach_metrics(app: Starlette) -> Route:
+    """Time ``app``'s requests; the ``/metrics`` route reading them (and the stores)."""
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
@@ -191,6 +192,5 @@ def attach(app: Starlette) -> Metrics:
         body = await run_in_threadpool(metrics.text)
         return PlainTextResponse(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app.router.routes.append(Route("/metrics", endpoint, methods=["GET"], name="metrics"))
     app.add_middleware(RequestTimer, metrics=metrics)
-    return metrics
+    return Route("/metrics", endpoint, methods=["GET"], name="metrics")

@@ -15,19 +15,22 @@ from sparkwing.dashboard.web import Web
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
+    from starlette.routing import BaseRoute
 
     from sparkwing.dashboard.source import ProfileSource
 
 
-def attach(app: Starlette) -> None:
-    """Serve the dashboard from the controller ``app``: its stores and tokens are the app's
-    ``state.backend`` at each request (the API routes are unchanged)."""
+def controller_dashboard(app: Starlette, *extra: BaseRoute) -> Starlette:
+    """The dashboard of the controller ``app`` (plus ``extra`` routes), as the app its
+    router falls back to: stores and tokens are ``app.state.backend`` at each request."""
+    from starlette.applications import Starlette
 
     def source(request: Request) -> Source:
-        return of_backend(request.app.state.backend)
+        return of_backend(app.state.backend)
 
     auth = TokenLogin(lambda: app.state.backend.tokens)
-    app.router.routes.extend(Pages(Web(source, auth, "sparkwing controller")).routes())
+    routes = Pages(Web(source, auth, "sparkwing controller")).routes()
+    return Starlette(routes=[*extra, *routes])
 
 
 def local_app(profile: ProfileSource, login: OneTimeLogin) -> Starlette:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from sparkwing.dashboard.logview import Follower
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from sparkwing.dashboard.pages import Pages
     from sparkwing.dashboard.sessions import Session
     from sparkwing.dashboard.web import Web
     from sparkwing.surfaces.logs.base import LogRecord
@@ -44,10 +43,18 @@ def _response(events: AsyncIterator[str]) -> Response:
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
 
+Regions = Callable[["Request", "Session"], dict[str, str]]
+RunRegions = Callable[["Request", "Session"], tuple[dict[str, str], bool]]
+
+
 class Streams:
-    def __init__(self, web: Web, pages: Pages) -> None:
+    """The SSE endpoints; ``runs_rows`` and ``run_regions`` render the live regions of the
+    runs page and of a run's page (the latter also says whether the run is still live)."""
+
+    def __init__(self, web: Web, runs_rows: Regions, run_regions: RunRegions) -> None:
         self.web = web
-        self.pages = pages
+        self.runs_rows = runs_rows
+        self.run_regions = run_regions
 
     async def _still_in(self, request: Request, checked: float) -> tuple[bool, float]:
         from starlette.concurrency import run_in_threadpool
@@ -94,13 +101,13 @@ class Streams:
 
     async def runs(self, request: Request, session: Session) -> Response:
         def produce() -> tuple[dict[str, str], bool]:
-            return self.pages.runs_rows(request, session), True
+            return self.runs_rows(request, session), True
 
         return _response(self._regions(request, produce))
 
     async def run(self, request: Request, session: Session) -> Response:
         def produce() -> tuple[dict[str, str], bool]:
-            return self.pages.run_regions(request, session)
+            return self.run_regions(request, session)
 
         return _response(self._regions(request, produce))
 

@@ -265,7 +265,7 @@ class Pages:
         def post(path: str, handler: object, name: str) -> Route:
             return Route(path, web.action(handler), methods=["POST"], name=name)  # type: ignore[arg-type]
 
-        streams = live.Streams(web, self)
+        streams = live.Streams(web, self.runs_rows, self.run_regions)
         return [
             *web.auth_routes(),
             get("/", self.runs, "dash_home"),
