@@ -111,9 +111,11 @@ class Site:
         state = self.ctl.backend.state
         return self.wait(
             f"run {run_id} to end",
-            lambda: (r := state.get_run(run_id))
-            and r.status in ("success", "failed", "cancelled")
-            and r,
+            lambda: (
+                (r := state.get_run(run_id))
+                and r.status in ("success", "failed", "cancelled")
+                and r
+            ),
         )
 
     def client(self) -> httpx.Client:

@@ -47,9 +47,7 @@ def test_a_run_appears_turns_green_live_and_shows_its_dag(
     dag = page.locator("svg.dag")
     expect(dag).to_be_visible()
     for job in ("prepare", "work"):
-        expect(dag.locator(f'g.node[data-job="{job}"]')).to_have_attribute(
-            "data-status", "success"
-        )
+        expect(dag.locator(f'g.node[data-job="{job}"]')).to_have_attribute("data-status", "success")
     assert dag.locator("path.edge").count() == 1  # work needs prepare
     expect(page.locator("svg.gantt g.bar")).to_have_count(2)
     assert_accessible(page, axe_source)
@@ -62,9 +60,7 @@ def test_following_a_running_jobs_log(site: Site, page: Any, axe_source: str) ->
     run = site.newest_run("chatty")
     site.wait(
         "the job to print",
-        lambda: any(
-            "<script>" in r.msg for r in site.ctl.backend.logs.read(run.run_id, "talk")
-        ),
+        lambda: any("<script>" in r.msg for r in site.ctl.backend.logs.read(run.run_id, "talk")),
     )
     page.goto(f"{site.url}/runs/{run.run_id}")
     expect(page.locator('svg.dag g.node[data-job="talk"]')).to_have_attribute(

@@ -55,4 +55,7 @@ def dashboard_cmd(ctx: click.Context, port: int, no_browser: bool, profile: str 
     sys.stdout.flush()
     if not no_browser:
         webbrowser.open(url)
-    server.run(sockets=[sock])  # the app's shutdown closes the stores
+    try:
+        server.run(sockets=[sock])  # the app's shutdown closes the stores
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how it is meant to end (the server re-raises the signal it caught)

@@ -167,10 +167,11 @@ class Web:
         return response
 
     # -- wrappers -------------------------------------------------------------------------
-    def _refuse(self, request: Request) -> Response:
+    def _refuse(self, request: Request, page: bool = True) -> Response:
+        """No session: a page goes to the login form; a form post or a stream is a 401."""
         from starlette.responses import PlainTextResponse, RedirectResponse
 
-        if request.method == "GET" and "text/event-stream" not in request.headers.get("accept", ""):
+        if page and request.method == "GET":
             target = urllib.parse.quote(request.url.path, safe="/")
             return RedirectResponse(f"/login?next={target}", status_code=303)
         return PlainTextResponse("log in first", status_code=401, headers=SECURITY_HEADERS)
@@ -184,7 +185,15 @@ class Web:
         try:
             return await run_in_threadpool(self._log_in, request, value, request.url.path)
         except LoginRefused as exc:
-            return self.render(request, None, "login.html", status=401, error=str(exc), next="/")
+            return self.render(
+                request,
+                None,
+                "login.html",
+                status=401,
+                error=str(exc),
+                next="/",
+                url_login=True,
+            )
 
     def page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """A GET page for a logged-in session; the handler runs off the event loop."""
@@ -208,7 +217,7 @@ class Web:
         async def endpoint(request: Request) -> Response:
             session = await run_in_threadpool(self.session_of, request)
             if session is None:
-                return self._refuse(request)
+                return self._refuse(request, page=False)
             return await handler(request, session)
 
         return endpoint
@@ -320,9 +329,11 @@ class Web:
         from starlette.responses import RedirectResponse
 
         session = self.sessions.get(request.cookies.get(COOKIE))
+        if session is None or session.identity is None:
+            return self._refuse(request)
         form = await read_form(request)
-        if session is None or form is None or not self.csrf_ok(request, session, form):
-            return self.error(request, None, 403, "this form has expired: reload the page")
+        if form is None or not self.csrf_ok(request, session, form):
+            return self.error(request, session, 403, "this form has expired: reload the page")
         self.sessions.drop(session.sid)
         response = RedirectResponse("/login", status_code=303, headers=SECURITY_HEADERS)
         response.delete_cookie(COOKIE, path="/")
