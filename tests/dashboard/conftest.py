@@ -169,8 +169,10 @@ def site(controller: Controller, tmp_path: Path) -> Iterator[Site]:
 def browser() -> Iterator[Any]:
     """Debian's chromium (never Playwright's own download, which is not reachable)."""
     path = server("chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Waits, not timings: a run starting on a loaded machine may take many seconds.
+    expect.set_options(timeout=WAIT_SECONDS * 1000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
         yield launched

@@ -29,6 +29,10 @@ def _shoot(page: Any, name: str) -> None:
 def test_a_run_appears_turns_green_live_and_shows_its_dag(
     site: Site, page: Any, axe_source: str
 ) -> None:
+    if SCREENSHOTS:  # a few finished runs, for a fuller picture
+        site.marker("more-lines")
+        for _ in range(3):
+            assert site.proj.sw("run", "chatty").code == 0
     log_in(page, site.url, site.tokens["ann"])
     assert_accessible(page, axe_source)
     proc = site.run("slow")
@@ -51,7 +55,6 @@ def test_a_run_appears_turns_green_live_and_shows_its_dag(
     assert dag.locator("path.edge").count() == 1  # work needs prepare
     expect(page.locator("svg.gantt g.bar")).to_have_count(2)
     assert_accessible(page, axe_source)
-    _shoot(page, "run")
 
 
 def test_following_a_running_jobs_log(site: Site, page: Any, axe_source: str) -> None:
@@ -99,6 +102,7 @@ def test_approving_a_waiting_gate_lets_the_run_continue(
     expect(page.locator('svg.dag g.node[data-job="approve-prod"]')).to_have_attribute(
         "data-status", "approval_pending"
     )
+    _shoot(page, "run")
     form = page.locator("#gates form.decide")
     form.locator("input[name=comment]").fill("ship it")
     form.locator("button[value=approved]").click()

@@ -100,7 +100,10 @@ def _surfaces(run: RunRecord, source: Source) -> list[tuple[str, str]]:
     recorded = run.surfaces if isinstance(run.surfaces, dict) else {}
     for name in ("state", "cache", "logs", "secrets"):
         spec = recorded.get(name)
-        if isinstance(spec, dict) and spec.get("type"):
+        if isinstance(spec, dict) and spec.get("type") == "controller" and name in source.where:
+            # Sent through the controller serving this page: where it keeps them.
+            out.append((name, f"controller: {source.where[name]}"))
+        elif isinstance(spec, dict) and spec.get("type"):
             # describe() never shows a token or DSN.
             out.append((name, SurfaceSpec.from_record(spec).describe()))
         elif name in source.where:

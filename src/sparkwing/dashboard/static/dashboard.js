@@ -23,6 +23,8 @@
     };
     button.hidden = false;
     label();
+    // Following the system's theme until one is picked: the label follows it too.
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", label);
     button.addEventListener("click", function () {
       var next = currentTheme() === "dark" ? "light" : "dark";
       root.dataset.theme = next;
