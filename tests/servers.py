@@ -17,6 +17,8 @@ SERVERS = {
     "azure": "SPARKWING_TEST_AZURE_ENDPOINT",  # http://127.0.0.1:PORT (Azurite blob)
     "postgres": "SPARKWING_TEST_PG_URL",  # postgresql://postgres@127.0.0.1:PORT/postgres
     "nginx": "SPARKWING_TEST_HTTP_CACHE_URL",  # http://127.0.0.1:PORT/ (WebDAV + JSON index)
+    "chromium": "SPARKWING_TEST_CHROMIUM",  # /usr/lib/chromium/chromium (Debian's)
+    "axe": "SPARKWING_TEST_AXE",  # path of axe.min.js (npm axe-core)
 }
 
 

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Create, list and describe pipelines.",
     ),
     "secrets": ("sparkwing.cli.secrets", "secrets_group", "Manage secrets and config values."),
+    "dashboard": ("sparkwing.cli.dashboard", "dashboard_cmd", "Show runs in a browser."),
     "doctor": (
         "sparkwing.cli.doctor",
         "doctor_cmd",

@@ -106,4 +106,10 @@ def build_app(backend: Backend, *, close_backend: bool = True) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.backend = backend
     app.state.endpoints = endpoints()
+    # /metrics and the dashboard answer every path no API route takes (the API's route
+    # table stays as it is).
+    from sparkwing.controller.metrics import attach_metrics
+    from sparkwing.dashboard.app import controller_dashboard
+
+    app.router.default = controller_dashboard(app, attach_metrics(app))
     return app

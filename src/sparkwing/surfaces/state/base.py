@@ -157,6 +157,19 @@ class RunClaim:
     previous_worker: str | None = None
 
 
+@dataclass
+class QueueEntry:
+    """A run in the queue that no worker has finished with: ``queued`` (waiting) or
+    ``claimed`` by ``worker`` until ``lease_expires`` (seconds since the epoch)."""
+
+    run_id: str
+    state: str
+    worker: str | None
+    attempts: int
+    lease_expires: float | None
+    submitted_at: str
+
+
 class Memo(abc.ABC):
     """Memo reservation: which runner computes a memoized job's result (every store has it)."""
 
@@ -236,6 +249,16 @@ class RunQueue(abc.ABC):
         """Cancel ``run_id`` only if it still waits in the queue (no worker holds it): it
         will never be claimed and its record ends ``cancelled`` with ``reason``. False when
         it is not queued (running, finished, or never submitted)."""
+
+    def entries(self, limit: int = 500) -> builtins.list[QueueEntry]:
+        """Runs waiting or held by a worker, oldest first (for dashboards); NotSupportedError
+        where this queue cannot list them."""
+        raise NotSupportedError("this run queue cannot list its entries")
+
+    def spec_of(self, run_id: str) -> dict[str, Any] | None:
+        """The spec ``run_id`` was submitted with (kept after it ran), or None when it was
+        never queued; NotSupportedError where this queue cannot read it back."""
+        raise NotSupportedError("this run queue cannot read a submitted spec back")
 
 
 class StateStore(abc.ABC):

@@ -24,6 +24,7 @@ from sparkwing.surfaces.state.base import (
     Memo,
     NewEvent,
     NodeRecord,
+    QueueEntry,
     RunClaim,
     RunPage,
     RunQueue,
@@ -543,3 +544,17 @@ class SqlQueue(RunQueue):
             return True
 
         return self._state._sql_write(tx)
+
+    def entries(self, limit: int = 500) -> builtins.list[QueueEntry]:
+        sql = (
+            "SELECT run_id, state, worker, attempts, lease_expires, submitted_at FROM run_queue"
+            " WHERE state IN ('queued', 'claimed') ORDER BY submitted_at, run_id LIMIT ?"
+        )
+        rows = self._state._sql_read(lambda c: c.execute(sql, (limit,)).fetchall())
+        return [QueueEntry(str(r[0]), str(r[1]), r[2], int(r[3]), r[4], str(r[5])) for r in rows]
+
+    def spec_of(self, run_id: str) -> dict[str, Any] | None:
+        self._state._check_run_id(run_id)
+        sql = "SELECT spec FROM run_queue WHERE run_id = ?"
+        row = self._state._sql_read(lambda c: c.execute(sql, (run_id,)).fetchone())
+        return None if row is None else loads_spec(row[0])
