@@ -96,7 +96,7 @@ def _source_text(run: RunRecord) -> str:
 def _surfaces(run: RunRecord, source: Source) -> list[tuple[str, str]]:
     from sparkwing.surfaces.spec import SurfaceSpec
 
-    out = []
+    out: list[tuple[str, str]] = []
     recorded = run.surfaces if isinstance(run.surfaces, dict) else {}
     for name in ("state", "cache", "logs", "secrets"):
         spec = recorded.get(name)
