@@ -5,6 +5,7 @@ to stderr."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -191,4 +192,10 @@ def worker_cmd(
             cache=lambda: surfaces.cache,
             keep_failed=keep_failed,
         )
-        return worker.serve()
+        from sparkwing.engine.jobworker import serving_jobs
+
+        say = functools.partial(click.echo, err=output == "json")
+        with serving_jobs(
+            surfaces.state, resolved, name=name, lease=lease, parallel=parallel, say=say
+        ):
+            return worker.serve()

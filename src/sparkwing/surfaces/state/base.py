@@ -18,6 +18,7 @@ from sparkwing.status import NodeStatus, RunStatus
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.state.fleet import Fleet
+    from sparkwing.surfaces.state.jobqueue import JobQueue
 
 
 @dataclass
@@ -284,6 +285,11 @@ class StateStore(abc.ABC):
     @property
     def fleet(self) -> Fleet | None:
         """The workers registry, or None where this store has none."""
+        return None
+
+    @property
+    def jobs(self) -> JobQueue | None:
+        """The job queue (jobs dispatched to workers), or None where this store has none."""
         return None
 
     @abc.abstractmethod

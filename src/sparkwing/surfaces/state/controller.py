@@ -29,7 +29,9 @@ from sparkwing.surfaces.state.base import (
     check_gate,
 )
 from sparkwing.surfaces.state.controller_fleet import ControllerFleet
+from sparkwing.surfaces.state.controller_jobs import ControllerJobs
 from sparkwing.surfaces.state.fleet import Fleet
+from sparkwing.surfaces.state.jobqueue import JobQueue
 
 
 def _run(run_id: str) -> str:
@@ -43,6 +45,7 @@ class ControllerState(StateStore):
         self._gates = _ControllerGates(client)
         self._queue = _ControllerQueue(client)
         self._fleet = ControllerFleet(client)
+        self._jobs = ControllerJobs(client)
         self._capabilities: dict[str, Any] | None = None
 
     def describe(self) -> str:
@@ -66,6 +69,10 @@ class ControllerState(StateStore):
     @property
     def fleet(self) -> Fleet | None:
         return self._fleet if self._supports("fleet") else None
+
+    @property
+    def jobs(self) -> JobQueue | None:
+        return self._jobs if self._jobs.supported() else None
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:

@@ -31,6 +31,7 @@ from sparkwing.surfaces.state.base import (
     RunRecord,
 )
 from sparkwing.surfaces.state.sql_fleet import SqlFleet
+from sparkwing.surfaces.state.sql_jobs import POSTGRES_NOW, SqlJobQueue
 
 if TYPE_CHECKING:
     import psycopg
@@ -155,6 +156,7 @@ class PostgresState(sq.SqlStateStore):
         self.gates = sq.SqlGates(self)
         self.queue = _PostgresQueue(self)
         self.fleet = SqlFleet(self)
+        self.jobs = SqlJobQueue(self, POSTGRES_NOW)
         self._psycopg = _driver()
         # The first retry goes at once, on a fresh connection; later ones back off.
         self._retry_policy = RetryPolicy(

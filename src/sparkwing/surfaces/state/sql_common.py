@@ -35,6 +35,7 @@ from sparkwing.surfaces.state.base import (
     check_run_update,
 )
 from sparkwing.surfaces.state.fleet import Fleet
+from sparkwing.surfaces.state.jobqueue import JobQueue
 from sparkwing.surfaces.state.sql_schema import GATE_INSERT, GATE_RESOLVE, GATE_SELECT
 
 T = TypeVar("T")
@@ -413,6 +414,7 @@ class SqlStateStore(StateStore):
     gates: Gates | None = None
     queue: RunQueue | None = None
     fleet: Fleet | None = None
+    jobs: JobQueue | None = None
 
     @abc.abstractmethod
     def _sql_read(self, fn: Callable[[Conn], T]) -> T: ...

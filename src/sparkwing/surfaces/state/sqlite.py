@@ -32,6 +32,7 @@ from sparkwing.surfaces.state.base import (
     RunRecord,
 )
 from sparkwing.surfaces.state.sql_fleet import SqlFleet
+from sparkwing.surfaces.state.sql_jobs import SQLITE_NOW, SqlJobQueue
 
 T = TypeVar("T")
 
@@ -97,6 +98,7 @@ class SqliteState(sq.SqlStateStore):
         self.gates = sq.SqlGates(self)
         self.queue = _SqliteQueue(self)
         self.fleet = SqlFleet(self)
+        self.jobs = SqlJobQueue(self, SQLITE_NOW)
         self.path = Path(path)
         self._lock = threading.Lock()
         self._pid = os.getpid()
