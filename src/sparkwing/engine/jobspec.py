@@ -28,6 +28,7 @@ class JobSpec:
     output_globs: tuple[str, ...] = ()
     consumed: tuple[str, ...] = ()
     approval: ApprovalSpec | None = None
+    role: str = "job"  # job | on_failure | finally (see engine.dag)
 
     @classmethod
     def of(cls, job: Job) -> JobSpec:
@@ -47,6 +48,7 @@ class JobSpec:
             output_globs=tuple(job.output_globs),
             consumed=tuple(job.consumed),
             approval=job.approval,
+            role=job.role,
         )
 
 
