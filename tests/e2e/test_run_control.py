@@ -82,11 +82,7 @@ def team(request: pytest.FixtureRequest, proj: Proj, tmp_path: Path) -> Iterator
 def _marks(proj: Proj) -> dict[str, list[str]]:
     """The run ids each job's process wrote, by job."""
     folder = Path(proj.env["MARKS"])
-    return {
-        job: (folder / job).read_text().split()
-        for job in JOBS
-        if (folder / job).exists()
-    }
+    return {job: (folder / job).read_text().split() for job in JOBS if (folder / job).exists()}
 
 
 def _ran_in(proj: Proj, run_id: str) -> list[str]:
@@ -172,9 +168,7 @@ def test_retry_failed_runs_only_the_failed_job_and_its_cancelled_dependants(team
     # `runs status` and the JUnit report show the reused jobs as such, and as passed.
     res = team.sw("runs", "status", "--run", third_id)
     assert res.code == 0, res.err
-    assert [line.split()[1] for line in res.out.splitlines() if line.startswith("b ")] == [
-        "reused"
-    ]
+    assert [line.split()[1] for line in res.out.splitlines() if line.startswith("b ")] == ["reused"]
     res = team.sw("runs", "report", "--run", third_id, "--format", "junit")
     assert res.code == 0, res.err
     assert "<failure" not in res.out and "<skipped" not in res.out
@@ -239,7 +233,7 @@ def test_start_at_takes_upstream_results_from_the_latest_successful_run(team: Pr
 
     res = team.sw("run", "six", "--sw-start-at", "zz")
     assert res.code == 2
-    assert "has no job \"zz\" (jobs: a, b, c, d, e, f)" in res.err
+    assert 'has no job "zz" (jobs: a, b, c, d, e, f)' in res.err
 
 
 def test_dry_run_shows_the_plan_and_runs_nothing(team: Proj) -> None:

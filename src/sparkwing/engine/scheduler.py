@@ -432,7 +432,9 @@ class Scheduler:
             self.memo.release(job.id)
             reason = self.interrupted
             if job.role == FINALLY:
-                reason += f"; not finished within {format_duration(self.finally_grace)}"
+                reason += (
+                    f"; not finished within the {format_duration(self.finally_grace)} grace time"
+                )
             self._finish(node, "cancelled", reason)
             return
         if result is not None and result.get("ok") and not exited.timed_out:
@@ -506,7 +508,8 @@ class Scheduler:
         """The cancelled run's grace time is over: its finally jobs still going end too."""
         for exited in self.sup.terminate_all():
             self._attempt_done(self.nodes[exited.key], exited)
-        reason = f"{self.interrupted}; not started within {format_duration(self.finally_grace)}"
+        grace = format_duration(self.finally_grace)
+        reason = f"{self.interrupted}; not started within the {grace} grace time"
         for node_id in self.dag.unfinished():
             node = self.nodes[node_id]
             self.memo.release(node_id)
