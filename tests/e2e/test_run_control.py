@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_gates import APPROVER_LINES, BACKENDS, _profile_lines
+from tests.e2e.test_gates import BACKENDS, use_team_profile
 from tests.engine.swtest import Proj
 
 # a -> b -> e -> f, a -> c -> d -> f; c fails until the marker folder holds "fixed"; b
@@ -66,13 +66,7 @@ JOBS = ["a", "b", "c", "d", "e", "f"]
 def team(request: pytest.FixtureRequest, proj: Proj, tmp_path: Path) -> Iterator[Proj]:
     """The project on a profile whose state, cache and logs live on ``request.param``."""
     stack = contextlib.ExitStack()
-    APPROVER_LINES.clear()
-    lines, env = _profile_lines(request.param, tmp_path, stack, proj)
-    profiles = tmp_path / "profiles.yaml"
-    profiles.write_text("\n".join(["profiles:", "  team:", *lines]) + "\n")
-    proj.env.update(env)
-    proj.env["SPARKWING_PROFILES"] = str(profiles)
-    proj.env["SPARKWING_PROFILE"] = "team"
+    use_team_profile(request.param, proj, tmp_path, stack)
     proj.env["MARKS"] = str(tmp_path / "marks")
     proj.pipeline(PIPE)
     with stack:
@@ -195,6 +189,14 @@ def test_only_runs_the_jobs_and_what_they_need(team: Proj) -> None:
     assert code == 0
     assert _ran_in(team, doc["run"]["run_id"]) == ["a", "b", "c"]
 
+    # A retry of a partial run keeps to its jobs: c broke, only c runs again.
+    (Path(team.env["MARKS"]) / "fixed").unlink()
+    assert _json_run(team, "run", "six", "--sw-only", "d")[0] == 1
+    _fix(team)
+    code, doc = _json_run(team, "runs", "retry", "--failed")
+    assert code == 0
+    assert _statuses(doc) == {"a": "reused", "c": "success", "d": "success"}
+
 
 def test_start_at_takes_upstream_results_from_the_latest_successful_run(team: Proj) -> None:
     res = team.sw("run", "six", "--sw-start-at", "d")
@@ -271,5 +273,9 @@ def test_dry_run_shows_the_plan_and_runs_nothing(team: Proj) -> None:
     assert res.code == 0, res.err
     assert res.out.splitlines()[0] == "dry run of six: nothing runs, nothing is recorded"
     assert "not in this run: b, d, e, f" in res.out
+    res = team.sw("run", "six", "--sw-dry-run", "--sw-start-at", "nope", "-o", "json")
+    assert res.code == 2 and res.out == ""
+    error = json.loads(res.err)
+    assert error["exit"] == 2 and error["error"].startswith('--sw-start-at: pipeline "six" has no')
     assert _run_ids(team) == [full_id]
     assert _ran_in(team, full_id) == JOBS and len(_marks(team)["a"]) == 1
