@@ -85,8 +85,9 @@ def run_cmd(
         return 0
     resolved = resolve(ctx, options["profile"], pipeline, project)
     run_id = options["run_id"]
-    if run_id is not None and not is_run_id(run_id):
-        raise click.UsageError(f"--sw-run-id: {run_id!r} is not a run id")
+    for flag, value in (("--sw-run-id", run_id), ("--sw-retry-of", options.get("retry_of"))):
+        if value is not None and not is_run_id(value):
+            raise click.UsageError(f"{flag}: {value!r} is not a run id")
     if output == "auto":
         output = "tty" if sys.stdout.isatty() and os.environ.get("TERM") != "dumb" else "plain"
 
