@@ -178,15 +178,13 @@ def _dry_run(
 def _link_retry(state: Any, earlier_id: str, run_id: str) -> None:
     """The earlier run's record names its retry (``extra.retried_by``, newest last); a
     store refusing to change a finished run costs the back link only."""
-    from sparkwing.errors import StorageError
-
     try:
         earlier = state.get_run(earlier_id)
         if earlier is None:
             return
         retries = [*earlier.extra.get("retried_by", []), run_id]
         state.update_run(earlier_id, extra={**earlier.extra, "retried_by": retries})
-    except StorageError as exc:
+    except SparkwingError as exc:  # refused (a finished run, a token's rights) or down
         log.warning("run %s: could not link it from %s: %s", run_id, earlier_id, exc)
 
 
