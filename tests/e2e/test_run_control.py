@@ -149,6 +149,12 @@ def test_retry_failed_runs_only_the_failed_job_and_its_cancelled_dependants(team
         "e": "e-output",
         "artifact": f"built by {first_id}",
     }
+    res = team.sw("runs", "retry", "--failed")
+    assert res.code == 2
+    assert res.err.strip() == (
+        f"error: run {third_id} has no failed or cancelled job to run again "
+        "(without --failed, `runs retry` runs everything again)"
+    )
     assert third["run"]["trigger"] == "retry"
     assert third["run"]["extra"]["retry_of"] == second_id
 

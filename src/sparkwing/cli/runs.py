@@ -341,12 +341,19 @@ def retry_cmd(
     to the earlier one (`extra.retry_of`, and `extra.retried_by` there). Exit codes as for
     `sparkwing run`."""
     from sparkwing.cli.run import run_cmd
+    from sparkwing.errors import UsageError
     from sparkwing.status import FINAL_RUN_STATUSES
 
     with open_state_view(ctx, profile) as view:
         run = find_run(view, run_arg(run_pos, run_opt))
+        nodes = view.state.list_nodes(run.run_id) if failed else []
     if failed and run.status not in FINAL_RUN_STATUSES:
         raise click.UsageError(f"run {run.run_id} is still {run.status}: retry it once it ended")
+    if failed and not any(n.status in ("failed", "cancelled") for n in nodes):
+        raise UsageError(
+            f"run {run.run_id} has no failed or cancelled job to run again "
+            "(without --failed, `runs retry` runs everything again)"
+        )
     code: int = ctx.invoke(
         run_cmd,
         pipeline=run.pipeline,
