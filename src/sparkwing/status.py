@@ -27,6 +27,9 @@ class NodeStatus(StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
     CACHED = "cached"
+    # Not run again: its outcome, outputs and artifacts come from an earlier run (`runs
+    # retry --failed`, `run --sw-start-at`); final, and successful for its dependants.
+    REUSED = "reused"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
 
@@ -41,6 +44,7 @@ FINAL_NODE_STATUSES: frozenset[str] = frozenset(
         NodeStatus.SUCCESS,
         NodeStatus.FAILED,
         NodeStatus.CACHED,
+        NodeStatus.REUSED,
         NodeStatus.SKIPPED,
         NodeStatus.CANCELLED,
     }

@@ -89,19 +89,25 @@ def _profile_lines(
     return [f"    {surface}: {spec}" for surface in ("state", "cache", "logs")], env
 
 
+def use_team_profile(backend: str, proj: Proj, tmp_path: Path, stack: contextlib.ExitStack) -> None:
+    """Point ``proj`` at a profile ``team`` whose surfaces live on ``backend`` (servers and
+    databases it starts are stopped by ``stack``)."""
+    APPROVER_LINES.clear()
+    lines, env = _profile_lines(backend, tmp_path, stack, proj)
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text("\n".join(["profiles:", "  team:", *lines]) + "\n")
+    proj.env.update(env)
+    proj.env["SPARKWING_PROFILES"] = str(profiles)
+    proj.env["SPARKWING_PROFILE"] = "team"
+
+
 @pytest.fixture(params=BACKENDS)
 def shared(
     request: pytest.FixtureRequest, proj: Proj, tmp_path: Path
 ) -> Iterator[tuple[Proj, dict[str, str]]]:
     """The project plus the environment of a second machine sharing the state surface."""
     stack = contextlib.ExitStack()
-    APPROVER_LINES.clear()
-    lines, env = _profile_lines(request.param, tmp_path, stack, proj)
-    profiles = tmp_path / "profiles.yaml"
-    profiles.write_text("\n".join(["profiles:", "  team:", *lines]) + "\n")
-    proj.env.update(env)
-    proj.env["SPARKWING_PROFILES"] = str(profiles)
-    proj.env["SPARKWING_PROFILE"] = "team"
+    use_team_profile(request.param, proj, tmp_path, stack)
     proj.pipeline(PIPE)
     other = dict(proj.env)
     other["SPARKWING_HOME"] = str(tmp_path / "machine-b")

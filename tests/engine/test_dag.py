@@ -153,3 +153,72 @@ def test_a_100000_node_chain_of_successes_runs_in_order() -> None:
         assert dag.take() == f"j{i}"
         dag.finish(f"j{i}", "success")
     assert dag.done
+
+
+def test_a_failure_handler_runs_only_when_its_job_failed() -> None:
+    from sparkwing.engine.dag import ON_FAILURE
+
+    dag = Dag(
+        [
+            DagNode("a"),
+            DagNode("a.on_failure", ("a",), role=ON_FAILURE),
+            DagNode("b"),
+            DagNode("b.on_failure", ("b",), role=ON_FAILURE),
+            DagNode("after-a", ("a",)),
+        ]
+    )
+    assert take_all(dag) == ["a", "b"]
+    assert dag.finish("a", "failed") == [Cancelled("after-a", "upstream-failed: a failed")]
+    assert dag.phase("a.on_failure") == READY
+    assert dag.finish("b", "success") == [
+        Cancelled("b.on_failure", "b did not fail (success)", "skipped")
+    ]
+    assert take_all(dag) == ["a.on_failure"]
+    dag.finish("a.on_failure", "success")
+    assert dag.done and dag.failed_required
+
+
+def test_finally_nodes_wait_for_every_other_node_whatever_its_outcome() -> None:
+    from sparkwing.engine.dag import FINALLY
+
+    dag = Dag([DagNode("a"), DagNode("b", ("a",)), DagNode("clean", role=FINALLY)])
+    assert dag.phase("clean") == WAITING
+    assert take_all(dag) == ["a"]
+    dag.finish("a", "failed")  # cancels b: every other node is now final
+    assert take_all(dag) == ["clean"]
+    dag.finish("clean", "success")
+    assert dag.done
+
+
+def test_a_run_cancelled_as_a_whole_leaves_its_finally_nodes_to_run() -> None:
+    from sparkwing.engine.dag import FINALLY
+
+    dag = Dag([DagNode("a"), DagNode("b", ("a",)), DagNode("clean", role=FINALLY)])
+    take_all(dag)
+    assert dag.unfinished(keep_finally=True) == ["a", "b"]
+    for node_id in dag.unfinished(keep_finally=True):
+        dag.finish(node_id, "cancelled", propagate=False)
+    assert take_all(dag) == ["clean"]
+
+
+def test_reused_is_final_and_lets_dependants_run() -> None:
+    dag = Dag([DagNode("a"), DagNode("b", ("a",))])
+    take_all(dag)
+    assert dag.finish("a", "reused") == []
+    assert take_all(dag) == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("nodes", "message"),
+    [
+        ([DagNode("a"), DagNode("f", ("a",), role="finally")], "cannot have deps"),
+        ([DagNode("a"), DagNode("h", role="on_failure")], "exactly one dep"),
+        (
+            [DagNode("f", role="finally"), DagNode("b", ("f",))],
+            "needs 'f', not a job",
+        ),
+    ],
+)
+def test_roles_are_checked(nodes: list[DagNode], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Dag(nodes)

@@ -48,7 +48,10 @@ def test_engine_flags_come_out_and_inputs_stay_in_order() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--sw-bogus"], "unknown engine flag --sw-bogus (engine flags: --sw-no-bundle-cache,"),
+        (
+            ["--sw-bogus"],
+            "unknown engine flag --sw-bogus (engine flags: --sw-dry-run, --sw-no-bundle-cache,",
+        ),
         (["--sw-parallel"], "option --sw-parallel requires a value"),
         (["--sw-parallel", "0"], "--sw-parallel: 0 is less than 1"),
         (["--sw-parallel", "many"], "--sw-parallel: 'many' is not a whole number"),
@@ -70,3 +73,17 @@ def test_only_the_flags_asked_for_are_taken() -> None:
         reserved=None,
     )
     assert (rest, options) == (["--sw-parallel", "2", "--x"], {"profile": "ci"})
+
+
+def test_run_selection_flags_are_engine_flags() -> None:
+    from sparkwing.engine.flags import job_list
+
+    options = defaults(RUN_FLAGS)
+    rest = take_flags(
+        ["--sw-only", "a,b", "--env", "x", "--sw-only=c,a", "--sw-start-at", "d", "--sw-dry-run"],
+        FLAGS,
+        options,
+    )
+    assert rest == ["--env", "x"]
+    assert job_list(options["only"]) == ("a", "b", "c")
+    assert options["start_at"] == "d" and options["dry_run"] is True

@@ -126,6 +126,7 @@ def status_colour(status: Any) -> str:
         "cancelled": "yellow",
         "running": "blue",
         "cached": "cyan",
+        "reused": "cyan",
         "approval_pending": "magenta",
         "paused": "magenta",
         "skipped": "white",
@@ -175,6 +176,10 @@ def open_state_view(
 def job_modifiers(job: dict[str, Any]) -> str:
     """A plan snapshot job's modifiers in brief, e.g. ``  [retry 2; timeout 60s; memoize]``."""
     parts = []
+    if job.get("role") == "on_failure":
+        parts.append(f"on_failure of {job.get('handles')}")
+    elif job.get("role"):
+        parts.append(str(job["role"]))
     if job.get("retries"):
         parts.append(f"retry {job['retries']}")
     if job.get("timeout_s"):

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import NodeRecord, RunRecord
 
 # Job statuses that are no test failure: the job did what it should (or was not needed).
-_PASSED = ("success", "cached")
+_PASSED = ("success", "cached", "reused")
 _SKIPPED = ("skipped", "cancelled")
 
 

@@ -53,6 +53,9 @@ def engine_options(fn: F) -> F:
 @click.option("--sw-trigger", "trigger", default="cli", hidden=True)
 # `sparkwing worker` starts a queued run under the id `runs submit` gave it.
 @click.option("--sw-run-id", "run_id", default=None, hidden=True)
+# `sparkwing runs retry` names the run it repeats (and whether only what failed there).
+@click.option("--sw-retry-of", "retry_of", default=None, hidden=True)
+@click.option("--sw-retry-failed", "retry_failed", is_flag=True, hidden=True)
 @click.argument("pipeline_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run_cmd(
@@ -68,6 +71,7 @@ def run_cmd(
 
     Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 130 interrupted.
     """
+    from sparkwing.engine.flags import job_list
     from sparkwing.engine.launch import LaunchOptions, launch
     from sparkwing.ids import is_run_id
 
@@ -81,8 +85,9 @@ def run_cmd(
         return 0
     resolved = resolve(ctx, options["profile"], pipeline, project)
     run_id = options["run_id"]
-    if run_id is not None and not is_run_id(run_id):
-        raise click.UsageError(f"--sw-run-id: {run_id!r} is not a run id")
+    for flag, value in (("--sw-run-id", run_id), ("--sw-retry-of", options.get("retry_of"))):
+        if value is not None and not is_run_id(value):
+            raise click.UsageError(f"{flag}: {value!r} is not a run id")
     if output == "auto":
         output = "tty" if sys.stdout.isatty() and os.environ.get("TERM") != "dumb" else "plain"
 
@@ -100,6 +105,11 @@ def run_cmd(
         dispatch=bool(options["dispatch"]),
         trigger=options["trigger"],
         run_id=run_id,
+        only=job_list(options["only"]),
+        start_at=options["start_at"],
+        dry_run=bool(options["dry_run"]),
+        retry_of=options.get("retry_of"),
+        retry_failed=bool(options.get("retry_failed")),
     )
 
     def warn(message: str) -> None:
@@ -107,6 +117,9 @@ def run_cmd(
 
     result = launch(project, resolved, pipeline, rest, how, say=say, warn=warn)
     sys.stdout.flush()
+    if result.preview is not None and not result.errors:
+        show_preview(result.preview, output)
+        return result.code
     if output == "json" and result.errors:
         # One JSON object on stderr, as every other command's errors under -o json.
         doc: dict[str, Any] = {"error": result.errors[-1], "exit": result.code}
@@ -117,6 +130,51 @@ def run_cmd(
         for error in result.errors:
             click.echo(f"error: {error}", err=True)
     return result.code
+
+
+def show_preview(doc: dict[str, Any], output: str) -> None:
+    """A dry run's plan: one JSON document, or its levels and jobs as lines."""
+    from sparkwing.engine.termsafe import safe_text
+
+    if output == "json":
+        click.echo(json.dumps(doc, ensure_ascii=False, default=str))
+        return
+    if output == "quiet":
+        return
+    source = f" (earlier outcomes from {doc['reused_from']})" if doc.get("reused_from") else ""
+    click.echo(f"dry run of {doc['pipeline']}: nothing runs, nothing is recorded{source}")
+    jobs = {job["id"]: job for job in doc["jobs"]}
+    for number, level in enumerate(doc["levels"], start=1):
+        click.echo(f"level {number}:")
+        for job_id in level:
+            job = jobs[job_id]
+            click.echo(f"  {job_id}: {job['action']}  {safe_text(str(job['does']))}")
+            for line in _preview_details(job):
+                click.echo(f"      {safe_text(line)}")
+    if doc.get("not_run"):
+        click.echo(f"not in this run: {', '.join(doc['not_run'])}")
+
+
+def _preview_details(job: dict[str, Any]) -> list[str]:
+    lines = []
+    if job.get("needs"):
+        lines.append(f"needs {', '.join(job['needs'])}")
+    if job.get("reused_from"):
+        lines.append(f"reuses its {job['reused_status']} outcome in {job['reused_from']}")
+    memo = job.get("memo")
+    if memo:
+        if memo.get("error"):
+            lines.append(f"memoize key not known before the run: {memo['error']}")
+        else:
+            lines.append(f"memoize key {memo['key'][:12]}: {'hit' if memo['hit'] else 'miss'}")
+    for consumed in job.get("consumes") or []:
+        where = consumed["from"]
+        lines.append(f"consumes the artifacts of {consumed['job']} ({where})")
+    if job.get("outputs"):
+        lines.append(f"outputs {', '.join(job['outputs'])}")
+    if job.get("approval"):
+        lines.append(f"waits for approval: {job['approval']}")
+    return lines
 
 
 def _pipeline_help(ctx: click.Context, project: Any, pipeline: str, profile: str | None) -> None:

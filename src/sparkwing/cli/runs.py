@@ -131,7 +131,7 @@ def _node_rows(nodes: list[NodeRecord], runner: str | None = None) -> list[tuple
 
     return [
         (
-            n.node_id,
+            _job_label(n),
             n.status,
             n.attempt or "-",
             elapsed(n.started_at, n.finished_at) if n.started_at else "-",
@@ -141,6 +141,12 @@ def _node_rows(nodes: list[NodeRecord], runner: str | None = None) -> list[tuple
         )
         for n in nodes
     ]
+
+
+def _job_label(node: NodeRecord) -> str:
+    """The job's id, and what it is for when it is a failure handler or a finally job."""
+    role = node.extra.get("role") if isinstance(node.extra, dict) else None
+    return f"{node.node_id} [{role}]" if role else node.node_id
 
 
 def _why(node: NodeRecord) -> str:
@@ -328,16 +334,40 @@ def get_cmd(
     show_default=True,
     help="Progress of the new run, as for `sparkwing run`.",
 )
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="Run again only the jobs that failed or were cancelled (and their dependants "
+    "that did not succeed); the others are `reused`: their outputs and artifacts come "
+    "from the earlier run.",
+)
 @click.pass_context
 def retry_cmd(
-    ctx: click.Context, run_pos: str | None, run_opt: str | None, profile: str | None, output: str
+    ctx: click.Context,
+    run_pos: str | None,
+    run_opt: str | None,
+    profile: str | None,
+    output: str,
+    failed: bool,
 ) -> int:
-    """Run a past run's pipeline again, in this project, with the same inputs and profile
-    (a new run whose trigger is `retry`). Exit codes as for `sparkwing run`."""
+    """Run a past run's pipeline again (the newest run when none is named), in this
+    project, with the same inputs and profile: a new run whose trigger is `retry`, linked
+    to the earlier one (`extra.retry_of`, and `extra.retried_by` there). Exit codes as for
+    `sparkwing run`."""
     from sparkwing.cli.run import run_cmd
+    from sparkwing.errors import UsageError
+    from sparkwing.status import FINAL_RUN_STATUSES
 
     with open_state_view(ctx, profile) as view:
         run = find_run(view, run_arg(run_pos, run_opt))
+        nodes = view.state.list_nodes(run.run_id) if failed else []
+    if failed and run.status not in FINAL_RUN_STATUSES:
+        raise click.UsageError(f"run {run.run_id} is still {run.status}: retry it once it ended")
+    if failed and not any(n.status in ("failed", "cancelled") for n in nodes):
+        raise UsageError(
+            f"run {run.run_id} has no failed or cancelled job to run again "
+            "(without --failed, `runs retry` runs everything again)"
+        )
     code: int = ctx.invoke(
         run_cmd,
         pipeline=run.pipeline,
@@ -345,6 +375,8 @@ def retry_cmd(
         profile=profile or run.profile,
         output=output,
         trigger="retry",
+        retry_of=run.run_id,
+        retry_failed=failed,
     )
     return code
 

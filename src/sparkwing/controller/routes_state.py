@@ -18,6 +18,7 @@ from sparkwing.controller.endpoint import (
     error_response,
     json_response,
 )
+from sparkwing.controller.retrylink import is_retry_link
 from sparkwing.ids import check_key, check_segment
 from sparkwing.surfaces.state.base import NewEvent, NodeRecord, RunRecord
 
@@ -62,7 +63,8 @@ def get_run(call: Call) -> Any:
 
 def update_run(call: Call) -> None:
     fields = call.body["fields"]
-    check_run_write(call, call.path["run_id"], requeue=fields.get("status") == "queued")
+    if not is_retry_link(call, call.path["run_id"], fields):
+        check_run_write(call, call.path["run_id"], requeue=fields.get("status") == "queued")
     call.backend.state.update_run(call.path["run_id"], **fields)
 
 

@@ -177,7 +177,14 @@ class GroupedDisplay(Display):
 
 def step_summary(run: RunRecord, nodes: list[NodeRecord]) -> str:
     """The run as Markdown: its outcome, then a table of jobs with status and duration."""
-    icon = {"success": "✅", "failed": "❌", "cancelled": "⚪", "cached": "♻️", "skipped": "⏭️"}
+    icon = {
+        "success": "✅",
+        "failed": "❌",
+        "cancelled": "⚪",
+        "cached": "♻️",
+        "reused": "♻️",
+        "skipped": "⏭️",
+    }
     reason = f": {safe_text(run.reason)}" if run.reason else ""
     rows = [
         f"### sparkwing run `{run.run_id}` ({run.pipeline}): {run.status}{reason}",

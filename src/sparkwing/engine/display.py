@@ -17,6 +17,7 @@ SYMBOLS = {
     "success": "ok",
     "failed": "FAILED",
     "cached": "cached",
+    "reused": "reused",
     "skipped": "skipped",
     "cancelled": "cancelled",
 }
@@ -24,6 +25,7 @@ STYLES = {
     "success": "green",
     "failed": "bold red",
     "cached": "cyan",
+    "reused": "cyan",
     "skipped": "dim",
     "cancelled": "yellow",
     "running": "blue",

@@ -71,6 +71,28 @@ RUN_FLAGS: tuple[Flag, ...] = (
         is_flag=True,
     ),
     Flag(
+        ("--sw-only",),
+        "only",
+        "Run only JOB (comma-separated or repeated for several) and the jobs it needs, "
+        "transitively.",
+        metavar="JOB[,JOB...]",
+        multiple=True,
+    ),
+    Flag(
+        ("--sw-start-at",),
+        "start_at",
+        "Run JOB and everything downstream of it; the jobs upstream are not run again, "
+        "their outputs and artifacts come from the pipeline's latest successful run.",
+        metavar="JOB",
+    ),
+    Flag(
+        ("--sw-dry-run",),
+        "dry_run",
+        "Print the plan (levels, memoize hits, what each job would consume) and run "
+        "nothing; no run is recorded.",
+        is_flag=True,
+    ),
+    Flag(
         ("--sw-no-bundle-cache",),
         "no_bundle_cache",
         "Rebuild the pipeline bundle (reinstall its requirements) instead of reusing one.",
@@ -144,6 +166,12 @@ def take_flags(
                 options[flag.dest] = converted
         i += 1
     return rest
+
+
+def job_list(values: Sequence[str]) -> tuple[str, ...]:
+    """``--sw-only a,b --sw-only c`` as ``("a", "b", "c")``."""
+    names = (name.strip() for value in values for name in value.split(","))
+    return tuple(dict.fromkeys(name for name in names if name))
 
 
 def defaults(flags: Sequence[Flag]) -> dict[str, Any]:

@@ -12,14 +12,14 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sparkwing.engine import artifacts, protocol
 from sparkwing.engine.masking import Masker
 from sparkwing.errors import SparkwingError
-from sparkwing.sdk.context import Context, RunContext
+from sparkwing.sdk.context import Context, Failure, RunContext
 from sparkwing.sdk.runtime import Runtime, running
 from sparkwing.surfaces.cache.base import Cache
 
@@ -82,6 +82,8 @@ class JobLaunch:
     attempt: int = 1
     consumed: dict[str, str | None] = field(default_factory=dict)  # dep -> artifact digest
     output_globs: tuple[str, ...] = ()
+    # What a failure handler or a finally job is told went wrong (``ctx.failure``).
+    failure: Failure | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ class JobLaunch:
             "attempt": self.attempt,
             "consumed": self.consumed,
             "output_globs": list(self.output_globs),
+            "failure": asdict(self.failure) if self.failure is not None else None,
         }
 
     @classmethod
@@ -102,6 +105,7 @@ class JobLaunch:
             attempt=doc["attempt"],
             consumed=doc["consumed"],
             output_globs=tuple(doc["output_globs"]),
+            failure=Failure(**doc["failure"]) if doc.get("failure") else None,
         )
 
 
@@ -166,6 +170,7 @@ def run_job(launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[s
         outputs=outputs,
         sink=sink,
         attempt=launch.attempt,
+        failure=launch.failure,
     )
     runtime = Runtime(sink, host.open_secrets)
     workdir = Path(launch.workdir)

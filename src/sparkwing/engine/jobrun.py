@@ -167,11 +167,9 @@ def _execute(
     """Run the job's attempt under a supervisor; (its result message, why it was stopped)."""
     import time
 
-    from sparkwing.engine import artifacts
-    from sparkwing.engine.jobproc import JobLaunch, ShellLaunch
+    from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch
     from sparkwing.engine.scheduler import _attempt_error
     from sparkwing.engine.supervisor import Supervisor
-    from sparkwing.sdk.context import Context
 
     workdir = Path(start.workspace)
     inputs = start.spec.get("inputs") or {}
@@ -185,12 +183,8 @@ def _execute(
         "SPARKWING_WORKER": start.worker,
     }
 
-    def context(sink: Any) -> Context:
-        return Context(
-            run=rc, job=job.id, args=args, outputs=outputs, sink=sink, attempt=start.attempt
-        )
-
-    with Supervisor(writer.items, writer.masker) as sup:
+    host = JobHost(rc, args, {job.id: job.fn}, outputs, open_secrets, open_cache)
+    with Supervisor(writer.items, writer.masker, host) as sup:
         if isinstance(job.fn, str) and not consumed and not job.output_globs:
             writer.add("info", f"$ {job.fn}")
             sup.start_shell(
@@ -198,16 +192,7 @@ def _execute(
             )
         else:
             launch = JobLaunch(
-                job_id=job.id,
-                fn=job.fn,
-                context=context,
-                env=env,
-                workdir=str(workdir),
-                open_secrets=open_secrets,
-                before=artifacts.restorer(open_cache, consumed, workdir) if consumed else None,
-                after=artifacts.uploader(open_cache, job.output_globs, workdir)
-                if job.output_globs
-                else None,
+                job.id, env, str(workdir), start.attempt, consumed, tuple(job.output_globs)
             )
             sup.start(job.id, launch, None)
         flushed = time.monotonic()

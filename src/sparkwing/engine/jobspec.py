@@ -29,6 +29,7 @@ class JobSpec:
     consumed: tuple[str, ...] = ()
     approval: ApprovalSpec | None = None
     labels: tuple[str, ...] = ()  # what a machine must have to run it (.requires)
+    role: str = "job"  # job | on_failure | finally (see engine.dag)
 
     @classmethod
     def of(cls, job: Job) -> JobSpec:
@@ -49,6 +50,7 @@ class JobSpec:
             consumed=tuple(job.consumed),
             approval=job.approval,
             labels=tuple(job.labels),
+            role=job.role,
         )
 
 

@@ -40,6 +40,12 @@ class LaunchOptions:
     run_id: str | None = None
     labels: tuple[str, ...] = ()
     dispatch: bool = False
+    only: tuple[str, ...] = ()
+    start_at: str | None = None
+    dry_run: bool = False
+    # The run a `runs retry` repeats; with ``retry_failed`` only what did not succeed there.
+    retry_of: str | None = None
+    retry_failed: bool = False
 
 
 def launch(
@@ -88,6 +94,11 @@ def launch(
         pause_on_failure=options.pause_on_failure,
         labels=list(options.labels),
         dispatch=options.dispatch,
+        only=list(options.only),
+        start_at=options.start_at,
+        retry_of=options.retry_of,
+        retry_failed=options.retry_failed,
+        dry_run=options.dry_run,
         trigger=options.trigger,
         output=options.output,
     )
@@ -133,7 +144,7 @@ def run_queued(start: QueuedStart) -> RunResult:
     from sparkwing.conf.profiles import load_user_profiles
     from sparkwing.conf.project import find_project
     from sparkwing.conf.resolve import resolve_profile
-    from sparkwing.engine.flags import RUN_FLAGS, by_spelling, defaults, take_flags
+    from sparkwing.engine.flags import RUN_FLAGS, by_spelling, defaults, job_list, take_flags
 
     try:
         project = find_project(Path(start.root))
@@ -149,6 +160,8 @@ def run_queued(start: QueuedStart) -> RunResult:
         values = {**defaults(RUN_FLAGS), "output": "quiet"}
         inputs = take_flags(start.args, by_spelling(RUN_FLAGS), values)
         output = str(values["output"])
+        if values["dry_run"]:
+            return RunResult.of_code(2, "--sw-dry-run: a queued run cannot be a dry run")
         options = LaunchOptions(
             output="plain" if output == "auto" else output,
             parallel=values["parallel"],
@@ -157,6 +170,8 @@ def run_queued(start: QueuedStart) -> RunResult:
             no_bundle_cache=bool(values["no_bundle_cache"]),
             labels=tuple(values["labels"]),
             dispatch=bool(values["dispatch"]),
+            only=job_list(values["only"]),
+            start_at=values["start_at"],
             trigger="queue",
             run_id=start.run_id,
         )

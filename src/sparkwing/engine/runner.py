@@ -22,6 +22,7 @@ from sparkwing.status import FINAL_NODE_STATUSES, NodeStatus
 
 if TYPE_CHECKING:
     from sparkwing.engine.scheduler import Scheduler
+    from sparkwing.engine.selection import Selection
     from sparkwing.surfaces.session import Surfaces
     from sparkwing.surfaces.state.base import NodeRecord
 
@@ -70,7 +71,7 @@ def add_site_dirs(paths: list[str]) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join([*paths, *([old] if old else [])])
 
 
-def execute(spec: RunSpec) -> int:
+def execute(spec: RunSpec) -> RunResult:
     from sparkwing.engine import gitinfo
     from sparkwing.engine.lastwords import note_last_words
     from sparkwing.engine.loader import find_pipeline, import_project
@@ -135,19 +136,63 @@ def execute(spec: RunSpec) -> int:
 
 def _run(
     spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict[str, Any], rc: Any
-) -> int:
+) -> RunResult:
+    from sparkwing.engine.selection import select
     from sparkwing.surfaces.session import Surfaces
 
     # Every surface this run opens is closed when it ends, however it ends.
     with Surfaces({name: spec.surface(name) for name in spec.surfaces}) as surfaces:
-        return _run_with(spec, surfaces, plan, order, args, plain_args, rc)
+        selection = select(
+            plan,
+            order,
+            surfaces.state,
+            only=spec.only,
+            start_at=spec.start_at,
+            retry_failed_of=spec.retry_of if spec.retry_failed else None,
+        )
+        if spec.dry_run:
+            return _dry_run(spec, surfaces, plan, selection, args, rc)
+        code = _run_with(spec, surfaces, plan, selection, args, plain_args, rc)
+        return RunResult.of_code(code)
+
+
+def _dry_run(
+    spec: RunSpec, surfaces: Surfaces, plan: Any, selection: Selection, args: Any, rc: Any
+) -> RunResult:
+    """The preview of the run, and no run: nothing is written to the state surface."""
+    from sparkwing.engine.preview import preview
+    from sparkwing.surfaces.open import open_secrets
+
+    secrets_spec = spec.surface("secrets")
+    doc = preview(
+        plan,
+        selection,
+        args=args,
+        rc=rc,
+        cache=surfaces.cache,
+        open_secrets=lambda: open_secrets(secrets_spec),
+    )
+    return RunResult(0, "success", (), doc)
+
+
+def _link_retry(state: Any, earlier_id: str, run_id: str) -> None:
+    """The earlier run's record names its retry (``extra.retried_by``, newest last); a
+    store refusing to change a finished run costs the back link only."""
+    try:
+        earlier = state.get_run(earlier_id)
+        if earlier is None:
+            return
+        retries = [*earlier.extra.get("retried_by", []), run_id]
+        state.update_run(earlier_id, extra={**earlier.extra, "retried_by": retries})
+    except SparkwingError as exc:  # refused (a finished run, a token's rights) or down
+        log.warning("run %s: could not link it from %s: %s", run_id, earlier_id, exc)
 
 
 def _run_with(
     spec: RunSpec,
     surfaces: Surfaces,
     plan: Any,
-    order: list[str],
+    selection: Selection,
     args: Any,
     plain_args: dict[str, Any],
     rc: Any,
@@ -164,6 +209,7 @@ def _run_with(
     from sparkwing.surfaces.state.base import RunRecord
 
     state = surfaces.state
+    order = selection.order
     needs_gates = (
         spec.pause_before
         or spec.pause_on_failure
@@ -203,9 +249,13 @@ def _run_with(
             "surface_sources": spec.surface_reasons,
             "jobs": len(order),
             **({"bundle": spec.bundle} if spec.bundle else {}),
+            **({"selection": selection.asked} if selection.asked else {}),
+            **({"retry_of": spec.retry_of} if spec.retry_of else {}),
         },
     )
     state.create_run(run)
+    if spec.retry_of:
+        _link_retry(state, spec.retry_of, spec.run_id)
     recorder = Recorder(spec.run_id, state, logs, masker, listener=_reaping(spec, display.notify))
     scheduler: Scheduler | None = None
     try:
@@ -228,6 +278,7 @@ def _run_with(
             pause_before=frozenset(spec.pause_before),
             pause_on_failure=spec.pause_on_failure,
             remote=remote,
+            reuse=selection.reuse,
         )
         status = scheduler.execute()
         kill_leftovers(spec.run_id)
@@ -235,12 +286,7 @@ def _run_with(
         if status == "failed" and scheduler.denied:
             reason = "denied"
         elif status == "failed":
-            failed = [
-                n.job.id
-                for n in scheduler.nodes.values()
-                if n.record.status == "failed" and not n.job.is_optional
-            ]
-            reason = "failed jobs: " + ", ".join(failed)
+            reason = _failed_reason(scheduler)
         recorder.event("run_finished", None, {"status": status, "reason": reason})
         recorder.flush()
         # The run last: a reader that sees it final finds its logs written out too.
@@ -254,6 +300,22 @@ def _run_with(
     final = state.get_run(spec.run_id) or run
     display.finish(final, state.list_nodes(spec.run_id))
     return CODE_OF_STATUS[status]
+
+
+def _failed_reason(scheduler: Scheduler) -> str:
+    """Which jobs failed the run; failed failure handlers after them, never instead."""
+    failed, handlers = [], []
+    for n in scheduler.nodes.values():
+        if n.record.status != "failed":
+            continue
+        if n.job.role == "on_failure":
+            handlers.append(n.job.id)
+        elif not n.job.is_optional:
+            failed.append(n.job.id)
+    reason = "failed jobs: " + ", ".join(failed)
+    if handlers:
+        reason += f" (failure handlers that failed too: {', '.join(handlers)})"
+    return reason
 
 
 def _reaping(spec: RunSpec, listener: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
@@ -358,7 +420,7 @@ def run_in_child(spec: RunSpec) -> RunResult:
     # can be ended when the job ends (see _reaping).
     become_subreaper()
     try:
-        result = RunResult.of_code(execute(spec))
+        result = execute(spec)
     except SparkwingError as exc:
         result = RunResult.of_code(exc.exit_code, str(exc))
     except KeyboardInterrupt:

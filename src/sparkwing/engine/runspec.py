@@ -44,6 +44,14 @@ class RunSpec:
     # This machine's labels (--sw-label) and --sw-dispatch: which jobs go to workers.
     labels: list[str] = field(default_factory=list)
     dispatch: bool = False
+    # Which jobs run (sparkwing.engine.selection): --sw-only, --sw-start-at, and the run a
+    # `runs retry` repeats (``retry_failed``: only what did not succeed there).
+    only: list[str] = field(default_factory=list)
+    start_at: str | None = None
+    retry_of: str | None = None
+    retry_failed: bool = False
+    # --sw-dry-run: plan and preview only; the preview comes back in the RunResult.
+    dry_run: bool = False
     parallel: int = 2
     trigger: str = "cli"
     output: str = "plain"
@@ -82,6 +90,8 @@ class RunResult:
     code: int
     status: str
     errors: tuple[str, ...] = ()
+    # A dry run's plan preview (sparkwing.engine.preview), for the CLI to show.
+    preview: dict[str, Any] | None = None
 
     @property
     def error(self) -> str | None:
@@ -93,7 +103,12 @@ class RunResult:
 
     def write(self, path: str) -> None:
         """Atomically: a reader never sees half a result."""
-        doc = {"code": self.code, "status": self.status, "errors": list(self.errors)}
+        doc = {
+            "code": self.code,
+            "status": self.status,
+            "errors": list(self.errors),
+            "preview": self.preview,
+        }
         tmp = f"{path}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(doc, fh)
@@ -105,6 +120,12 @@ class RunResult:
         try:
             with open(path, encoding="utf-8") as fh:
                 doc = json.load(fh)
-            return cls(int(doc["code"]), str(doc["status"]), tuple(map(str, doc["errors"])))
+            preview = doc.get("preview")
+            return cls(
+                int(doc["code"]),
+                str(doc["status"]),
+                tuple(map(str, doc["errors"])),
+                preview if isinstance(preview, dict) else None,
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None

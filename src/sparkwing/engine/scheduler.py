@@ -2,7 +2,8 @@
 memo coordination and gate waiting, deciding each job's next step and recording it.
 
 Each loop turn starts what is ready, waits once for process output and exits, fires due
-timers, then flushes the recorder: every record of a turn goes out in one batch.
+timers, then flushes the recorder: every record of a turn goes out in one batch. A run
+being cancelled still runs its ``finally_`` jobs, within a bounded grace time.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import heapq
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sparkwing.engine import artifacts
 from sparkwing.engine.clock import now_iso
-from sparkwing.engine.dag import Dag, DagNode
+from sparkwing.engine.dag import FINALLY, JOB, ON_FAILURE, Dag, DagNode
 from sparkwing.engine.dispatch import Dispatcher
 from sparkwing.engine.gatewait import GATE_POLL_SECONDS, GateWaiter
 from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch
@@ -27,7 +28,7 @@ from sparkwing.engine.memocoord import MemoCoordinator
 from sparkwing.engine.recorder import Recorder
 from sparkwing.engine.supervisor import Exited, Supervisor
 from sparkwing.errors import SparkwingError
-from sparkwing.sdk.context import Context, RunContext
+from sparkwing.sdk.context import Context, Failure, RunContext
 from sparkwing.sdk.durations import format_duration
 from sparkwing.sdk.plan import Plan
 from sparkwing.sdk.runtime import Runtime, running
@@ -39,6 +40,9 @@ HEARTBEAT_SECONDS = 5.0
 MEMO_POLL_SECONDS = 0.25
 # The loop wakes at least this often so a live display can update its clock.
 MAX_TURN_SECONDS = 0.5
+# How long the finally jobs of a cancelled run may take before they are ended too: short
+# enough that `runs cancel` (which waits 10 s) still sees the run end.
+FINALLY_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -96,6 +100,8 @@ class Scheduler:
         pause_before: frozenset[str] = frozenset(),
         pause_on_failure: bool = False,
         remote: Dispatcher | None = None,
+        reuse: Mapping[str, NodeRecord] | None = None,
+        finally_grace: float = FINALLY_GRACE_SECONDS,
     ) -> None:
         self.args = args
         self.rc = rc
@@ -108,17 +114,36 @@ class Scheduler:
         self.pause_before = pause_before
         self.pause_on_failure = pause_on_failure
         self.remote = remote  # jobs that run on workers, when some do
+        # Jobs not run again: their earlier record (of another run) gives their outcome.
+        self.reuse: Mapping[str, NodeRecord] = reuse or {}
+        self.finally_grace = finally_grace
+        self._closing_at: float | None = None  # when a cancelled run's grace time ends
         self.outputs: dict[str, Any] = {}
         self.artifacts: dict[str, str | None] = {}
         specs = freeze(plan, order)
         self.nodes: dict[str, NodeRun] = {
-            s.id: NodeRun(s, NodeRecord(run_id=rc.run_id, node_id=s.id, needs=list(s.deps)))
+            s.id: NodeRun(
+                s,
+                NodeRecord(
+                    run_id=rc.run_id,
+                    node_id=s.id,
+                    needs=list(s.deps),
+                    extra={"role": s.role} if s.role != JOB else {},
+                ),
+            )
             for s in specs
         }
-        self.dag = Dag(DagNode(s.id, s.deps, s.is_optional, s.continues_on_error) for s in specs)
         fns = {s.id: s.fn for s in specs}
         host = JobHost(rc, args, fns, self.outputs, open_secrets, open_cache)
         self.sup = Supervisor(self._handle_items, recorder.masker, host)
+        # A failure handler's own failure is reported, yet the run's outcome stays that of
+        # the job it handles.
+        self.dag = Dag(
+            DagNode(
+                s.id, s.deps, s.is_optional or s.role == ON_FAILURE, s.continues_on_error, s.role
+            )
+            for s in specs
+        )
         self.memo = MemoCoordinator(recorder.state, cache, rc.run_id, rc.pipeline, memo_lease)
         self.gates = GateWaiter(recorder.state, rc.run_id)
         self._timers: list[tuple[float, str]] = []  # heap of (when, node id)
@@ -150,8 +175,12 @@ class Scheduler:
                 self.rec.nodes_changed([n.record for n in self.nodes.values()])
                 self.rec.flush()
                 while not self.dag.done:
-                    if self.interrupted:
+                    if self.interrupted and self._closing_at is None:
                         self._cancel_everything(self.interrupted)
+                        self._closing_at = time.monotonic() + self.finally_grace
+                        continue
+                    if self._closing_at is not None and time.monotonic() >= self._closing_at:
+                        self._end_finally()
                         break
                     self._start_ready()
                     # Jobs just started go on record, with their process groups, before the
@@ -178,7 +207,10 @@ class Scheduler:
 
     # ---------------------------------------------------------------- scheduling
     def _start_ready(self) -> None:
-        while len(self.sup) < self.parallel and not self.interrupted:
+        # While a cancelled run closes, only its finally jobs are left to start.
+        while len(self.sup) < self.parallel and (
+            not self.interrupted or self._closing_at is not None
+        ):
             node_id = self.dag.take()
             if node_id is None:
                 return
@@ -198,7 +230,25 @@ class Scheduler:
             outputs=dict(self.outputs),
             sink=sink,
             attempt=max(1, node.record.attempt),
+            failure=self._failure_for(node),
         )
+
+    def _failure_for(self, node: NodeRun) -> Failure | None:
+        """What a failure handler handles (its job's failure), or what a finally job should
+        know (the run's cancellation, else its first failed job); None for other jobs."""
+        role = node.job.role
+        if role == ON_FAILURE:
+            failed = self.nodes[node.job.deps[0]].record
+            return Failure(failed.node_id, "failed", failed.error or "", failed.attempt)
+        if role != FINALLY:
+            return None
+        if self.interrupted:
+            return Failure(None, "cancelled", self.interrupted)
+        for other in self.nodes.values():
+            rec = other.record
+            if rec.status == "failed" and not (other.job.is_optional or other.job.role != JOB):
+                return Failure(rec.node_id, "failed", rec.error or rec.reason or "", rec.attempt)
+        return None
 
     def _in_engine(self, node: NodeRun, fn: Callable[[Context], Any]) -> Any:
         """Call user code (skip_if, key_fn) in this process with a sink into the node's log."""
@@ -213,6 +263,10 @@ class Scheduler:
         """Decide an active node's next step: a gate, a skip, a memoized result, a wait
         for another memo holder, or an attempt."""
         job = node.job
+        earlier = self.reuse.get(job.id)
+        if earlier is not None:
+            self._reuse(node, earlier)
+            return
         if job.approval is not None:
             message = self.rec.masker.text(job.approval.message or f"approve {job.id}?")
             gate = self.gates.prepare(
@@ -259,6 +313,23 @@ class Scheduler:
         self.artifacts[node.job.id] = digest
         self._finish(node, "cached", f"memoized result of {doc.get('run_id')}")
 
+    def _reuse(self, node: NodeRun, earlier: NodeRecord) -> None:
+        """Take a job's outcome, output and artifacts from its record in an earlier run
+        instead of running it (its artifacts restored into the workspace, as a memoized
+        result's are)."""
+        digest = earlier.artifacts
+        if digest:
+            artifacts.restore(self.cache, digest, self.workdir)
+        node.record.output = earlier.output
+        node.record.artifacts = digest
+        node.record.extra["reused_from"] = earlier.run_id
+        self.outputs[node.job.id] = earlier.output
+        self.artifacts[node.job.id] = digest
+        if earlier.status == "skipped":
+            self._finish(node, "skipped", f"skipped in {earlier.run_id}")
+        else:
+            self._finish(node, "reused", f"from {earlier.run_id}")
+
     def _launch(self, node: NodeRun) -> None:
         job = node.job
         node.wake_kind = None
@@ -297,7 +368,15 @@ class Scheduler:
         job = node.job
         consumed = {dep: self.artifacts.get(dep) for dep in job.consumed}
         attempt = max(1, node.record.attempt)
-        return JobLaunch(job.id, env, str(self.workdir), attempt, consumed, job.output_globs)
+        return JobLaunch(
+            job.id,
+            env,
+            str(self.workdir),
+            attempt,
+            consumed,
+            job.output_globs,
+            self._failure_for(node),
+        )
 
     def _handle_items(self, node_id: str, items: list[tuple[str, Any]]) -> None:
         self.rec.mark_time()  # delivered while the loop waits: now, not the turn's start
@@ -340,6 +419,8 @@ class Scheduler:
     def _next_timeout(self) -> float:
         now = time.monotonic()
         due = min(self._next_heartbeat, self._next_memo_renew)
+        if self._closing_at is not None:
+            due = min(due, self._closing_at)
         while self._timers and self.nodes[self._timers[0][1]].wake_at != self._timers[0][0]:
             heapq.heappop(self._timers)  # replaced or cancelled since it was pushed
         if self._timers:
@@ -372,9 +453,14 @@ class Scheduler:
     def _attempt_done(self, node: NodeRun, exited: Exited) -> None:
         job = node.job
         result = exited.result
-        if self.interrupted:
+        if self.interrupted and (job.role != FINALLY or self._grace_over()):
             self.memo.release(job.id)
-            self._finish(node, "cancelled", self.interrupted)
+            reason = self.interrupted
+            if job.role == FINALLY:
+                reason += (
+                    f"; not finished within the {format_duration(self.finally_grace)} grace time"
+                )
+            self._finish(node, "cancelled", reason)
             return
         if result is not None and result.get("ok") and not exited.timed_out:
             output = self.rec.masker.data(result.get("output"))
@@ -420,16 +506,38 @@ class Scheduler:
         self.rec.event("node_finished", node.job.id, {"status": status, "reason": reason})
 
     def _finish(self, node: NodeRun, status: str, reason: str | None) -> None:
-        """End a node and every dependant its outcome cancels (an upstream failure)."""
+        """End a node and every dependant its outcome ends: cancelled by an upstream
+        failure, or a failure handler skipped because its job did not fail."""
         self._record_final(node, status, reason)
         self.gates.forget(node.job.id)
         for cancelled in self.dag.finish(node.job.id, status, propagate=not self.interrupted):
-            self._record_final(self.nodes[cancelled.id], "cancelled", cancelled.reason)
+            self._record_final(self.nodes[cancelled.id], cancelled.status, cancelled.reason)
 
     def _cancel_everything(self, reason: str) -> None:
+        """End every job but the finally ones, which then run (see ``_end_finally``). A
+        finally job already running has nothing else running beside it: it goes on."""
         remote = self.remote.cancel_all(reason) if self.remote is not None else []
-        for exited in [*self.sup.terminate_all(), *remote]:
+        for exited in remote:
             self._attempt_done(self.nodes[exited.key], exited)
+        if not any(
+            n.job.role == FINALLY and n.record.status == "running" for n in self.nodes.values()
+        ):
+            for exited in self.sup.terminate_all():
+                self._attempt_done(self.nodes[exited.key], exited)
+        for node_id in self.dag.unfinished(keep_finally=True):
+            node = self.nodes[node_id]
+            self.memo.release(node_id)
+            self._finish(node, "cancelled", reason)
+
+    def _grace_over(self) -> bool:
+        return self._closing_at is not None and time.monotonic() >= self._closing_at
+
+    def _end_finally(self) -> None:
+        """The cancelled run's grace time is over: its finally jobs still going end too."""
+        for exited in self.sup.terminate_all():
+            self._attempt_done(self.nodes[exited.key], exited)
+        grace = format_duration(self.finally_grace)
+        reason = f"{self.interrupted}; not started within the {grace} grace time"
         for node_id in self.dag.unfinished():
             node = self.nodes[node_id]
             self.memo.release(node_id)

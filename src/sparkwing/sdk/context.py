@@ -36,6 +36,18 @@ class RunContext:
     workdir: Path = field(default_factory=Path.cwd)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong, as ``ctx.failure`` of a failure handler or a finally job: the job
+    that failed (None when the run was cancelled as a whole), ``failed`` or ``cancelled``,
+    and the error or reason text."""
+
+    job: str | None
+    status: str
+    error: str
+    attempts: int = 0
+
+
 class Log:
     """``ctx.log.info/warn/error``: structured lines in the job's log stream."""
 
@@ -66,8 +78,12 @@ class Context:
         outputs: Mapping[str, Any],
         sink: Sink,
         attempt: int = 1,
+        failure: Failure | None = None,
     ) -> None:
         self.run = run
+        # Set for an on_failure handler (its job's failure) and a finally job (the first
+        # failure of the run, or its cancellation); None otherwise.
+        self.failure = failure
         self.job = job
         self.args = args
         self.attempt = attempt

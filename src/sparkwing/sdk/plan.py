@@ -41,6 +41,10 @@ class Job:
         self.description: str | None = None
         self.approval: ApprovalSpec | None = None
         self.labels: list[str] = []
+        # "job", "on_failure" (the handler of job ``handles``) or "finally".
+        self.role = "job"
+        self.handles: str | None = None
+        self._plan = plan
 
     def __repr__(self) -> str:
         return f"Job({self.id!r})"
@@ -127,6 +131,19 @@ class Job:
                 self.labels.append(label)
         return self
 
+    def on_failure(self, fn: JobFn | str) -> Job:
+        """Run ``fn(ctx)`` (or a shell command) when this job has failed after its
+        retries; ``ctx.failure`` says how. Recorded as the job ``<id>.on_failure``; its
+        own failure is reported without hiding this job's. Returns this job."""
+        if self.role != "job":
+            raise PlanError(f'job "{self.id}": a {self.role} job cannot have on_failure')
+        handler_id = f"{self.id}.on_failure"
+        if handler_id in self._plan.jobs:
+            raise PlanError(f'job "{self.id}" already has an on_failure handler')
+        handler = self._plan.job(handler_id, fn, needs=[self])
+        handler.role, handler.handles = "on_failure", self.id
+        return self
+
     def snapshot(self) -> dict[str, Any]:
         """The job as plain data (for the plan snapshot stored with the run)."""
         fn = self.fn
@@ -155,6 +172,8 @@ class Job:
             "description": self.description,
             **({"requires": list(self.labels)} if self.labels else {}),
             **({"approval": self.approval.snapshot()} if self.approval else {}),
+            **({"role": self.role} if self.role != "job" else {}),
+            **({"handles": self.handles} if self.handles else {}),
         }
 
 
@@ -235,6 +254,15 @@ class Plan:
         job.approval = ApprovalSpec(str(message), seconds, on_expiry)
         return job
 
+    def finally_(self, job_id: str, fn: JobFn | str) -> Job:
+        """A job that runs after every other job has ended, whatever their outcome (a CI
+        ``always()`` step): after a failure, and when the run is cancelled (within a
+        short grace time). ``ctx.failure`` tells what went wrong, if anything; its own
+        failure fails the run. Nothing can ``needs()`` it, and it needs nothing."""
+        job = self.job(job_id, fn)
+        job.role = "finally"
+        return job
+
     def order(self) -> list[str]:
         """Validate the DAG and return job ids in a topological order (stable: plan order)."""
         for job in self.jobs.values():
@@ -243,6 +271,17 @@ class Plan:
                     raise PlanError(f'job "{job.id}" needs unknown job "{dep}"')
                 if dep == job.id:
                     raise PlanError(f'job "{job.id}" needs itself')
+                if self.jobs[dep].role != "job":
+                    raise PlanError(
+                        f'job "{job.id}" needs "{dep}", a {self.jobs[dep].role} job, '
+                        "which nothing can need"
+                    )
+            if job.role == "finally" and job.deps:
+                raise PlanError(
+                    f'finally job "{job.id}" cannot need other jobs (it runs after all of them)'
+                )
+            if job.role == "on_failure" and job.deps != [job.handles]:
+                raise PlanError(f'on_failure job "{job.id}" cannot need other jobs')
         if not self.jobs:
             raise PlanError(f'pipeline "{self.pipeline}": plan() added no jobs')
         state: dict[str, int] = {}
@@ -273,7 +312,10 @@ class Plan:
                     state[node] = 2
                     path.pop()
                     ordered.append(node)
-        return ordered
+        # Finally jobs last: they run after everything else.
+        return [i for i in ordered if self.jobs[i].role != "finally"] + [
+            i for i in ordered if self.jobs[i].role == "finally"
+        ]
 
     def snapshot(self) -> dict[str, Any]:
         return {"pipeline": self.pipeline, "jobs": [j.snapshot() for j in self.jobs.values()]}
