@@ -50,7 +50,7 @@ def test_engine_flags_come_out_and_inputs_stay_in_order() -> None:
     [
         (
             ["--sw-bogus"],
-            "unknown engine flag --sw-bogus (engine flags: --sw-dry-run, --sw-no-bundle-cache,",
+            "unknown engine flag --sw-bogus (engine flags: --sw-dispatch, --sw-dry-run,",
         ),
         (["--sw-parallel"], "option --sw-parallel requires a value"),
         (["--sw-parallel", "0"], "--sw-parallel: 0 is less than 1"),
