@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkwing.conf.resolved import SURFACES
+from sparkwing.conf.triggers import Triggers
 from sparkwing.surfaces.spec import SurfaceSpec
 
 
@@ -62,6 +63,7 @@ class PipelineEntry:
     description: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     line: int = 0
+    on: Triggers | None = None  # what starts it without a person: push, pull_request, schedule
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from yaml.nodes import Node
 
 from sparkwing.conf.model import Defaults, PipelineEntry, ProfileDef
 from sparkwing.conf.specs import parse_profiles
+from sparkwing.conf.triggers import parse_on
 from sparkwing.conf.yamlload import Entry, Reader, compose_text, line_of, read_text
 from sparkwing.errors import ConfigError, InvalidKeyError, UsageError
 from sparkwing.ids import check_segment
@@ -19,7 +20,7 @@ PROJECT_FILE = "sparkwing.yaml"
 LEGACY_FILES: tuple[str, ...] = ("backends.yaml", "pipelines.yaml", "runners.yaml", "sources.yaml")
 TOP_KEYS: tuple[str, ...] = ("defaults", "profiles", "pipelines")
 DEFAULTS_KEYS: tuple[str, ...] = ("profile", "args")
-PIPELINE_KEYS: tuple[str, ...] = ("name", "entrypoint", "profile", "description", "args")
+PIPELINE_KEYS: tuple[str, ...] = ("name", "entrypoint", "profile", "description", "args", "on")
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
         if "description" in by_key:
             description = reader.string(by_key["description"].value, f"{where} description")
         args = _args(reader, by_key["args"].value, f"{where} args") if "args" in by_key else {}
+        on = parse_on(reader, by_key["on"].value, where) if "on" in by_key else None
         out.append(
             PipelineEntry(
                 name=name,
@@ -147,6 +149,7 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
                 description=description,
                 args=args,
                 line=line_of(item),
+                on=on,
             )
         )
     return out

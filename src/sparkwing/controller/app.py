@@ -14,9 +14,11 @@ from sparkwing.__about__ import __version__
 from sparkwing.controller import (
     routes_cache,
     routes_coord,
+    routes_hooks,
     routes_logs,
     routes_secrets,
     routes_state,
+    routes_ticks,
 )
 from sparkwing.controller import schemas as s
 from sparkwing.controller.backend import Backend
@@ -67,6 +69,8 @@ def endpoints() -> tuple[Endpoint, ...]:
         *routes_cache.ENDPOINTS,
         *routes_logs.ENDPOINTS,
         *routes_secrets.ENDPOINTS,
+        *routes_ticks.ENDPOINTS,
+        *routes_hooks.ENDPOINTS,
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sparkwing.controller import schemas as s
-from sparkwing.controller.endpoint import JSON_TYPE, PUBLIC, Endpoint, Reply
+from sparkwing.controller.endpoint import JSON_TYPE, PUBLIC, SIGNED, Endpoint, Reply
 
 _ERROR_TEXT = {
     400: "Invalid input: a bad id or key ('..', '/', NUL, control characters), parameter or body.",
@@ -76,6 +76,10 @@ def operation(ep: Endpoint) -> dict[str, Any]:
         statuses.add(413)
     if ep.scope == PUBLIC:
         op["security"] = []
+    elif ep.scope == SIGNED:
+        op["security"] = []  # a webhook: the body's signature (per repository) is checked
+        op["x-sparkwing-scope"] = SIGNED
+        statuses |= {401, 503}
     else:
         op["x-sparkwing-scope"] = ep.scope
         statuses |= {401, 403, 503}

@@ -10,10 +10,13 @@ from __future__ import annotations
 import abc
 import builtins
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sparkwing.errors import NotSupportedError
 from sparkwing.status import NodeStatus, RunStatus
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.ticks import ScheduleTicks
 
 
 @dataclass
@@ -249,6 +252,11 @@ class StateStore(abc.ABC):
     @property
     def queue(self) -> RunQueue | None:
         """The run queue, or None where this store has none."""
+        return None
+
+    @property
+    def ticks(self) -> ScheduleTicks | None:
+        """Schedule tick claims (surfaces/state/ticks.py), or None where unsupported."""
         return None
 
     @abc.abstractmethod

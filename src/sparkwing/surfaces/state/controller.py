@@ -27,6 +27,8 @@ from sparkwing.surfaces.state.base import (
     StateStore,
     check_gate,
 )
+from sparkwing.surfaces.state.controller_ticks import ControllerTicks
+from sparkwing.surfaces.state.ticks import ScheduleTicks
 
 
 def _run(run_id: str) -> str:
@@ -58,6 +60,10 @@ class ControllerState(StateStore):
     @property
     def queue(self) -> RunQueue | None:
         return self._queue if self._supports("queue") else None
+
+    @property
+    def ticks(self) -> ScheduleTicks | None:
+        return ControllerTicks(self.client) if self._supports("ticks") else None
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:

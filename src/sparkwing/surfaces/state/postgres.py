@@ -30,6 +30,7 @@ from sparkwing.surfaces.state.base import (
     RunClaim,
     RunRecord,
 )
+from sparkwing.surfaces.state.sql_ticks import SqlTicks
 
 if TYPE_CHECKING:
     import psycopg
@@ -150,6 +151,7 @@ class PostgresState(sq.SqlStateStore):
         self.memo = _PostgresMemo(self)
         self.gates = sq.SqlGates(self)
         self.queue = _PostgresQueue(self)
+        self.ticks = SqlTicks(self)
         self._psycopg = _driver()
         # The first retry goes at once, on a fresh connection; later ones back off.
         self._retry_policy = RetryPolicy(
