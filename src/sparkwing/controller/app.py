@@ -3,6 +3,7 @@ the health check, the OpenAPI document and ``whoami``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -80,7 +81,11 @@ def _route_order(ep: Endpoint) -> tuple[int, str]:
     return (-ep.path.count("/"), ep.path)
 
 
-def build_app(backend: Backend, *, close_backend: bool = True) -> Starlette:
+def build_app(
+    backend: Backend, *, close_backend: bool = True, schedule_poll: float | None = None
+) -> Starlette:
+    """The app serving ``backend``; with ``schedule_poll`` it also fires the schedules of
+    the repositories it knows every that many seconds (controller/schedules.py)."""
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -99,9 +104,18 @@ def build_app(backend: Backend, *, close_backend: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        schedules = None
+        if schedule_poll is not None:
+            from sparkwing.controller.schedules import start_schedules
+
+            schedules = start_schedules(lambda: app.state.backend, schedule_poll)
         try:
             yield
         finally:
+            if schedules is not None:
+                schedules.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await schedules
             if close_backend:
                 app.state.backend.close()
 
