@@ -16,7 +16,9 @@ _ERROR_TEXT = {
     409: "Conflict: it already exists.",
     412: "Precondition failed: the object exists, or its etag changed.",
     413: "Body too large.",
+    422: "Understood but not actionable: the commit is missing, or its project file invalid.",
     501: "The backing store does not support this operation.",
+    502: "An upstream (a git repository) could not be reached or read.",
     503: "A backing store is unreachable or failed; retry later.",
 }
 
