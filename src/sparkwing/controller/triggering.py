@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sparkwing.conf.project import PROJECT_DIR, PROJECT_FILE, Project, parse_project
 from sparkwing.controller.repos import Repo
-from sparkwing.errors import UsageError
+from sparkwing.errors import ConfigError, UsageError
 from sparkwing.source.mirror import Mirrors, SourceError
 from sparkwing.surfaces.state.base import StateStore, require_queue
 from sparkwing.triggers.match import PullRequestEvent, PushEvent, matching
@@ -46,7 +46,7 @@ def project_at(mirrors: Mirrors, repo: Repo, sha: str) -> Project | None:
         raise UnprocessableError(f"{where}: not valid UTF-8") from None
     try:
         return parse_project(text, where)
-    except UsageError as exc:  # ConfigError: the file's own problem, named with its line
+    except ConfigError as exc:  # the file's own problem, named with its line
         raise UnprocessableError(str(exc)) from None
 
 
