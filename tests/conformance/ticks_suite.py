@@ -11,8 +11,13 @@ from typing import Any
 import pytest
 
 from sparkwing.errors import NotSupportedError, PreconditionFailedError, UsageError
-from sparkwing.surfaces.state.base import RunRecord, StateStore, require_queue
-from sparkwing.surfaces.state.ticks import ScheduleTicks, require_ticks
+from sparkwing.surfaces.state.base import (
+    RunRecord,
+    ScheduleTicks,
+    StateStore,
+    require_queue,
+    require_ticks,
+)
 
 from .queue_suite import queued_run
 

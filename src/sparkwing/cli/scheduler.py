@@ -79,7 +79,7 @@ def scheduler_cmd(
 
     from sparkwing.cli.common import resolve
     from sparkwing.surfaces.session import Surfaces
-    from sparkwing.surfaces.state.ticks import require_ticks
+    from sparkwing.surfaces.state.base import require_ticks
     from sparkwing.triggers.clock import clock_from_env
     from sparkwing.triggers.service import ScheduleService
 

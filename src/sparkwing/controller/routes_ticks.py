@@ -9,8 +9,7 @@ from sparkwing.controller import schemas as s
 from sparkwing.controller.authority import record
 from sparkwing.controller.endpoint import Call, Endpoint, Param, Reply
 from sparkwing.controller.routes_state import READ, WRITE
-from sparkwing.surfaces.state.base import RunRecord
-from sparkwing.surfaces.state.ticks import require_ticks
+from sparkwing.surfaces.state.base import RunRecord, require_ticks
 
 KEY = {"type": "string", "minLength": 1, "maxLength": 512}
 FIRE = s.obj(

@@ -11,8 +11,7 @@ from typing import Any
 
 from sparkwing.conf.model import PipelineEntry
 from sparkwing.conf.triggers import Schedule
-from sparkwing.surfaces.state.base import RunRecord
-from sparkwing.surfaces.state.ticks import ScheduleTicks
+from sparkwing.surfaces.state.base import RunRecord, ScheduleTicks
 from sparkwing.triggers.queueing import Trigger, triggered_run
 from sparkwing.triggers.ticks import Due, due, next_tick
 

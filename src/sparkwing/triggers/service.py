@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sparkwing.errors import SparkwingError
-from sparkwing.surfaces.state.ticks import ScheduleTicks
+from sparkwing.surfaces.state.base import ScheduleTicks
 from sparkwing.triggers.clock import Clock
 from sparkwing.triggers.firing import Fired, Scheduled, fire_due, grace_for
 

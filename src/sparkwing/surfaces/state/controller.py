@@ -24,11 +24,11 @@ from sparkwing.surfaces.state.base import (
     RunPage,
     RunQueue,
     RunRecord,
+    ScheduleTicks,
     StateStore,
     check_gate,
 )
 from sparkwing.surfaces.state.controller_ticks import ControllerTicks
-from sparkwing.surfaces.state.ticks import ScheduleTicks
 
 
 def _run(run_id: str) -> str:

@@ -6,8 +6,7 @@ from typing import Any
 
 from sparkwing.controller.client import ControllerClient
 from sparkwing.ids import check_segment
-from sparkwing.surfaces.state.base import RunRecord
-from sparkwing.surfaces.state.ticks import ScheduleTicks, check_schedule_key
+from sparkwing.surfaces.state.base import RunRecord, ScheduleTicks, check_schedule_key
 
 
 class ControllerTicks(ScheduleTicks):

@@ -28,13 +28,13 @@ from sparkwing.surfaces.state.base import (
     RunPage,
     RunQueue,
     RunRecord,
+    ScheduleTicks,
     StateStore,
     already_resolved,
     check_gate,
     check_run_update,
 )
 from sparkwing.surfaces.state.sql_schema import GATE_INSERT, GATE_RESOLVE, GATE_SELECT
-from sparkwing.surfaces.state.ticks import ScheduleTicks
 
 T = TypeVar("T")
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sparkwing.surfaces.state import sql_common as sq
-from sparkwing.surfaces.state.base import RunRecord
-from sparkwing.surfaces.state.ticks import ScheduleTicks, check_schedule_key
+from sparkwing.surfaces.state.base import RunRecord, ScheduleTicks, check_schedule_key
 
 _CLAIM = (
     "INSERT INTO schedule_ticks (schedule, tick, run_id, claimed_at) VALUES (?, ?, ?, ?)"
