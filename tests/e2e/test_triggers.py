@@ -10,10 +10,9 @@ import hashlib
 import hmac
 import json
 import os
-import select
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Cli, sparkwing_command
+from tests.cli.conftest import wait_for
+from tests.conftest import Cli
+from tests.controller.serving import launch
 from tests.triggers.gitrepo import Upstream
 
 SECRET = "e2e-hook-secret-" + os.urandom(6).hex()
@@ -64,16 +65,6 @@ class Served:
         tmp.replace(self.clock)  # whole, so a reader never sees half a time
 
 
-def wait_for(what: str, check: Callable[[], Any], seconds: float = 90) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def served(tmp_path: Path, cli: Cli) -> Iterator[Served]:
     folder, data = tmp_path / "controller", tmp_path / "controller-data"
@@ -90,22 +81,7 @@ def served(tmp_path: Path, cli: Cli) -> Iterator[Served]:
     cli.env["SPARKWING_CONTROLLER_KEY"] = base64.b64encode(os.urandom(32)).decode()
     env = {**cli.env, "APP_SECRET": SECRET, "SPARKWING_TEST_CLOCK_FILE": str(clock)}
     command = ["-C", str(folder), "controller", "serve", "--profile", "store", "--port", "0"]
-    proc = subprocess.Popen(
-        [*sparkwing_command(), *command, "--schedule-poll", "0.2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = ""
-    deadline = time.monotonic() + 60
-    assert proc.stdout is not None
-    while not url and time.monotonic() < deadline and proc.poll() is None:
-        ready, _, _ = select.select([proc.stdout], [], [], 1)
-        if ready:
-            line = proc.stdout.readline()
-            if "listening on " in line:
-                url = line.split("listening on ", 1)[1].strip()
+    proc, url = launch([*command, "--schedule-poll", "0.2"], env)
     try:
         assert url, f"the controller did not start: {proc.poll()}"
         yield Served(url, folder, clock, proc, cli)
@@ -203,7 +179,7 @@ def test_the_controller_fires_schedule_ticks_once_and_catches_up_once(
         )
 
     served.set_time("2026-03-02T08:05:01Z")  # 09:05 in Paris: a tick
-    (first,) = wait_for("the 08:05 tick", scheduled)
+    (first,) = wait_for(scheduled, "the 08:05 tick", 90)
     assert first["pipeline"] == "tick" and first["extra"]["tick"] == "2026-03-02T08:05:00Z"
     assert first["source"] == {"kind": "git", "url": up.url, "ref": "refs/heads/main", "sha": sha}
     assert first["extra"]["catch_up"] is False
@@ -214,7 +190,7 @@ def test_the_controller_fires_schedule_ticks_once_and_catches_up_once(
         got = scheduled()
         return got if len(got) > 1 else None
 
-    runs = wait_for("the catch-up run", caught_up)
+    runs = wait_for(caught_up, "the catch-up run", 90)
     assert [r["extra"]["tick"] for r in runs] == ["2026-03-02T08:05:00Z", "2026-03-02T08:20:00Z"]
     assert runs[1]["extra"]["catch_up"] is True and runs[1]["extra"]["skipped_ticks"] == 2
     # The clock standing still, later turns queue nothing more.

@@ -91,11 +91,7 @@ def test_a_due_tick_queues_one_run_with_a_version_2_spec(
         "source": SOURCE,
     }
     run = claim.run
-    assert (run.trigger, run.source, run.git) == (
-        "schedule",
-        SOURCE,
-        {"sha": "c" * 40, "branch": None},
-    )
+    assert (run.trigger, run.source, run.git) == ("schedule", SOURCE, {"sha": "c" * 40})
     assert run.extra["repo"] == "app" and run.extra["catch_up"] is False
     assert run.extra["tick"] == "2026-03-02T02:00:00Z" and run.extra["trigger"] == "schedule"
     # Nothing more is due at the same moment; a peer on the same file finds it taken.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from sparkwing.controller import schemas as s
@@ -118,18 +119,21 @@ def _gitlab(call: Call, body: bytes) -> Any:
     return _deliver(call.backend, repo, got, {"sender": "gitlab"})
 
 
-async def github_hook(call: Call) -> Any:
-    from starlette.concurrency import run_in_threadpool
+def _signed(handle: Callable[[Call, bytes], Any]) -> Callable[[Call], Awaitable[Any]]:
+    """The endpoint handler of a signed hook: the raw body (bounded) read off the event
+    loop's stream, then ``handle`` (signature first) on a worker thread."""
 
-    body = await read_bounded(call.request, MAX_HOOK_BODY, "webhook bodies")
-    return await run_in_threadpool(_github, call, body)
+    async def handler(call: Call) -> Any:
+        from starlette.concurrency import run_in_threadpool
+
+        body = await read_bounded(call.request, MAX_HOOK_BODY, "webhook bodies")
+        return await run_in_threadpool(handle, call, body)
+
+    return handler
 
 
-async def gitlab_hook(call: Call) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    body = await read_bounded(call.request, MAX_HOOK_BODY, "webhook bodies")
-    return await run_in_threadpool(_gitlab, call, body)
+github_hook = _signed(_github)
+gitlab_hook = _signed(_gitlab)
 
 
 def generic_hook(call: Call) -> Any:

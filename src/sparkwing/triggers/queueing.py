@@ -36,7 +36,8 @@ def triggered_run(pipeline: str, trigger: Trigger) -> tuple[RunRecord, dict[str,
     source = trigger.source
     git: dict[str, Any] = {}
     if source.get("kind") == "git":
-        git = {"sha": source["sha"], "branch": trigger.facts.get("branch")}
+        branch = trigger.facts.get("branch")
+        git = {"sha": source["sha"], **({"branch": branch} if branch else {})}
     run = RunRecord(
         run_id=new_run_id(),
         pipeline=pipeline,
