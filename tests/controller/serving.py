@@ -1,5 +1,6 @@
-"""Start `sparkwing controller serve` as its own process, as an operator would, and read the
-URL it prints once it listens."""
+"""Start `sparkwing controller serve` as its own process, as an operator would, from a
+folder whose profile "store" keeps everything on local files, and read the URL it prints
+once it listens."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import select
 import subprocess
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 from tests.conftest import sparkwing_command
 
@@ -31,3 +33,18 @@ def launch(args: list[str], env: Mapping[str, str]) -> tuple[subprocess.Popen[st
             if "listening on " in line:
                 url = line.split("listening on ", 1)[1].strip()
     return proc, url
+
+
+def controller_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A project folder with profile "store" (sqlite state, filesystem cache and logs, in
+    the data folder): the folder and the data folder."""
+    folder, data = tmp_path / "controller", tmp_path / "controller-data"
+    (folder / ".sparkwing").mkdir(parents=True)
+    (folder / ".sparkwing" / "sparkwing.yaml").write_text(
+        "profiles:\n"
+        "  store:\n"
+        f'    state: {{type: sqlite, path: "{data}/state.db"}}\n'
+        f'    cache: {{type: filesystem, path: "{data}/cache"}}\n'
+        f'    logs: {{type: filesystem, path: "{data}/logs"}}\n'
+    )
+    return folder, data

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.controller.serving import launch
+from tests.controller.serving import controller_folder, launch
 
 if TYPE_CHECKING:
     from tests.conftest import Cli, ProjectFiles
@@ -65,15 +65,7 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path, cli: Cli) -> Iterator[Served]:
-    folder, data = tmp_path / "controller", tmp_path / "controller-data"
-    (folder / ".sparkwing").mkdir(parents=True)
-    (folder / ".sparkwing" / "sparkwing.yaml").write_text(
-        "profiles:\n"
-        "  store:\n"
-        f'    state: {{type: sqlite, path: "{data}/state.db"}}\n'
-        f'    cache: {{type: filesystem, path: "{data}/cache"}}\n'
-        f'    logs: {{type: filesystem, path: "{data}/logs"}}\n'
-    )
+    folder, data = controller_folder(tmp_path)
     cli.env["SPARKWING_CONTROLLER_KEY"] = base64.b64encode(os.urandom(32)).decode()
     command = ["-C", str(folder), "controller", "serve", "--profile", "store", "--port", "0"]
     proc, url = launch(command, cli.env)

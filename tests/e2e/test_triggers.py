@@ -22,7 +22,7 @@ import pytest
 
 from tests.cli.conftest import wait_for
 from tests.conftest import Cli
-from tests.controller.serving import launch
+from tests.controller.serving import controller_folder, launch
 from tests.triggers.gitrepo import Upstream
 
 SECRET = "e2e-hook-secret-" + os.urandom(6).hex()
@@ -67,15 +67,7 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path, cli: Cli) -> Iterator[Served]:
-    folder, data = tmp_path / "controller", tmp_path / "controller-data"
-    (folder / ".sparkwing").mkdir(parents=True)
-    (folder / ".sparkwing" / "sparkwing.yaml").write_text(
-        "profiles:\n"
-        "  store:\n"
-        f'    state: {{type: sqlite, path: "{data}/state.db"}}\n'
-        f'    cache: {{type: filesystem, path: "{data}/cache"}}\n'
-        f'    logs: {{type: filesystem, path: "{data}/logs"}}\n'
-    )
+    folder, _ = controller_folder(tmp_path)
     clock = tmp_path / "clock"
     clock.write_text("2026-03-02T08:02:00Z")  # between ticks: the schedule is not due
     cli.env["SPARKWING_CONTROLLER_KEY"] = base64.b64encode(os.urandom(32)).decode()
