@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -28,7 +29,7 @@ def describe_fired(one: Fired) -> dict[str, Any]:
     }
 
 
-def _render(json_lines: bool) -> Any:
+def _render(json_lines: bool) -> Callable[[Fired], None]:
     def render(one: Fired) -> None:
         doc = describe_fired(one)
         if json_lines:
