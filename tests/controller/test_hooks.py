@@ -182,9 +182,12 @@ def test_a_deleted_branch_and_a_ref_that_is_no_branch_queue_nothing(hooks: Hooks
     deleted = {"ref": "refs/heads/feature", "before": sha, "after": ZERO, "deleted": True}
     assert hooks.github(deleted).json()["queued"] == []
     up.push()
-    for ref in ("refs/notes/commits", "main", "refs/pull/1/merge", "refs/heads/"):
+    for ref in ("refs/notes/commits", "main", "refs/pull/1/merge", "refs/tags"):
         answer = hooks.github(push_doc(ref, ZERO, sha))
         assert answer.status_code == 200 and answer.json()["queued"] == [], ref
+    # Names git itself refuses (or that a command line would take for an option): 400.
+    for ref in ("refs/heads/", "-x", "refs/heads/a..b", "refs/heads/a b", "refs/heads/x~1"):
+        assert hooks.github(push_doc(ref, ZERO, sha)).status_code == 400, ref
     assert hooks.runs() == []
 
 
@@ -404,7 +407,15 @@ def test_generic_hook_needs_runs_trigger(hooks: Hooks) -> None:
     answer = hooks.http.post(path, json=body, headers=auth)
     assert [q["pipeline"] for q in answer.json()["queued"]] == ["ci"]
     assert hooks.http.post(path, json=body, headers=auth).json()["duplicate"] is True
-    for bad in ({}, {"branch": "main", "tag": "v1"}, {"branch": "main", "sha": "zz"}, {"x": 1}):
+    for bad in (
+        {},
+        {"branch": "main", "tag": "v1"},
+        {"branch": "main", "sha": "zz"},
+        {"x": 1},
+        {"ref": "main"},  # a ref must be full
+        {"ref": "--upload-pack=touch /tmp/x"},
+        {"branch": "../../etc"},
+    ):
         assert hooks.http.post(path, json=bad, headers=auth).status_code == 400, bad
     (run,) = hooks.runs()
     assert run.extra["sha"] == doc["after"] and run.extra["sender"] == "token:ci-system"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sparkwing.controller.metadb import MetaDB
 from sparkwing.engine.clock import now_iso
@@ -18,6 +19,7 @@ _BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}(?<!/)$")
 # user:password@ in a URL: a credential that would end up in run records.
 _PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", re.IGNORECASE)
 _COLUMNS = "name, url, branch, secret_env, created_at"
+KEEP_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,10 @@ class Deliveries:
         self.db = db
 
     def claim(self, repo: str, delivery: str) -> bool:
-        """True for the first claim of (repo, delivery); False for a delivery seen before."""
+        """True for the first claim of (repo, delivery); False for a delivery seen before.
+        Deliveries older than KEEP_DAYS are forgotten here (senders redeliver within days)."""
+        cutoff = (datetime.now(UTC) - timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
+        self.db.execute("DELETE FROM controller_deliveries WHERE received_at < ?", (cutoff,))
         return bool(
             self.db.execute(
                 "INSERT INTO controller_deliveries (repo, delivery, state, received_at, runs)"

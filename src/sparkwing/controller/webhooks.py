@@ -18,6 +18,9 @@ from sparkwing.triggers.match import BRANCH_PREFIX, TAG_PREFIX, PullRequestEvent
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+# What git itself refuses in a ref name (git check-ref-format), plus a leading '-' that a
+# command line would read as an option.
+_BAD_REF = re.compile(r"(\.\.|@\{|//|[\x00-\x20\x7f~^:?*\[\\]|^-|^/|/$|\.lock$|\.$)")
 GITHUB_PREFIX = "sha256="
 # GitLab's merge-request actions, as the pull-request types filters name.
 _GITLAB_ACTIONS = {
@@ -97,6 +100,17 @@ def _text(doc: Any, *path: str) -> str:
     return value
 
 
+def check_ref_name(name: str, what: str) -> str:
+    """A ref or branch name git accepts (and no option in disguise)."""
+    if _BAD_REF.search(name) or "/." in name or name.startswith("."):
+        raise UsageError(f"the webhook body's {what} is not a valid git ref name")
+    return name
+
+
+def _ref(doc: Any, *path: str) -> str:
+    return check_ref_name(_text(doc, *path), ".".join(path))
+
+
 def _sha(doc: Any, *path: str, optional: bool = False) -> str | None:
     value = _field(doc, *path)
     if value is None and optional:
@@ -111,7 +125,7 @@ def _deleted(sha: str | None) -> bool:
 
 
 def _push(doc: dict[str, Any], after: str | None, deleted: bool) -> PushEvent:
-    ref = _text(doc, "ref")
+    ref = _ref(doc, "ref")
     before = _sha(doc, "before", optional=True)
     return PushEvent(
         ref=ref,
@@ -139,8 +153,8 @@ def github(kind: str | None, body: bytes, delivery: str | None) -> Delivery:
     pr = PullRequestEvent(
         action=_text(doc, "action"),
         number=number,
-        base=_text(doc, "pull_request", "base", "ref"),
-        head=_text(doc, "pull_request", "head", "ref"),
+        base=_ref(doc, "pull_request", "base", "ref"),
+        head=_ref(doc, "pull_request", "head", "ref"),
         sha=str(_sha(doc, "pull_request", "head", "sha")),
     )
     return Delivery(kind, pr, delivery, f"refs/pull/{number}/head")
@@ -166,8 +180,8 @@ def gitlab(kind: str | None, body: bytes, delivery: str | None) -> Delivery:
     pr = PullRequestEvent(
         action=_GITLAB_ACTIONS.get(action, action),
         number=number,
-        base=_text(attrs, "target_branch"),
-        head=_text(attrs, "source_branch"),
+        base=_ref(attrs, "target_branch"),
+        head=_ref(attrs, "source_branch"),
         sha=str(_sha(attrs, "last_commit", "id")),
     )
     return Delivery("pull_request", pr, delivery, f"refs/merge-requests/{number}/head")
@@ -180,6 +194,10 @@ def generic(doc: dict[str, Any]) -> tuple[str, str | None, str | None]:
     if len(given) != 1:
         raise UsageError("give exactly one of ref, branch or tag")
     key = given[0]
-    name = _text(doc, key)
+    name = _ref(doc, key)
     ref = {"ref": name, "branch": BRANCH_PREFIX + name, "tag": TAG_PREFIX + name}[key]
+    if not ref.startswith("refs/"):
+        raise UsageError(
+            "the webhook body's ref must be a full ref (refs/heads/..., refs/tags/...)"
+        )
     return ref, _sha(doc, "sha", optional=True), _sha(doc, "before", optional=True)
