@@ -220,7 +220,7 @@ UNKNOWN_KEYS = [
         "pipelines:\n  - name: build\n    entrypoint: Build\n    entry: x\n",
         4,
         'unknown key "entry" in pipeline "build" '
-        "(expected one of: name, entrypoint, profile, description, args, requires)",
+        "(expected one of: name, entrypoint, profile, description, args, requires, on)",
     ),
 ]
 

@@ -30,6 +30,7 @@ from .fleet_suite import FleetConformance
 from .gates_suite import GateConformance
 from .jobqueue_suite import JobQueueConformance
 from .queue_suite import QueueConformance
+from .ticks_suite import TickConformance
 
 StoreFactory = Callable[[], StateStore]
 
@@ -65,7 +66,9 @@ def ev(kind: str, node_id: str | None = None, **data: Any) -> NewEvent:
     return NewEvent(kind=kind, ts=iso(), node_id=node_id, data=data)
 
 
-class StateConformance(GateConformance, QueueConformance, FleetConformance, JobQueueConformance):
+class StateConformance(
+    GateConformance, QueueConformance, FleetConformance, JobQueueConformance, TickConformance
+):
     """Behaviour every StateStore must show; subclasses supply the ``store`` fixture."""
 
     @pytest.fixture

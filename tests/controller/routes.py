@@ -12,7 +12,7 @@ from urllib.parse import quote
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from sparkwing.controller.endpoint import ANY_TOKEN, PUBLIC, Endpoint
+from sparkwing.controller.endpoint import ANY_TOKEN, PUBLIC, SIGNED, Endpoint
 
 # A valid value for each path parameter name the API uses.
 VALID = {
@@ -22,6 +22,7 @@ VALID = {
     "name": "SAMPLE_NAME",
     "kind": "approval",
     "worker": "build-1-4242-abcd",
+    "repo": "app",
 }
 # Invalid values per parameter, percent-encoded as they travel: each must be a 400.
 BAD_SEGMENTS = ["..", ".", "a%2Fb", "a%00b", "a%0Ab", "a%7Fb", "%2E%2E", "a%5Cb"]
@@ -103,7 +104,7 @@ def operations(app: Starlette) -> Iterator[Op]:
 
 
 def scoped(app: Starlette) -> list[Op]:
-    return [op for op in operations(app) if op.scope not in (PUBLIC, ANY_TOKEN)]
+    return [op for op in operations(app) if op.scope not in (PUBLIC, ANY_TOKEN, SIGNED)]
 
 
 def bad_values(param: str) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import select
 import signal
 import subprocess
 import time
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import sparkwing_command
+from tests.controller.serving import controller_folder, launch
 
 if TYPE_CHECKING:
     from tests.conftest import Cli, ProjectFiles
@@ -66,33 +65,10 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path, cli: Cli) -> Iterator[Served]:
-    folder, data = tmp_path / "controller", tmp_path / "controller-data"
-    (folder / ".sparkwing").mkdir(parents=True)
-    (folder / ".sparkwing" / "sparkwing.yaml").write_text(
-        "profiles:\n"
-        "  store:\n"
-        f'    state: {{type: sqlite, path: "{data}/state.db"}}\n'
-        f'    cache: {{type: filesystem, path: "{data}/cache"}}\n'
-        f'    logs: {{type: filesystem, path: "{data}/logs"}}\n'
-    )
+    folder, data = controller_folder(tmp_path)
     cli.env["SPARKWING_CONTROLLER_KEY"] = base64.b64encode(os.urandom(32)).decode()
     command = ["-C", str(folder), "controller", "serve", "--profile", "store", "--port", "0"]
-    proc = subprocess.Popen(
-        [*sparkwing_command(), *command],
-        env=cli.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = ""
-    deadline = time.monotonic() + 60
-    assert proc.stdout is not None
-    while not url and time.monotonic() < deadline and proc.poll() is None:
-        ready, _, _ = select.select([proc.stdout], [], [], 1)
-        if ready:
-            line = proc.stdout.readline()
-            if "listening on " in line:
-                url = line.split("listening on ", 1)[1].strip()
+    proc, url = launch(command, cli.env)
     try:
         assert url, f"the controller did not start: {proc.poll()}"
         yield Served(url, folder, data, proc)

@@ -42,6 +42,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cache_group",
         "Explain, list and prune pipeline bundles.",
     ),
+    "scheduler": (
+        "sparkwing.cli.scheduler",
+        "scheduler_cmd",
+        "Fire the project's on.schedule ticks into the run queue.",
+    ),
+    "schedules": ("sparkwing.cli.schedules", "schedules_group", "List schedules and next times."),
     "controller": (
         "sparkwing.cli.controller",
         "controller_group",

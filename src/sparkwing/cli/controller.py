@@ -1,6 +1,6 @@
 """``sparkwing controller``: serve the HTTP API runners send their surfaces through, and
 manage its API tokens (created, listed, rotated and revoked directly in the controller's
-database)."""
+database); ``controller repo`` lives in :mod:`sparkwing.cli.controller_repo`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,14 @@ def controller_group() -> None:
     "(default: $SPARKWING_CONTROLLER_KEY).",
 )
 @click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
+@click.option(
+    "--schedule-poll",
+    type=click.FloatRange(min=0.05),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often the schedules (on.schedule) of the known repositories are checked.",
+)
 @PROFILE_OPTION
 @click.pass_context
 def serve_cmd(
@@ -57,6 +65,7 @@ def serve_cmd(
     tls_key: str | None,
     key_file: Path | None,
     no_access_log: bool,
+    schedule_poll: float,
     profile: str | None,
 ) -> None:
     """Serve the controller API, storing everything in the stores of profile P (sqlite or
@@ -89,7 +98,7 @@ def serve_cmd(
             )
         sys.stdout.flush()
         setup_logging()
-        app = build_app(backend)
+        app = build_app(backend, schedule_poll=schedule_poll)
         server = make_server(app, tls_cert=tls_cert, tls_key=tls_key, access_log=not no_access_log)
     except BaseException:
         backend.close()
@@ -127,8 +136,8 @@ def _tokens(ctx: click.Context, profile: str | None) -> TokenStore:
     required=True,
     metavar="SCOPES",
     help="Comma-separated: runs.read, runs.write, runs.approve (resolve approvals and "
-    "pauses), logs.read, logs.write, cache.read, cache.write, secrets.read, secrets.write, "
-    "admin (all of them).",
+    "pauses), runs.trigger (the generic webhook), logs.read, logs.write, cache.read, "
+    "cache.write, secrets.read, secrets.write, admin (all of them).",
 )
 @EXPIRES_OPTION
 @OUTPUT_OPTION
@@ -285,3 +294,8 @@ def revoke_cmd(ctx: click.Context, token: str, output: str, profile: str | None)
         emit_json({"id": revoked.id, "name": revoked.name, "revoked": True})
     else:
         click.echo(f"revoked token {revoked.name} ({revoked.id})")
+
+
+from sparkwing.cli.controller_repo import repo_group  # noqa: E402 - registered last
+
+controller_group.add_command(repo_group)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.conf.resolved import SURFACES
 from sparkwing.surfaces.spec import SurfaceSpec
+
+if TYPE_CHECKING:
+    from sparkwing.conf.triggers import Triggers
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class PipelineEntry:
     # Runner labels a queued run of this pipeline needs of the worker that takes it.
     requires: tuple[str, ...] = ()
     line: int = 0
+    on: Triggers | None = None  # what starts it without a person: push, pull_request, schedule
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ PIPELINE_KEYS: tuple[str, ...] = (
     "description",
     "args",
     "requires",
+    "on",
 )
 
 
@@ -167,6 +168,11 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
         requires: tuple[str, ...] = ()
         if "requires" in by_key:
             requires = _labels(reader, by_key["requires"].value, f"{where} requires")
+        on = None
+        if "on" in by_key:
+            from sparkwing.conf.triggers import parse_on
+
+            on = parse_on(reader, by_key["on"].value, where)
         out.append(
             PipelineEntry(
                 name=name,
@@ -176,6 +182,7 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
                 args=args,
                 requires=requires,
                 line=line_of(item),
+                on=on,
             )
         )
     return out

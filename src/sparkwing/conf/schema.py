@@ -16,6 +16,14 @@ from sparkwing.conf.profiles import USER_TOP_KEYS
 from sparkwing.conf.project import DEFAULTS_KEYS, PIPELINE_KEYS, TOP_KEYS
 from sparkwing.conf.resolved import SURFACES
 from sparkwing.conf.specs import CACHE_KEYS, CONTROLLER_KEYS, PROFILE_KEYS, SPEC_KEYS, TYPES
+from sparkwing.conf.triggers import (
+    DEFAULT_PULL_REQUEST_TYPES,
+    ON_KEYS,
+    PULL_REQUEST_KEYS,
+    PULL_REQUEST_TYPES,
+    PUSH_KEYS,
+    SCHEDULE_KEYS,
+)
 from sparkwing.errors import ConfigError
 from sparkwing.ids import LABEL_PATTERN
 from sparkwing.surfaces import registry
@@ -174,6 +182,67 @@ def _defs() -> dict[str, Any]:
     return defs
 
 
+def _on_schema() -> dict[str, Any]:
+    """``on:``: the loader checks cron expressions and time zones beyond these shapes."""
+    patterns: dict[str, Any] = {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "minLength": 1, "not": {"const": "!"}},
+    }
+    help_ = {
+        "branches": "Branch globs (* within a segment, ** across; !pattern excludes).",
+        "tags": "Tag globs; a push filter without tags (but with branches) skips tag pushes.",
+        "paths": "Changed-path globs: at least one changed file must pass (!pattern excludes).",
+    }
+    push = {k: {**patterns, "description": help_[k]} for k in PUSH_KEYS}
+    pull_request: dict[str, Any] = {
+        "branches": {**patterns, "description": "Base (target) branch globs."},
+        "paths": {**patterns, "description": help_["paths"]},
+        "types": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"enum": list(PULL_REQUEST_TYPES)},
+            "description": f"Actions (default: {', '.join(DEFAULT_PULL_REQUEST_TYPES)}).",
+        },
+    }
+    schedule = {
+        "cron": {"type": "string", "minLength": 1, "description": "Five-field cron or @daily."},
+        "timezone": {"type": "string", "minLength": 1, "description": "IANA zone; default UTC."},
+    }
+
+    def filters(props: dict[str, Any], keys: tuple[str, ...], what: str) -> dict[str, Any]:
+        return {
+            "type": ["object", "null"],
+            "description": what,
+            "properties": {k: props[k] for k in keys},
+            "additionalProperties": False,
+        }
+
+    on = {
+        "push": filters(push, PUSH_KEYS, "Start on pushes that pass these filters."),
+        "pull_request": filters(
+            pull_request, PULL_REQUEST_KEYS, "Start on pull requests that pass these filters."
+        ),
+        "schedule": {
+            "type": "array",
+            "minItems": 1,
+            "description": "Start on these cron schedules (one run per tick across schedulers).",
+            "items": {
+                "type": "object",
+                "properties": {k: schedule[k] for k in SCHEDULE_KEYS},
+                "required": ["cron"],
+                "additionalProperties": False,
+            },
+        },
+    }
+    return {
+        "type": ["object", "null"],
+        "description": "What starts this pipeline without a person (controller or scheduler).",
+        "properties": {k: on[k] for k in ON_KEYS},
+        "additionalProperties": False,
+    }
+
+
 def project_schema() -> dict[str, Any]:
     """The schema of ``.sparkwing/sparkwing.yaml``."""
     defaults = {
@@ -195,6 +264,7 @@ def project_schema() -> dict[str, Any]:
             "items": {"type": "string", "pattern": LABEL_PATTERN},
             "description": "Runner labels a worker must have to take a queued run of it.",
         },
+        "on": _on_schema(),
     }
     top = {
         "defaults": {

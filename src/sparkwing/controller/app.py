@@ -3,6 +3,7 @@ the health check, the OpenAPI document and ``whoami``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,10 +16,12 @@ from sparkwing.controller import (
     routes_cache,
     routes_coord,
     routes_fleet,
+    routes_hooks,
     routes_jobs,
     routes_logs,
     routes_secrets,
     routes_state,
+    routes_ticks,
 )
 from sparkwing.controller import schemas as s
 from sparkwing.controller.backend import Backend
@@ -71,6 +74,8 @@ def endpoints() -> tuple[Endpoint, ...]:
         *routes_cache.ENDPOINTS,
         *routes_logs.ENDPOINTS,
         *routes_secrets.ENDPOINTS,
+        *routes_ticks.ENDPOINTS,
+        *routes_hooks.ENDPOINTS,
     )
 
 
@@ -80,7 +85,11 @@ def _route_order(ep: Endpoint) -> tuple[int, str]:
     return (-ep.path.count("/"), ep.path)
 
 
-def build_app(backend: Backend, *, close_backend: bool = True) -> Starlette:
+def build_app(
+    backend: Backend, *, close_backend: bool = True, schedule_poll: float | None = None
+) -> Starlette:
+    """The app serving ``backend``; with ``schedule_poll`` it also fires the schedules of
+    the repositories it knows every that many seconds (controller/schedules.py)."""
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -99,9 +108,18 @@ def build_app(backend: Backend, *, close_backend: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        schedules = None
+        if schedule_poll is not None:
+            from sparkwing.controller.schedules import start_schedules
+
+            schedules = start_schedules(lambda: app.state.backend, schedule_poll)
         try:
             yield
         finally:
+            if schedules is not None:
+                schedules.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await schedules
             if close_backend:
                 app.state.backend.close()
 

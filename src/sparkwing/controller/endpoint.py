@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 PUBLIC = "public"  # an Endpoint.scope: no token needed
 ANY_TOKEN = "any"  # an Endpoint.scope: any valid token
+SIGNED = "signed"  # an Endpoint.scope: no token; the handler checks a webhook signature
 JSON_TYPE = "application/json"
 
 

@@ -47,6 +47,22 @@ DDL: tuple[str, ...] = (
     " token_name TEXT NOT NULL,"
     " how TEXT NOT NULL,"
     " PRIMARY KEY (run_id, token_name, how))",
+    # Repositories whose pushes and schedules start runs (controller/repos.py); a webhook
+    # secret is only named (the environment variable holding it), never stored.
+    "CREATE TABLE IF NOT EXISTS controller_repos ("
+    " name TEXT PRIMARY KEY,"
+    " url TEXT NOT NULL,"
+    " branch TEXT NOT NULL,"
+    " secret_env TEXT,"
+    " created_at TEXT NOT NULL)",
+    # Webhook deliveries seen, so a redelivery queues nothing again.
+    "CREATE TABLE IF NOT EXISTS controller_deliveries ("
+    " repo TEXT NOT NULL,"
+    " delivery TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " received_at TEXT NOT NULL,"
+    " runs TEXT,"
+    " PRIMARY KEY (repo, delivery))",
 )
 # Columns added after a table's first release: (table, column, type), added when missing.
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("controller_tokens", "expires_at", "TEXT"),)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sparkwing.controller import schemas as s
-from sparkwing.controller.endpoint import JSON_TYPE, PUBLIC, Endpoint, Reply
+from sparkwing.controller.endpoint import JSON_TYPE, PUBLIC, SIGNED, Endpoint, Reply
 
 _ERROR_TEXT = {
     400: "Invalid input: a bad id or key ('..', '/', NUL, control characters), parameter or body.",
@@ -16,7 +16,9 @@ _ERROR_TEXT = {
     409: "Conflict: it already exists.",
     412: "Precondition failed: the object exists, or its etag changed.",
     413: "Body too large.",
+    422: "Understood but not actionable: the commit is missing, or its project file invalid.",
     501: "The backing store does not support this operation.",
+    502: "An upstream (a git repository) could not be reached or read.",
     503: "A backing store is unreachable or failed; retry later.",
 }
 
@@ -76,6 +78,10 @@ def operation(ep: Endpoint) -> dict[str, Any]:
         statuses.add(413)
     if ep.scope == PUBLIC:
         op["security"] = []
+    elif ep.scope == SIGNED:
+        op["security"] = []  # a webhook: the body's signature (per repository) is checked
+        op["x-sparkwing-scope"] = SIGNED
+        statuses |= {401, 503}
     else:
         op["x-sparkwing-scope"] = ep.scope
         statuses |= {401, 403, 503}

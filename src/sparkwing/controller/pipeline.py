@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sparkwing.controller.endpoint import (
     ANY_TOKEN,
     PUBLIC,
+    SIGNED,
     Call,
     Endpoint,
     Param,
@@ -116,7 +117,7 @@ def _call(request: Request, endpoint: Endpoint, backend: Backend, token: TokenIn
 async def _authenticate(request: Request, endpoint: Endpoint, backend: Backend) -> TokenInfo | None:
     from starlette.concurrency import run_in_threadpool
 
-    if endpoint.scope == PUBLIC:
+    if endpoint.scope in (PUBLIC, SIGNED):
         return None
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():

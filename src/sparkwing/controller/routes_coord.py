@@ -44,6 +44,7 @@ def state_capabilities(call: Call) -> Any:
         "gates": state.gates is not None,
         "queue": state.queue is not None,
         "fleet": state.fleet is not None,
+        "ticks": state.ticks is not None,
     }
 
 

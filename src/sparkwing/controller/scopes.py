@@ -2,6 +2,7 @@
 
 ``runs.approve`` (resolving approvals and pauses) is deliberately not implied by
 ``runs.write``: a runner's own token must not be able to approve the gate its run waits at.
+``runs.trigger`` only lets a CI system announce a push (the generic webhook).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ SCOPES: tuple[str, ...] = (
     "runs.read",
     "runs.write",
     "runs.approve",
+    "runs.trigger",
     "logs.read",
     "logs.write",
     "cache.read",

@@ -27,8 +27,14 @@ from sparkwing.source.record import redact_url
 __all__ = ["Mirrors", "SourceError", "default_root", "redact_url"]
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-# Fetch every branch and tag; pull-request heads too where the server offers them.
-_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+# Fetch every branch and tag; pull-request heads too where the server offers them (GitHub's
+# refs/pull/N/head, GitLab's refs/merge-requests/N/head: a pattern matching nothing is fine).
+_REFSPECS = (
+    "+refs/heads/*:refs/heads/*",
+    "+refs/tags/*:refs/tags/*",
+    "+refs/pull/*/head:refs/pull/*/head",
+    "+refs/merge-requests/*/head:refs/merge-requests/*/head",
+)
 _GIT_ENV = {
     # Never prompt for credentials on a worker: a missing credential is an error, not a hang.
     "GIT_TERMINAL_PROMPT": "0",
@@ -116,6 +122,19 @@ class Mirrors:
         if proc.returncode != 0:
             return None
         return [p for p in proc.stdout.decode("utf-8", "replace").split("\0") if p]
+
+    def merge_base(self, url: str, a: str, b: str) -> str | None:
+        """The best common ancestor of two commits (None when they have none, or one is
+        missing): what a pull request's changes are counted from."""
+        mirror = self.path_for(url)
+        proc = subprocess.run(
+            ["git", "--git-dir", str(mirror), "merge-base", a, b],
+            capture_output=True,
+            env=_env(),
+            check=False,
+        )
+        sha = proc.stdout.decode("ascii", "replace").strip()
+        return sha if proc.returncode == 0 and _SHA.match(sha) else None
 
     def checkout(self, url: str, sha: str, dest: Path) -> None:
         """A clean, detached worktree of ``sha`` at ``dest`` (which must not exist yet)."""

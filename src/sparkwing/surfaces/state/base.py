@@ -262,6 +262,25 @@ class RunQueue(abc.ABC):
         raise NotSupportedError("this run queue cannot read a submitted spec back")
 
 
+class ScheduleTicks(abc.ABC):
+    """Claims of schedule ticks, each made together with the run it queues, so any number
+    of schedulers sharing the state queue one run per (schedule, tick).
+
+    A schedule is a stable key (``repo/NAME/pipeline/cron@zone``); a tick is its UTC time as
+    ``YYYY-MM-DDTHH:MM:SSZ``, so ticks of one schedule sort as strings."""
+
+    @abc.abstractmethod
+    def fire(self, schedule: str, tick: str, run: RunRecord, spec: dict[str, Any]) -> bool:
+        """Claim ``tick`` of ``schedule`` and queue ``run`` with ``spec`` (as
+        ``RunQueue.submit``) in one step: True for the one caller whose claim it became
+        (retrying the same run is True again); False, queueing nothing, when another
+        caller's run holds the tick."""
+
+    @abc.abstractmethod
+    def last(self, schedule: str) -> str | None:
+        """The latest tick claimed for ``schedule`` (None: never fired)."""
+
+
 class StateStore(abc.ABC):
     """Durable run history plus coordination. Every method is safe across processes.
 
@@ -290,6 +309,11 @@ class StateStore(abc.ABC):
     @property
     def jobs(self) -> JobQueue | None:
         """The job queue (jobs dispatched to workers), or None where this store has none."""
+        return None
+
+    @property
+    def ticks(self) -> ScheduleTicks | None:
+        """Schedule tick claims, or None where this store cannot coordinate them."""
         return None
 
     @abc.abstractmethod
@@ -434,3 +458,22 @@ def require_queue(store: StateStore) -> RunQueue:
             f"{store.describe()} does not support the run queue (sqlite and postgres state do)"
         )
     return store.queue
+
+
+def require_ticks(store: StateStore) -> ScheduleTicks:
+    """``store.ticks``, or the refusal every caller gives a store without them."""
+    if store.ticks is None:
+        raise NotSupportedError(
+            f"{store.describe()} cannot coordinate schedules (sqlite, postgres and a "
+            "controller can)"
+        )
+    return store.ticks
+
+
+def check_schedule_key(schedule: str, tick: str) -> None:
+    """Keys every backend refuses: empty, over-long, or with control characters."""
+    from sparkwing.errors import UsageError
+
+    for what, value in (("schedule", schedule), ("tick", tick)):
+        if not value or len(value) > 512 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise UsageError(f"{what} key {value!r} is empty, too long or has control characters")

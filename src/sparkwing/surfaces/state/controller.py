@@ -25,11 +25,13 @@ from sparkwing.surfaces.state.base import (
     RunPage,
     RunQueue,
     RunRecord,
+    ScheduleTicks,
     StateStore,
     check_gate,
 )
 from sparkwing.surfaces.state.controller_fleet import ControllerFleet
 from sparkwing.surfaces.state.controller_jobs import ControllerJobs
+from sparkwing.surfaces.state.controller_ticks import ControllerTicks
 from sparkwing.surfaces.state.fleet import Fleet
 from sparkwing.surfaces.state.jobqueue import JobQueue
 
@@ -73,6 +75,10 @@ class ControllerState(StateStore):
     @property
     def jobs(self) -> JobQueue | None:
         return self._jobs if self._jobs.supported() else None
+
+    @property
+    def ticks(self) -> ScheduleTicks | None:
+        return ControllerTicks(self.client) if self._supports("ticks") else None
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:

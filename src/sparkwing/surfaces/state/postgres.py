@@ -32,6 +32,7 @@ from sparkwing.surfaces.state.base import (
 )
 from sparkwing.surfaces.state.sql_fleet import SqlFleet
 from sparkwing.surfaces.state.sql_jobs import POSTGRES_NOW, SqlJobQueue
+from sparkwing.surfaces.state.sql_ticks import SqlTicks
 
 if TYPE_CHECKING:
     import psycopg
@@ -157,6 +158,7 @@ class PostgresState(sq.SqlStateStore):
         self.queue = _PostgresQueue(self)
         self.fleet = SqlFleet(self)
         self.jobs = SqlJobQueue(self, POSTGRES_NOW)
+        self.ticks = SqlTicks(self)
         self._psycopg = _driver()
         # The first retry goes at once, on a fresh connection; later ones back off.
         self._retry_policy = RetryPolicy(

@@ -29,6 +29,7 @@ from sparkwing.surfaces.state.base import (
     RunPage,
     RunQueue,
     RunRecord,
+    ScheduleTicks,
     StateStore,
     already_resolved,
     check_gate,
@@ -415,6 +416,7 @@ class SqlStateStore(StateStore):
     queue: RunQueue | None = None
     fleet: Fleet | None = None
     jobs: JobQueue | None = None
+    ticks: ScheduleTicks | None = None
 
     @abc.abstractmethod
     def _sql_read(self, fn: Callable[[Conn], T]) -> T: ...

@@ -146,6 +146,19 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS job_queue_state_idx ON job_queue (state, enqueued_at)",
         ],
     ),
+    (
+        8,
+        [
+            # Schedule ticks: the primary key lets exactly one scheduler claim a tick; the
+            # run it queued is named, so a retried claim knows whether it was its own.
+            "CREATE TABLE IF NOT EXISTS schedule_ticks ("
+            " schedule TEXT NOT NULL,"
+            " tick TEXT NOT NULL,"
+            " run_id TEXT NOT NULL,"
+            " claimed_at TEXT NOT NULL,"
+            " PRIMARY KEY (schedule, tick))",
+        ],
+    ),
 ]
 
 # Gates: the queries both SQL backends run (``?`` placeholders; Postgres converts them).

@@ -33,6 +33,7 @@ from sparkwing.surfaces.state.base import (
 )
 from sparkwing.surfaces.state.sql_fleet import SqlFleet
 from sparkwing.surfaces.state.sql_jobs import SQLITE_NOW, SqlJobQueue
+from sparkwing.surfaces.state.sql_ticks import SqlTicks
 
 T = TypeVar("T")
 
@@ -99,6 +100,7 @@ class SqliteState(sq.SqlStateStore):
         self.queue = _SqliteQueue(self)
         self.fleet = SqlFleet(self)
         self.jobs = SqlJobQueue(self, SQLITE_NOW)
+        self.ticks = SqlTicks(self)
         self.path = Path(path)
         self._lock = threading.Lock()
         self._pid = os.getpid()
