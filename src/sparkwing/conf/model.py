@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparkwing.conf.notifydef import NotifyDef
 from sparkwing.conf.resolved import SURFACES
 from sparkwing.surfaces.spec import SurfaceSpec
 
@@ -26,6 +27,16 @@ class ControllerDef:
 
 
 @dataclass(frozen=True)
+class ConcurrencyDef:
+    """A pipeline entry's ``concurrency:``: the group (``${PIPELINE_NAME}`` and input
+    values substituted when a run starts) and what a run arriving while it is busy does."""
+
+    group: str
+    on_busy: str = "queue"
+    where: str = ""  # file:line, for messages at run time
+
+
+@dataclass(frozen=True)
 class ProfileDef:
     """One ``profiles:`` entry as written (uninterpolated), with where it was declared."""
 
@@ -37,6 +48,7 @@ class ProfileDef:
     cache: SurfaceSpec | None = None
     logs: SurfaceSpec | None = None
     secrets: SurfaceSpec | None = None
+    notify: tuple[NotifyDef, ...] = ()
 
     def declared(self, surface: str) -> SurfaceSpec | None:
         """The spec this profile gives ``surface``: its own, else its controller's, else None.
@@ -62,6 +74,7 @@ class PipelineEntry:
     description: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     line: int = 0
+    concurrency: ConcurrencyDef | None = None
 
 
 @dataclass(frozen=True)

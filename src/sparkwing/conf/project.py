@@ -8,6 +8,7 @@ from typing import Any
 
 from yaml.nodes import Node
 
+from sparkwing.conf.concurrency import parse_concurrency
 from sparkwing.conf.model import Defaults, PipelineEntry, ProfileDef
 from sparkwing.conf.specs import parse_profiles
 from sparkwing.conf.yamlload import Entry, Reader, compose_text, line_of, read_text
@@ -19,7 +20,14 @@ PROJECT_FILE = "sparkwing.yaml"
 LEGACY_FILES: tuple[str, ...] = ("backends.yaml", "pipelines.yaml", "runners.yaml", "sources.yaml")
 TOP_KEYS: tuple[str, ...] = ("defaults", "profiles", "pipelines")
 DEFAULTS_KEYS: tuple[str, ...] = ("profile", "args")
-PIPELINE_KEYS: tuple[str, ...] = ("name", "entrypoint", "profile", "description", "args")
+PIPELINE_KEYS: tuple[str, ...] = (
+    "name",
+    "entrypoint",
+    "profile",
+    "description",
+    "args",
+    "concurrency",
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,9 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
         if "description" in by_key:
             description = reader.string(by_key["description"].value, f"{where} description")
         args = _args(reader, by_key["args"].value, f"{where} args") if "args" in by_key else {}
+        concurrency = None
+        if "concurrency" in by_key:
+            concurrency = parse_concurrency(reader, by_key["concurrency"], where)
         out.append(
             PipelineEntry(
                 name=name,
@@ -147,6 +158,7 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
                 description=description,
                 args=args,
                 line=line_of(item),
+                concurrency=concurrency,
             )
         )
     return out

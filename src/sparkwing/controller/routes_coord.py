@@ -40,7 +40,11 @@ APPROVE = "runs.approve"
 
 def state_capabilities(call: Call) -> Any:
     state = call.backend.state
-    return {"gates": state.gates is not None, "queue": state.queue is not None}
+    return {
+        "gates": state.gates is not None,
+        "queue": state.queue is not None,
+        "groups": state.groups is not None,
+    }
 
 
 # -- run queue -----------------------------------------------------------------------------

@@ -157,7 +157,7 @@ MEMO_CLAIM = obj(
 OK = obj({"ok": BOOL}, ("ok",))
 DELETED = obj({"deleted": BOOL}, ("deleted",))
 
-STATE_CAPABILITIES = obj({"gates": BOOL, "queue": BOOL}, ("gates", "queue"))
+STATE_CAPABILITIES = obj({"gates": BOOL, "queue": BOOL, "groups": BOOL}, ("gates", "queue"))
 
 SUBMIT = obj({"run": RUN, "spec": OBJ}, ("run", "spec"))
 GATE_STATUSES = ["pending", *(s for kind in GATE_RESOLUTIONS.values() for s in kind)]

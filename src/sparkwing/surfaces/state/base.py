@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from sparkwing.errors import NotSupportedError
 from sparkwing.status import NodeStatus, RunStatus
+from sparkwing.surfaces.state.groups import ConcurrencyGroups
 
 
 @dataclass
@@ -251,6 +252,12 @@ class StateStore(abc.ABC):
         """The run queue, or None where this store has none."""
         return None
 
+    @property
+    def groups(self) -> ConcurrencyGroups | None:
+        """Concurrency groups (surfaces.state.groups), or None where this store cannot
+        coordinate them."""
+        return None
+
     @abc.abstractmethod
     def describe(self) -> str:
         """Where the state lives, for messages (never a secret)."""
@@ -393,3 +400,14 @@ def require_queue(store: StateStore) -> RunQueue:
             f"{store.describe()} does not support the run queue (sqlite and postgres state do)"
         )
     return store.queue
+
+
+def require_groups(store: StateStore) -> ConcurrencyGroups:
+    """``store.groups``, or the refusal every caller gives a store without them."""
+    groups = store.groups
+    if groups is None:
+        raise NotSupportedError(
+            f"concurrency groups are not supported on this store ({store.describe()}): use "
+            "sqlite, postgres, a controller, or an object store that enforces conditional writes"
+        )
+    return groups

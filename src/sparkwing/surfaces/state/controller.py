@@ -27,6 +27,7 @@ from sparkwing.surfaces.state.base import (
     StateStore,
     check_gate,
 )
+from sparkwing.surfaces.state.controller_groups import ControllerGroups
 
 
 def _run(run_id: str) -> str:
@@ -39,6 +40,7 @@ class ControllerState(StateStore):
         self.memo = _ControllerMemo(client)
         self._gates = _ControllerGates(client)
         self._queue = _ControllerQueue(client)
+        self._groups = ControllerGroups(client)
         self._capabilities: dict[str, Any] | None = None
 
     def describe(self) -> str:
@@ -58,6 +60,10 @@ class ControllerState(StateStore):
     @property
     def queue(self) -> RunQueue | None:
         return self._queue if self._supports("queue") else None
+
+    @property
+    def groups(self) -> ControllerGroups | None:
+        return self._groups if self._supports("groups") else None
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from sparkwing.errors import (
     NotFoundError,
@@ -54,6 +54,9 @@ from sparkwing.surfaces.state.base import (
 )
 from sparkwing.surfaces.state.outbox_queue import OutboxQueue
 from sparkwing.surfaces.state.segments import dumps, new_token
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.groups import ConcurrencyGroups
 
 T = TypeVar("T")
 log = logging.getLogger("sparkwing.state")
@@ -430,6 +433,10 @@ class OutboxState(StateStore):
     @property
     def queue(self) -> RunQueue | None:
         return self.inner.queue
+
+    @property
+    def groups(self) -> ConcurrencyGroups | None:
+        return self.inner.groups
 
 
 class _OutboxMemo(Memo):

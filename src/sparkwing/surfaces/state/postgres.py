@@ -30,6 +30,7 @@ from sparkwing.surfaces.state.base import (
     RunClaim,
     RunRecord,
 )
+from sparkwing.surfaces.state.sql_groups import SqlGroups
 
 if TYPE_CHECKING:
     import psycopg
@@ -47,9 +48,13 @@ POOL_SIZE = 4
 # pg_advisory_xact_lock keys: one for migrations, one class for per-run node writes.
 MIGRATION_LOCK = 0x53707277_4D696772  # "Sprw" "Migr"
 NODES_LOCK_CLASS = 0x53574E44  # "SWND"
+GROUPS_LOCK_CLASS = 0x53574750  # "SWGP"
 
 # The database's clock in seconds since the epoch, as leases are stored.
 _NOW = "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
+_CLOCK = f"SELECT {_NOW}"
+# Serialises the changes to one concurrency group's members (sql_groups).
+_GROUP_LOCK = f"SELECT pg_advisory_xact_lock({GROUPS_LOCK_CLASS}, hashtext(?))"
 
 _APPEND_EVENTS = """
 WITH bumped AS (
@@ -150,6 +155,7 @@ class PostgresState(sq.SqlStateStore):
         self.memo = _PostgresMemo(self)
         self.gates = sq.SqlGates(self)
         self.queue = _PostgresQueue(self)
+        self.groups = SqlGroups(self, lock=_GROUP_LOCK, clock=_CLOCK)
         self._psycopg = _driver()
         # The first retry goes at once, on a fresh connection; later ones back off.
         self._retry_policy = RetryPolicy(

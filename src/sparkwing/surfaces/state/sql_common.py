@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sparkwing.errors import NotFoundError, PreconditionFailedError, StorageError, UsageError
 from sparkwing.ids import check_key, check_segment
@@ -34,6 +34,9 @@ from sparkwing.surfaces.state.base import (
     check_run_update,
 )
 from sparkwing.surfaces.state.sql_schema import GATE_INSERT, GATE_RESOLVE, GATE_SELECT
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.groups import ConcurrencyGroups
 
 T = TypeVar("T")
 
@@ -408,6 +411,7 @@ class SqlStateStore(StateStore):
     # Both SQL backends have every part; each sets them in its __init__.
     gates: Gates | None = None
     queue: RunQueue | None = None
+    groups: ConcurrencyGroups | None = None
 
     @abc.abstractmethod
     def _sql_read(self, fn: Callable[[Conn], T]) -> T: ...

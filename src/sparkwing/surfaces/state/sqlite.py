@@ -31,6 +31,7 @@ from sparkwing.surfaces.state.base import (
     RunClaim,
     RunRecord,
 )
+from sparkwing.surfaces.state.sql_groups import SqlGroups
 
 T = TypeVar("T")
 
@@ -92,6 +93,7 @@ class SqliteState(sq.SqlStateStore):
         self.memo = _SqliteMemo(self)
         self.gates = sq.SqlGates(self)
         self.queue = _SqliteQueue(self)
+        self.groups = SqlGroups(self)
         self.path = Path(path)
         self._lock = threading.Lock()
         self._pid = os.getpid()
