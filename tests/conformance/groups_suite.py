@@ -20,6 +20,9 @@ from sparkwing.surfaces.state.groups import ConcurrencyGroups
 
 _BASE = datetime(2026, 6, 1, 9, 0, 0, tzinfo=UTC)
 LEASE = 60.0
+# Waiters are served by submission time, then run id: the same time for every run here
+# leaves the order to the ids (see the test of the time order).
+SUBMITTED = "2026-06-01T09:00:00.000000Z"
 
 
 def rid(offset: int) -> str:
@@ -40,10 +43,10 @@ class GroupsConformance:
     def test_group_queue_hands_on_in_submission_order(self, store: StateStore) -> None:
         groups = self._groups(store)
         first, second, third = rid(1), rid(2), rid(3)
-        assert groups.enter("deploy-prod", first, "queue", LEASE).state == "holding"
+        assert groups.enter("deploy-prod", first, "queue", LEASE, SUBMITTED).state == "holding"
         # The later submission enters first: it still waits behind the earlier one.
-        late = groups.enter("deploy-prod", third, "queue", LEASE)
-        early = groups.enter("deploy-prod", second, "queue", LEASE)
+        late = groups.enter("deploy-prod", third, "queue", LEASE, SUBMITTED)
+        early = groups.enter("deploy-prod", second, "queue", LEASE, SUBMITTED)
         assert (late.state, late.holder) == ("waiting", first)
         assert (early.state, early.holder, early.position) == ("waiting", first, 1)
         assert groups.poll("deploy-prod", third, LEASE).position == 2
@@ -61,29 +64,41 @@ class GroupsConformance:
     def test_group_entering_again_is_a_poll(self, store: StateStore) -> None:
         groups = self._groups(store)
         one, two = rid(1), rid(2)
-        groups.enter("g", one, "queue", LEASE)
-        groups.enter("g", two, "queue", LEASE)
+        groups.enter("g", one, "queue", LEASE, SUBMITTED)
+        groups.enter("g", two, "queue", LEASE, SUBMITTED)
         # A retried enter (the reply was lost) keeps the place it had, whatever on_busy says.
-        assert groups.enter("g", two, "skip", LEASE).state == "waiting"
-        assert groups.enter("g", one, "cancel-running", LEASE).state == "holding"
+        assert groups.enter("g", two, "skip", LEASE, SUBMITTED).state == "waiting"
+        assert groups.enter("g", one, "cancel-running", LEASE, SUBMITTED).state == "holding"
         assert len(groups.members("g")) == 2
+
+    def test_group_waiters_are_served_by_submission_time(self, store: StateStore) -> None:
+        groups = self._groups(store)
+        holder = rid(0)
+        groups.enter("g", holder, "queue", LEASE, SUBMITTED)
+        # Ids of one second sort randomly: the submission time decides, not the id.
+        groups.enter("g", "run-a", "queue", LEASE, "2026-06-01T09:00:01.000002Z")
+        groups.enter("g", "run-b", "queue", LEASE, "2026-06-01T09:00:01.000001Z")
+        assert [m.run_id for m in groups.members("g")] == [holder, "run-b", "run-a"]
+        assert groups.members("g")[1].submitted == "2026-06-01T09:00:01.000001Z"
+        groups.leave("g", holder)
+        assert groups.poll("g", "run-b", LEASE).state == "holding"
 
     def test_group_skip_while_busy(self, store: StateStore) -> None:
         groups = self._groups(store)
         one, two = rid(1), rid(2)
-        assert groups.enter("nightly", one, "skip", LEASE).state == "holding"
-        turn = groups.enter("nightly", two, "skip", LEASE)
+        assert groups.enter("nightly", one, "skip", LEASE, SUBMITTED).state == "holding"
+        turn = groups.enter("nightly", two, "skip", LEASE, SUBMITTED)
         assert (turn.state, turn.holder) == ("skipped", one)
         assert [m.run_id for m in groups.members("nightly")] == [one]
         groups.leave("nightly", one)
-        assert groups.enter("nightly", two, "skip", LEASE).state == "holding"
+        assert groups.enter("nightly", two, "skip", LEASE, SUBMITTED).state == "holding"
 
     def test_group_cancel_running_preempts_holder_and_waiters(self, store: StateStore) -> None:
         groups = self._groups(store)
         one, two, three = rid(1), rid(2), rid(3)
-        groups.enter("deploy", one, "queue", LEASE)
-        groups.enter("deploy", two, "queue", LEASE)
-        turn = groups.enter("deploy", three, "cancel-running", LEASE)
+        groups.enter("deploy", one, "queue", LEASE, SUBMITTED)
+        groups.enter("deploy", two, "queue", LEASE, SUBMITTED)
+        turn = groups.enter("deploy", three, "cancel-running", LEASE, SUBMITTED)
         # It takes over once the cancelled holder has let go: never two at once.
         assert (turn.state, turn.holder) == ("waiting", one)
         for loser in (one, two):
@@ -98,8 +113,8 @@ class GroupsConformance:
     def test_group_a_holder_whose_lease_lapsed_loses_it(self, store: StateStore) -> None:
         groups = self._groups(store)
         dead, alive = rid(1), rid(2)
-        groups.enter("g", dead, "queue", 0.2)
-        groups.enter("g", alive, "queue", LEASE)
+        groups.enter("g", dead, "queue", 0.2, SUBMITTED)
+        groups.enter("g", alive, "queue", LEASE, SUBMITTED)
         deadline = time.monotonic() + 30
         while groups.poll("g", alive, LEASE).state != "holding":
             assert time.monotonic() < deadline, "the dead holder's lease never lapsed"
@@ -121,7 +136,7 @@ class GroupsConformance:
             barrier.wait()
             groups = handles[i].groups
             assert groups is not None
-            states[ids[i]] = groups.enter("race", ids[i], "queue", LEASE).state
+            states[ids[i]] = groups.enter("race", ids[i], "queue", LEASE, SUBMITTED).state
 
         threads = [threading.Thread(target=enter, args=(i,)) for i in range(len(handles))]
         for t in threads:
@@ -137,8 +152,8 @@ class GroupsConformance:
         groups = self._groups(store)
         for bad in ("a/b", "..", "a\nb", ""):
             with pytest.raises(InvalidKeyError):
-                groups.enter(bad, rid(1), "queue", LEASE)
+                groups.enter(bad, rid(1), "queue", LEASE, SUBMITTED)
         with pytest.raises(InvalidKeyError):
-            groups.enter("g", "a/b", "queue", LEASE)
+            groups.enter("g", "a/b", "queue", LEASE, SUBMITTED)
         with pytest.raises(UsageError, match="on_busy must be one of queue, cancel-running, skip"):
-            groups.enter("g", rid(1), "later", LEASE)
+            groups.enter("g", rid(1), "later", LEASE, SUBMITTED)

@@ -18,7 +18,13 @@ from sparkwing.surfaces.state.base import require_groups
 from sparkwing.surfaces.state.groups import ON_BUSY, check_group
 
 MEMBER = s.obj(
-    {"run_id": s.STR, "state": s.STR, "expires": {"type": "number"}, "preempted_by": s.OPT_STR},
+    {
+        "run_id": s.STR,
+        "state": s.STR,
+        "expires": {"type": "number"},
+        "submitted": s.STR,
+        "preempted_by": s.OPT_STR,
+    },
     ("run_id", "state", "expires"),
 )
 TURN = s.obj(
@@ -35,8 +41,9 @@ ENTER = s.obj(
         "run_id": s.SHORT,
         "on_busy": {"type": "string", "enum": list(ON_BUSY)},
         "lease_seconds": s.LEASE,
+        "submitted": s.SHORT,
     },
-    ("run_id", "on_busy", "lease_seconds"),
+    ("run_id", "on_busy", "lease_seconds", "submitted"),
 )
 POLL = s.obj({"run_id": s.SHORT, "lease_seconds": s.LEASE}, ("run_id", "lease_seconds"))
 LEAVE = s.obj({"run_id": s.SHORT}, ("run_id",))
@@ -54,7 +61,9 @@ def enter(call: Call) -> Any:
     check_writer(call, run_id)
     b = call.body
     groups = require_groups(call.backend.state)
-    turn = groups.enter(call.path["group"], run_id, b["on_busy"], float(b["lease_seconds"]))
+    turn = groups.enter(
+        call.path["group"], run_id, b["on_busy"], float(b["lease_seconds"]), str(b["submitted"])
+    )
     return turn.to_dict()
 
 

@@ -86,6 +86,7 @@ def launch(
         pause_on_failure=options.pause_on_failure,
         trigger=options.trigger,
         output=options.output,
+        concurrency=asdict(entry.concurrency) if entry and entry.concurrency else None,
     )
     with open_bundle(
         project.dir, final["cache"], rebuild=options.no_bundle_cache, say=say, warn=warn

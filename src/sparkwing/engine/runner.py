@@ -21,6 +21,7 @@ from sparkwing.errors import PlanError, SparkwingError
 from sparkwing.status import FINAL_NODE_STATUSES, NodeStatus
 
 if TYPE_CHECKING:
+    from sparkwing.engine.concurrency import GroupPlace
     from sparkwing.engine.scheduler import Scheduler
     from sparkwing.surfaces.session import Surfaces
     from sparkwing.surfaces.state.base import NodeRecord
@@ -136,11 +137,16 @@ def execute(spec: RunSpec) -> int:
 def _run(
     spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict[str, Any], rc: Any
 ) -> int:
+    from sparkwing.engine.concurrency import place_of
     from sparkwing.surfaces.session import Surfaces
 
-    # Every surface this run opens is closed when it ends, however it ends.
-    with Surfaces({name: spec.surface(name) for name in spec.surfaces}) as surfaces:
-        return _run_with(spec, surfaces, plan, order, args, plain_args, rc)
+    # Every surface this run opens is closed when it ends, however it ends; its place in
+    # a concurrency group is given up just before (once the run is recorded final).
+    with (
+        Surfaces({name: spec.surface(name) for name in spec.surfaces}) as surfaces,
+        place_of(spec, plain_args) as place,
+    ):
+        return _run_with(spec, surfaces, plan, order, args, plain_args, rc, place)
 
 
 def _run_with(
@@ -151,6 +157,7 @@ def _run_with(
     args: Any,
     plain_args: dict[str, Any],
     rc: Any,
+    place: GroupPlace,
 ) -> int:
     from sparkwing.engine.clock import now_iso
     from sparkwing.engine.masking import Masker
@@ -202,7 +209,7 @@ def _run_with(
             **({"bundle": spec.bundle} if spec.bundle else {}),
         },
     )
-    state.create_run(run)
+    place.create_run(state, run)  # with a concurrency group: returns once the run holds it
     recorder = Recorder(spec.run_id, state, logs, masker, listener=_reaping(spec, display.notify))
     scheduler: Scheduler | None = None
     try:
@@ -225,6 +232,7 @@ def _run_with(
             pause_before=frozenset(spec.pause_before),
             pause_on_failure=spec.pause_on_failure,
         )
+        place.watch(scheduler.sup.interrupt)
         status = scheduler.execute()
         kill_leftovers(spec.run_id)
         reason = scheduler.interrupted if status == "cancelled" else None

@@ -28,9 +28,16 @@ class ControllerGroups(ConcurrencyGroups):
         check_segment(str(body["run_id"]), "run id")
         return self.client.call("POST", path, what=what, body=body)
 
-    def enter(self, group: str, run_id: str, on_busy: str, lease_seconds: float) -> GroupTurn:
+    def enter(
+        self, group: str, run_id: str, on_busy: str, lease_seconds: float, submitted: str
+    ) -> GroupTurn:
         check_on_busy(on_busy)
-        body = {"run_id": run_id, "on_busy": on_busy, "lease_seconds": lease_seconds}
+        body = {
+            "run_id": run_id,
+            "on_busy": on_busy,
+            "lease_seconds": lease_seconds,
+            "submitted": submitted,
+        }
         return GroupTurn.from_dict(self._call(group, "enter", "enter a concurrency group", body))
 
     def poll(self, group: str, run_id: str, lease_seconds: float) -> GroupTurn:

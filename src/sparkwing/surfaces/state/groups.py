@@ -23,11 +23,13 @@ TurnState = Literal["holding", "waiting", "skipped", "cancelled", "lost"]
 class Member:
     """A run in a group: the one ``holding`` it, or one ``waiting`` for it. ``expires`` is
     when its lease ends unless renewed (seconds since the epoch, the store's clock);
-    ``preempted_by`` is the run that took over (cancel-running): this one must end."""
+    ``submitted`` (the run's submission time, ISO) orders the waiters; ``preempted_by`` is
+    the run that took over (cancel-running): this one must end."""
 
     run_id: str
     state: str
     expires: float
+    submitted: str = ""
     preempted_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,6 +41,7 @@ class Member:
             run_id=str(data["run_id"]),
             state=str(data["state"]),
             expires=float(data["expires"]),
+            submitted=str(data.get("submitted") or ""),
             preempted_by=data.get("preempted_by"),
         )
 
@@ -89,8 +92,11 @@ class ConcurrencyGroups(abc.ABC):
     """Members of each group; every call is one atomic step of :func:`step`."""
 
     @abc.abstractmethod
-    def enter(self, group: str, run_id: str, on_busy: str, lease_seconds: float) -> GroupTurn:
-        """Join ``group`` (acting on ``on_busy`` when it is busy); entering again is a poll."""
+    def enter(
+        self, group: str, run_id: str, on_busy: str, lease_seconds: float, submitted: str
+    ) -> GroupTurn:
+        """Join ``group`` (acting on ``on_busy`` when it is busy); waiters are served in
+        order of ``submitted`` (the run's submission time). Entering again is a poll."""
 
     @abc.abstractmethod
     def poll(self, group: str, run_id: str, lease_seconds: float) -> GroupTurn:
@@ -109,9 +115,9 @@ class ConcurrencyGroups(abc.ABC):
 Op = Literal["enter", "poll", "leave", "read"]
 
 
-def _order(member: Member) -> tuple[int, str]:
-    # The holder first, then FIFO by submission: run ids sort by creation time.
-    return (0 if member.state == HOLDING else 1, member.run_id)
+def _order(member: Member) -> tuple[int, str, str]:
+    # The holder first, then FIFO by submission (ties broken by run id).
+    return (0 if member.state == HOLDING else 1, member.submitted, member.run_id)
 
 
 def step(
@@ -122,6 +128,7 @@ def step(
     *,
     on_busy: str = "queue",
     lease_seconds: float = 0.0,
+    submitted: str = "",
 ) -> tuple[builtins.list[Member], GroupTurn]:
     """One operation on a group's members at time ``now``: the new member list and the
     caller's turn. Expired members are dropped first, so a dead holder never keeps its
@@ -137,7 +144,7 @@ def step(
         if on_busy == "cancel-running":
             for other in live:
                 other.preempted_by = other.preempted_by or run_id
-        me = Member(run_id, WAITING, now + lease_seconds)
+        me = Member(run_id, WAITING, now + lease_seconds, submitted)
         live.append(me)
     elif op == "leave":
         live = [m for m in live if m.run_id != run_id]

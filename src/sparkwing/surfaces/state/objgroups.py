@@ -45,7 +45,13 @@ class GroupDocs(ConcurrencyGroups):
         self._store = store
 
     def _step(
-        self, group: str, op: Op, run_id: str, on_busy: str = "queue", lease: float = 0.0
+        self,
+        group: str,
+        op: Op,
+        run_id: str,
+        on_busy: str = "queue",
+        lease: float = 0.0,
+        submitted: str = "",
     ) -> tuple[list[Member], GroupTurn]:
         check_group(group)
         if run_id:
@@ -56,7 +62,13 @@ class GroupDocs(ConcurrencyGroups):
             before = _parse(got[0], key) if got is not None else []
             encoded = _encode(before)
             members, turn = step(
-                before, time.time(), op, run_id, on_busy=on_busy, lease_seconds=lease
+                before,
+                time.time(),
+                op,
+                run_id,
+                on_busy=on_busy,
+                lease_seconds=lease,
+                submitted=submitted,
             )
             after = _encode(members)
             if op == "read" or after == encoded:
@@ -71,9 +83,11 @@ class GroupDocs(ConcurrencyGroups):
                 continue  # a peer changed the group meanwhile: decide again on its version
         raise StorageError(f"concurrency group {key}: gave up after {_ROUNDS} conflicting writes")
 
-    def enter(self, group: str, run_id: str, on_busy: str, lease_seconds: float) -> GroupTurn:
+    def enter(
+        self, group: str, run_id: str, on_busy: str, lease_seconds: float, submitted: str
+    ) -> GroupTurn:
         check_on_busy(on_busy)
-        return self._step(group, "enter", run_id, on_busy, float(lease_seconds))[1]
+        return self._step(group, "enter", run_id, on_busy, float(lease_seconds), submitted)[1]
 
     def poll(self, group: str, run_id: str, lease_seconds: float) -> GroupTurn:
         return self._step(group, "poll", run_id, lease=float(lease_seconds))[1]

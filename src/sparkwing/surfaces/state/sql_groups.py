@@ -21,17 +21,24 @@ from sparkwing.surfaces.state.groups import (
 from sparkwing.surfaces.state.sql_common import Conn, SqlStateStore
 
 _SELECT = (
-    "SELECT run_id, state, lease_expires, preempted_by FROM group_members WHERE group_name = ?"
+    "SELECT run_id, state, lease_expires, submitted, preempted_by FROM group_members"
+    " WHERE group_name = ?"
 )
 _DELETE = "DELETE FROM group_members WHERE group_name = ?"
 _INSERT = (
-    "INSERT INTO group_members (group_name, run_id, state, preempted_by, lease_expires)"
-    " VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO group_members (group_name, run_id, state, submitted, preempted_by,"
+    " lease_expires) VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
-def _row(member: Member) -> tuple[str, str, str, float]:
-    return (member.run_id, member.state, member.preempted_by or "", member.expires)
+def _row(member: Member) -> tuple[str, str, str, str, float]:
+    return (
+        member.run_id,
+        member.state,
+        member.submitted,
+        member.preempted_by or "",
+        member.expires,
+    )
 
 
 class SqlGroups(ConcurrencyGroups):
@@ -50,7 +57,13 @@ class SqlGroups(ConcurrencyGroups):
         return float(conn.execute(self._clock).fetchone()[0])
 
     def _step(
-        self, group: str, op: Op, run_id: str, on_busy: str = "queue", lease: float = 0.0
+        self,
+        group: str,
+        op: Op,
+        run_id: str,
+        on_busy: str = "queue",
+        lease: float = 0.0,
+        submitted: str = "",
     ) -> tuple[list[Member], GroupTurn]:
         check_group(group)
         if run_id:
@@ -60,24 +73,35 @@ class SqlGroups(ConcurrencyGroups):
             if self._lock:
                 conn.execute(self._lock, (group,))
             rows = conn.execute(_SELECT, (group,)).fetchall()
-            before = [Member(str(r[0]), str(r[1]), float(r[2]), r[3]) for r in rows]
+            before = [Member(str(r[0]), str(r[1]), float(r[2]), str(r[3]), r[4]) for r in rows]
             snapshot = sorted(_row(m) for m in before)
             members, turn = step(
-                before, self._now(conn), op, run_id, on_busy=on_busy, lease_seconds=lease
+                before,
+                self._now(conn),
+                op,
+                run_id,
+                on_busy=on_busy,
+                lease_seconds=lease,
+                submitted=submitted,
             )
             if op != "read" and sorted(_row(m) for m in members) != snapshot:
                 conn.execute(_DELETE, (group,))
                 conn.executemany(
                     _INSERT,
-                    [(group, m.run_id, m.state, m.preempted_by, m.expires) for m in members],
+                    [
+                        (group, m.run_id, m.state, m.submitted, m.preempted_by, m.expires)
+                        for m in members
+                    ],
                 )
             return members, turn
 
         return self._state._sql_write(tx)
 
-    def enter(self, group: str, run_id: str, on_busy: str, lease_seconds: float) -> GroupTurn:
+    def enter(
+        self, group: str, run_id: str, on_busy: str, lease_seconds: float, submitted: str
+    ) -> GroupTurn:
         check_on_busy(on_busy)
-        return self._step(group, "enter", run_id, on_busy, float(lease_seconds))[1]
+        return self._step(group, "enter", run_id, on_busy, float(lease_seconds), submitted)[1]
 
     def poll(self, group: str, run_id: str, lease_seconds: float) -> GroupTurn:
         return self._step(group, "poll", run_id, lease=float(lease_seconds))[1]

@@ -119,6 +119,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             " group_name TEXT NOT NULL,"
             " run_id TEXT NOT NULL,"
             " state TEXT NOT NULL,"
+            " submitted TEXT NOT NULL,"
             " preempted_by TEXT,"
             " lease_expires DOUBLE PRECISION NOT NULL,"
             " PRIMARY KEY (group_name, run_id))",
