@@ -29,6 +29,8 @@ HEARTBEAT_SECONDS = 5.0
 # Polls while waiting start quick (a group is often freed within a second) and back off.
 FIRST_POLL_SECONDS = 0.2
 MAX_POLL_SECONDS = 2.0
+# A holder renews at least this often, so a run taken over stops within seconds.
+RENEW_SECONDS = 2.0
 
 
 class RunEnded(SparkwingError):
@@ -268,7 +270,7 @@ class GroupPlace:
     def _renew(self) -> None:
         assert self.group is not None and self._groups is not None
         groups, group = self._groups, self.group
-        while not self._stop.wait(self.lease / 3):
+        while not self._stop.wait(min(self.lease / 3, RENEW_SECONDS)):
             try:
                 turn = groups.poll(group, self._run_id, self.lease)
             except Exception as err:  # the store is down: try again at the next tick
