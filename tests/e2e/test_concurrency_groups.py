@@ -6,6 +6,7 @@ Also a run interrupted while it waits, and the clear errors of a bad group."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -192,7 +193,7 @@ def test_queue_runs_one_after_another(request: pytest.FixtureRequest, backend: s
     runs = _finish(setup, setup.start())
     assert [r.status for r in runs] == ["success"] * RUNS
     spans = sorted((r.started_at or "", r.finished_at or "", r.run_id) for r in runs)
-    for (_, end, first), (begin, _, second) in zip(spans, spans[1:], strict=False):
+    for (_, end, first), (begin, _, second) in itertools.pairwise(spans):
         assert end <= begin, f"{first} (ended {end}) overlaps {second} (started {begin})"
     # Each waited in the group before it started: its reason said for whom while it waited.
     state = setup.state()
