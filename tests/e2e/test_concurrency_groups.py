@@ -342,3 +342,29 @@ def test_the_group_may_name_the_pipeline(project: ProjectFiles, cli: Cli, tmp_pa
         "group": "deploy-deploy",
         "on_busy": "skip",
     }
+
+
+def test_a_holder_that_dies_is_closed_and_its_group_passed_on(local: Setup) -> None:
+    holder = subprocess.Popen(
+        [*sparkwing_command(), "run", "deploy", "-o", "quiet"],
+        cwd=local.cli.cwd,
+        env={**local.cli.env, **local.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _wait_until("the first run to hold the group", lambda: _status_count(local, "running") == 1)
+    dead = next(r for r in _runs(local.state) if r.status == "running")
+    waiter = _popen(local.cli, local.env, "run", "deploy", "-o", "quiet")
+    _wait_until("the second run to wait", lambda: _status_count(local, "pending") == 1)
+    os.killpg(holder.pid, signal.SIGKILL)  # the CLI and its runner, with no chance to clean up
+    holder.wait(timeout=60)
+    local.gate.touch()
+    assert waiter.wait(timeout=180) == 0, waiter.communicate()
+    by_id = {r.run_id: r for r in _runs(local.state)}
+    closed = by_id.pop(dead.run_id)
+    assert closed.status == "failed" and closed.reason
+    assert "died (found by concurrency group deploy-prod)" in closed.reason
+    [(_, survivor)] = by_id.items()
+    assert survivor.status == "success"
+    assert (closed.finished_at or "") <= (survivor.started_at or "")

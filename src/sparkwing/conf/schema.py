@@ -206,7 +206,6 @@ def _notify_schema() -> dict[str, Any]:
                 "type": "array",
                 "items": {"enum": list(NOTIFY_ON)},
                 "minItems": 1,
-                "uniqueItems": True,
                 "description": "Final statuses that are announced (default: all).",
             },
         },
