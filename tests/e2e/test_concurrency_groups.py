@@ -301,6 +301,14 @@ def test_ctrl_c_while_waiting_ends_the_run_cancelled_and_frees_its_place(local: 
     assert waited.reason == (
         "cancelled while waiting for concurrency group deploy-prod (interrupted by SIGINT)"
     )
+    # `runs cancel` ends a waiting run the same way.
+    another = _popen(local.cli, local.env, "run", "deploy", "-o", "quiet")
+    _wait_until("a third run to wait", lambda: _status_count(local, "pending") == 1)
+    third = next(r.run_id for r in _runs(local.state) if r.status == "pending")
+    cancelled = local.cli("runs", "cancel", "--run", third, env=local.env)
+    assert cancelled.code == 0, cancelled.stderr
+    assert another.wait(timeout=120) == 130
+    assert cancelled.stdout.startswith(f"run {third} cancelled: cancelled while waiting")
     state = local.state()
     try:
         groups = state.groups
