@@ -186,6 +186,20 @@ def _finish(setup: Setup, procs: list[subprocess.Popen[str]]) -> list[RunRecord]
     return runs
 
 
+def _once_four_are_cancelled(setup: Setup) -> list[RunRecord]:
+    """Start the runs, open the gate once four of them have ended cancelled (the one left
+    holds the group meanwhile), and return the final records."""
+    procs = setup.start()
+
+    def four_cancelled() -> bool:
+        runs = _runs(setup.state)
+        return len(runs) == RUNS and sum(r.status == "cancelled" for r in runs) == RUNS - 1
+
+    _wait_until("four runs to end cancelled", four_cancelled)
+    setup.gate.touch()
+    return _finish(setup, procs)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_queue_runs_one_after_another(request: pytest.FixtureRequest, backend: str) -> None:
     setup = _setup(request, backend, "queue")
@@ -213,15 +227,7 @@ def test_queue_runs_one_after_another(request: pytest.FixtureRequest, backend: s
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_cancel_running_leaves_only_the_last(request: pytest.FixtureRequest, backend: str) -> None:
     setup = _setup(request, backend, "cancel-running")
-    procs = setup.start()
-
-    def four_cancelled() -> bool:
-        runs = _runs(setup.state)
-        return len(runs) == RUNS and sum(r.status == "cancelled" for r in runs) == RUNS - 1
-
-    _wait_until("four runs to be taken over", four_cancelled)
-    setup.gate.touch()
-    runs = _finish(setup, procs)
+    runs = _once_four_are_cancelled(setup)
     done = [r for r in runs if r.status == "success"]
     cancelled = [r for r in runs if r.status == "cancelled"]
     assert len(done) == 1 and len(cancelled) == RUNS - 1
@@ -238,15 +244,7 @@ def test_cancel_running_leaves_only_the_last(request: pytest.FixtureRequest, bac
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_skip_runs_only_the_first(request: pytest.FixtureRequest, backend: str) -> None:
     setup = _setup(request, backend, "skip")
-    procs = setup.start()
-
-    def four_skipped() -> bool:
-        runs = _runs(setup.state)
-        return len(runs) == RUNS and sum(r.status == "cancelled" for r in runs) == RUNS - 1
-
-    _wait_until("four runs to be skipped", four_skipped)
-    setup.gate.touch()
-    runs = _finish(setup, procs)
+    runs = _once_four_are_cancelled(setup)
     done = [r for r in runs if r.status == "success"]
     assert len(done) == 1
     first = done[0].run_id

@@ -169,3 +169,43 @@ def _turn(live: builtins.list[Member], me: Member | None) -> GroupTurn:
         return GroupTurn("holding", holder=me.run_id, members=live)
     waiting = [m for m in live if m.state == WAITING and m.preempted_by is None]
     return GroupTurn("waiting", holder=holder, position=waiting.index(me) + 1, members=live)
+
+
+class SteppedGroups(ConcurrencyGroups):
+    """ConcurrencyGroups over one primitive, :meth:`_apply`: :func:`step` applied atomically
+    to a group's stored members (under a lock, or by compare-and-swap)."""
+
+    @abc.abstractmethod
+    def _apply(
+        self, group: str, op: Op, run_id: str, on_busy: str, lease: float, submitted: str
+    ) -> tuple[builtins.list[Member], GroupTurn]:
+        """Read ``group``'s members, apply :func:`step` and store the result, atomically."""
+
+    def _step(
+        self,
+        group: str,
+        op: Op,
+        run_id: str = "",
+        on_busy: str = "queue",
+        lease: float = 0.0,
+        submitted: str = "",
+    ) -> tuple[builtins.list[Member], GroupTurn]:
+        check_group(group)
+        if run_id:
+            check_segment(run_id, "run id")
+        return self._apply(group, op, run_id, on_busy, lease, submitted)
+
+    def enter(
+        self, group: str, run_id: str, on_busy: str, lease_seconds: float, submitted: str
+    ) -> GroupTurn:
+        check_on_busy(on_busy)
+        return self._step(group, "enter", run_id, on_busy, float(lease_seconds), submitted)[1]
+
+    def poll(self, group: str, run_id: str, lease_seconds: float) -> GroupTurn:
+        return self._step(group, "poll", run_id, lease=float(lease_seconds))[1]
+
+    def leave(self, group: str, run_id: str) -> None:
+        self._step(group, "leave", run_id)
+
+    def members(self, group: str) -> builtins.list[Member]:
+        return self._step(group, "read")[0]

@@ -5,22 +5,12 @@ Lease times are this host's clock, so runners sharing a bucket need roughly sync
 
 from __future__ import annotations
 
-import builtins
 import json
 import time
 
 from sparkwing.errors import PreconditionFailedError, StorageError
-from sparkwing.ids import check_segment
 from sparkwing.surfaces.objectstore.base import ObjectStore
-from sparkwing.surfaces.state.groups import (
-    ConcurrencyGroups,
-    GroupTurn,
-    Member,
-    Op,
-    check_group,
-    check_on_busy,
-    step,
-)
+from sparkwing.surfaces.state.groups import GroupTurn, Member, Op, SteppedGroups, step
 
 GROUPS_PREFIX = "coord/groups/"
 _ROUNDS = 100
@@ -38,24 +28,15 @@ def _encode(members: list[Member]) -> bytes:
     return json.dumps({"members": [m.to_dict() for m in members]}, separators=(",", ":")).encode()
 
 
-class GroupDocs(ConcurrencyGroups):
+class GroupDocs(SteppedGroups):
     """The state's ``groups`` part where the store enforces preconditions."""
 
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
 
-    def _step(
-        self,
-        group: str,
-        op: Op,
-        run_id: str,
-        on_busy: str = "queue",
-        lease: float = 0.0,
-        submitted: str = "",
+    def _apply(
+        self, group: str, op: Op, run_id: str, on_busy: str, lease: float, submitted: str
     ) -> tuple[list[Member], GroupTurn]:
-        check_group(group)
-        if run_id:
-            check_segment(run_id, "run id")
         key = f"{GROUPS_PREFIX}{group}.json"
         for _ in range(_ROUNDS):
             got = self._store.get(key)
@@ -82,18 +63,3 @@ class GroupDocs(ConcurrencyGroups):
             except PreconditionFailedError:
                 continue  # a peer changed the group meanwhile: decide again on its version
         raise StorageError(f"concurrency group {key}: gave up after {_ROUNDS} conflicting writes")
-
-    def enter(
-        self, group: str, run_id: str, on_busy: str, lease_seconds: float, submitted: str
-    ) -> GroupTurn:
-        check_on_busy(on_busy)
-        return self._step(group, "enter", run_id, on_busy, float(lease_seconds), submitted)[1]
-
-    def poll(self, group: str, run_id: str, lease_seconds: float) -> GroupTurn:
-        return self._step(group, "poll", run_id, lease=float(lease_seconds))[1]
-
-    def leave(self, group: str, run_id: str) -> None:
-        self._step(group, "leave", run_id)
-
-    def members(self, group: str) -> builtins.list[Member]:
-        return self._step(group, "read", "")[0]

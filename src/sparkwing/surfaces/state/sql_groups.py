@@ -5,19 +5,9 @@ lock), with lease times from the database's clock where it has one."""
 
 from __future__ import annotations
 
-import builtins
 import time
 
-from sparkwing.ids import check_segment
-from sparkwing.surfaces.state.groups import (
-    ConcurrencyGroups,
-    GroupTurn,
-    Member,
-    Op,
-    check_group,
-    check_on_busy,
-    step,
-)
+from sparkwing.surfaces.state.groups import GroupTurn, Member, Op, SteppedGroups, step
 from sparkwing.surfaces.state.sql_common import Conn, SqlStateStore
 
 _SELECT = (
@@ -41,7 +31,7 @@ def _row(member: Member) -> tuple[str, str, str, str, float]:
     )
 
 
-class SqlGroups(ConcurrencyGroups):
+class SqlGroups(SteppedGroups):
     """``lock``: a statement taking a transaction-scoped lock on one group (parameters: the
     group name), empty where the transaction itself serialises writers. ``clock``: a query
     for the database's time in epoch seconds; empty to use this host's."""
@@ -56,19 +46,9 @@ class SqlGroups(ConcurrencyGroups):
             return time.time()
         return float(conn.execute(self._clock).fetchone()[0])
 
-    def _step(
-        self,
-        group: str,
-        op: Op,
-        run_id: str,
-        on_busy: str = "queue",
-        lease: float = 0.0,
-        submitted: str = "",
+    def _apply(
+        self, group: str, op: Op, run_id: str, on_busy: str, lease: float, submitted: str
     ) -> tuple[list[Member], GroupTurn]:
-        check_group(group)
-        if run_id:
-            check_segment(run_id, "run id")
-
         def tx(conn: Conn) -> tuple[list[Member], GroupTurn]:
             if self._lock:
                 conn.execute(self._lock, (group,))
@@ -96,18 +76,3 @@ class SqlGroups(ConcurrencyGroups):
             return members, turn
 
         return self._state._sql_write(tx)
-
-    def enter(
-        self, group: str, run_id: str, on_busy: str, lease_seconds: float, submitted: str
-    ) -> GroupTurn:
-        check_on_busy(on_busy)
-        return self._step(group, "enter", run_id, on_busy, float(lease_seconds), submitted)[1]
-
-    def poll(self, group: str, run_id: str, lease_seconds: float) -> GroupTurn:
-        return self._step(group, "poll", run_id, lease=float(lease_seconds))[1]
-
-    def leave(self, group: str, run_id: str) -> None:
-        self._step(group, "leave", run_id)
-
-    def members(self, group: str) -> builtins.list[Member]:
-        return self._step(group, "read", "")[0]
