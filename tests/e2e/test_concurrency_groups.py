@@ -89,7 +89,10 @@ def _wait_until(what: str, check: Callable[[], bool], seconds: float = 180) -> N
         time.sleep(0.2)
 
 
-def _popen(cli: Cli, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+def _popen(
+    cli: Cli, env: dict[str, str], *args: str, session: bool = False
+) -> subprocess.Popen[str]:
+    """``session``: its own process group, the "terminal" a test presses Ctrl-C in."""
     return subprocess.Popen(
         [*sparkwing_command(), *args],
         cwd=cli.cwd,
@@ -97,6 +100,7 @@ def _popen(cli: Cli, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=session,
     )
 
 
@@ -273,15 +277,7 @@ def local(project: ProjectFiles, cli: Cli, tmp_path: Path) -> Setup:
 def test_ctrl_c_while_waiting_ends_the_run_cancelled_and_frees_its_place(local: Setup) -> None:
     holder = _popen(local.cli, local.env, "run", "deploy", "-o", "quiet")
     _wait_until("the first run to hold the group", lambda: _status_count(local, "running") == 1)
-    waiter = subprocess.Popen(
-        [*sparkwing_command(), "run", "deploy", "-o", "plain"],
-        cwd=local.cli.cwd,
-        env={**local.cli.env, **local.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group: the "terminal" we press Ctrl-C in
-    )
+    waiter = _popen(local.cli, local.env, "run", "deploy", "-o", "plain", session=True)
     _wait_until("the second run to wait", lambda: _status_count(local, "pending") == 1)
     status = local.cli("runs", "status", env=local.env)
     holding = next(r.run_id for r in _runs(local.state) if r.status == "running")
@@ -351,14 +347,7 @@ def test_the_group_may_name_the_pipeline(project: ProjectFiles, cli: Cli, tmp_pa
 
 
 def test_a_holder_that_dies_is_closed_and_its_group_passed_on(local: Setup) -> None:
-    holder = subprocess.Popen(
-        [*sparkwing_command(), "run", "deploy", "-o", "quiet"],
-        cwd=local.cli.cwd,
-        env={**local.cli.env, **local.env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    holder = _popen(local.cli, local.env, "run", "deploy", "-o", "quiet", session=True)
     _wait_until("the first run to hold the group", lambda: _status_count(local, "running") == 1)
     dead = next(r for r in _runs(local.state) if r.status == "running")
     waiter = _popen(local.cli, local.env, "run", "deploy", "-o", "quiet")
