@@ -188,7 +188,7 @@ UNKNOWN_KEYS = [
         "profiles:\n  ci:\n    stat: {type: sqlite}\n",
         3,
         'unknown key "stat" in profile "ci" '
-        "(expected one of: controller, state, cache, logs, secrets)",
+        "(expected one of: controller, state, cache, logs, secrets, notify)",
     ),
     (
         "profiles:\n  ci:\n    state:\n      type: s3\n      bucket: b\n      buckt: c\n",
@@ -220,7 +220,8 @@ UNKNOWN_KEYS = [
         "pipelines:\n  - name: build\n    entrypoint: Build\n    entry: x\n",
         4,
         'unknown key "entry" in pipeline "build" '
-        "(expected one of: name, entrypoint, profile, description, args, requires, on)",
+        "(expected one of: name, entrypoint, profile, description, args, requires, on, "
+        "concurrency)",
     ),
 ]
 

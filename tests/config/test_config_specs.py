@@ -257,7 +257,7 @@ def test_unknown_keys_in_user_file_are_warnings(user_file: UserFile) -> None:
         f'{file}:3: unknown key "colour" in profile "laptop" state (expected one of: '
         "type, path, bucket, prefix, url, url_source, token, token_env)",
         f'{file}:4: unknown key "shiny" in profile "laptop" '
-        "(expected one of: controller, state, cache, logs, secrets)",
+        "(expected one of: controller, state, cache, logs, secrets, notify)",
         f'{file}:5: unknown key "tokn" in profile "laptop" controller '
         "(expected one of: url, token, token_env)",
         f'{file}:6: unknown key "editor" in the top level (expected one of: profiles)',

@@ -75,6 +75,25 @@ PROJECT_DOCS = [
     "pipelines: [{name: a}]",
     "pipelines: [{name: a, entrypoint: A, colour: red}]",
     "colour: red",
+    "pipelines: [{name: a, entrypoint: A, concurrency: {group: 'deploy-${env}', on_busy: skip}}]",
+    "pipelines: [{name: a, entrypoint: A, concurrency: {group: '${PIPELINE_NAME}'}}]",
+    "pipelines: [{name: a, entrypoint: A, concurrency: {group: 'a$$b'}}]",
+    "pipelines: [{name: a, entrypoint: A, concurrency: {group: 'a$b'}}]",
+    "pipelines: [{name: a, entrypoint: A, concurrency: {group: '${1x}'}}]",
+    "pipelines: [{name: a, entrypoint: A, concurrency: {group: ''}}]",
+    "pipelines: [{name: a, entrypoint: A, concurrency: {on_busy: queue}}]",
+    "pipelines: [{name: a, entrypoint: A, concurrency: {group: d, on_busy: later}}]",
+    "pipelines: [{name: a, entrypoint: A, concurrency: {group: d, max: 2}}]",
+    # 'on' quoted: a YAML 1.1 reader (safe_load) turns a bare on: key into True.
+    "profiles: {p: {notify: [{url: 'https://h/x', 'on': [failed, cancelled]}]}}",
+    "profiles: {p: {notify: [{url_source: 'env:HOOK'}, {url: 'http://h'}]}}",
+    "profiles: {p: {notify: [{url: 'ftp://h/x'}]}}",
+    "profiles: {p: {notify: [{url: 'https://h/${X}'}]}}",
+    "profiles: {p: {notify: [{url: 'https://h', url_source: 'env:H'}]}}",
+    "profiles: {p: {notify: [{url: 'https://h', 'on': []}]}}",
+    "profiles: {p: {notify: [{url: 'https://h', 'on': [done]}]}}",
+    "profiles: {p: {notify: [{url: 'https://h', when: [failed]}]}}",
+    "profiles: {p: {notify: [{}]}}",
 ]
 
 

@@ -28,6 +28,7 @@ from sparkwing.surfaces.state.base import (
 
 from .fleet_suite import FleetConformance
 from .gates_suite import GateConformance
+from .groups_suite import GroupsConformance
 from .jobqueue_suite import JobQueueConformance
 from .queue_suite import QueueConformance
 from .ticks_suite import TickConformance
@@ -67,7 +68,12 @@ def ev(kind: str, node_id: str | None = None, **data: Any) -> NewEvent:
 
 
 class StateConformance(
-    GateConformance, QueueConformance, FleetConformance, JobQueueConformance, TickConformance
+    GateConformance,
+    QueueConformance,
+    FleetConformance,
+    JobQueueConformance,
+    TickConformance,
+    GroupsConformance,
 ):
     """Behaviour every StateStore must show; subclasses supply the ``store`` fixture."""
 

@@ -119,3 +119,23 @@ class TestPreconditionIgnoringStore:
         with ThreadPoolExecutor(len(handles)) as pool:
             claims = list(pool.map(work, range(len(handles))))
         assert sorted(c.state for c in claims) == ["held"] * 7 + ["leader"]
+
+
+def test_concurrency_groups_are_refused_where_preconditions_are_ignored(tmp_path: Path) -> None:
+    # Two runners could both "hold" a group on such a store: it offers none, and says so.
+    from sparkwing.errors import NotSupportedError
+    from sparkwing.surfaces.state.base import require_groups
+
+    mem = MemoryObjectStore(f"liar-{os.urandom(4).hex()}", ignore_preconditions=True)
+    state = OutboxState(ObjectStoreState(mem), tmp_path / "outbox.db")
+    try:
+        assert state.groups is None
+        with pytest.raises(NotSupportedError) as info:
+            require_groups(state)
+        assert str(info.value) == (
+            f"concurrency groups are not supported on this store ({state.describe()}): use "
+            "sqlite, postgres, a controller, or an object store that enforces conditional writes"
+        )
+        assert ObjectStoreState(MemoryObjectStore()).groups is not None
+    finally:
+        state.close()

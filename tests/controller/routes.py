@@ -23,6 +23,7 @@ VALID = {
     "kind": "approval",
     "worker": "build-1-4242-abcd",
     "repo": "app",
+    "group": "deploy-prod",
 }
 # Invalid values per parameter, percent-encoded as they travel: each must be a 400.
 BAD_SEGMENTS = ["..", ".", "a%2Fb", "a%00b", "a%0Ab", "a%7Fb", "%2E%2E", "a%5Cb"]

@@ -24,7 +24,9 @@ from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.report import report_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import explicit_run_options, find_run, run_arg, run_options
+from sparkwing.cli.runs_wait import wait_cmd
 from sparkwing.cli.submit import submit_cmd, waiting_worker
+from sparkwing.engine.concurrency import group_wait
 from sparkwing.engine.termsafe import safe_text
 from sparkwing.status import RUN_STATUSES
 
@@ -42,6 +44,7 @@ runs_group.add_command(logs_cmd)
 runs_group.add_command(errors_cmd)
 runs_group.add_command(report_cmd)
 runs_group.add_command(submit_cmd)
+runs_group.add_command(wait_cmd)
 runs_group.add_command(approvals_group)
 runs_group.add_command(pauses_group)
 runs_group.add_command(resume_cmd)
@@ -122,6 +125,9 @@ def list_cmd(
         rows,
         styles={2: status_colour},
     )
+    for r in page.runs:  # what a run that has not started yet waits for
+        if group_wait(r):
+            click.echo(f"{r.run_id}: {group_wait(r)}")
     if page.next_cursor:
         click.echo(f"({limit} newest shown; --limit N shows more)", err=True)
 
@@ -209,7 +215,7 @@ def status_cmd(
     if note:
         fields.append(("note", note))
     if run.status in ("pending", "running"):
-        fields.append(("waiting on", _waiting(nodes)))
+        fields.append(("waiting on", group_wait(run) or _waiting(nodes)))
     width = max(len(k) for k, _ in fields)
     for key, value in fields:
         text = f"{key.ljust(width)}  {value}"

@@ -4,11 +4,13 @@ worker needs, for any ``sparkwing worker`` of that profile to start; print its i
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sparkwing.cli.common import PROFILE_OPTION, emit_json, load_project, output_option, resolve
+from sparkwing.cli.runs_wait import TIMEOUT_OPTION, wait_and_show
 from sparkwing.cli.worker import parse_labels
 from sparkwing.engine.flags import PROFILE_FLAG, Flag
 
@@ -69,6 +71,13 @@ def _take_options(args: list[str], options: dict[str, Any]) -> list[str]:
 @output_option(
     "Print the run id (table), or the queued run record as JSON. Give it before PIPELINE."
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Then wait for the run to end (as `runs wait`) and exit with its code; -o json "
+    "prints its final record instead. Give it before PIPELINE.",
+)
+@TIMEOUT_OPTION
 @click.argument("pipeline_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def submit_cmd(
@@ -79,8 +88,10 @@ def submit_cmd(
     ref: str | None,
     labels: tuple[str, ...],
     output: str,
+    wait: bool,
+    timeout: float | None,
     pipeline_args: tuple[str, ...],
-) -> None:
+) -> int:
     """Queue a run of PIPELINE for `sparkwing worker` and print its id. Arguments after the
     name are passed to the run as with `sparkwing run` (inputs, --sw-parallel ...); they are
     checked when a worker starts it. The queue lives in the profile's state (postgres or a
@@ -128,11 +139,19 @@ def submit_cmd(
             queue=surfaces.spec("state"),
             submitted_by=f"{_user()}@{socket.gethostname()}",
         )
+        if wait:
+            if output != "json":
+                click.echo(run.run_id, nl=True)
+                sys.stdout.flush()  # the id first: a reader can follow the run meanwhile
+            return wait_and_show(
+                surfaces.state, run.run_id, timeout, output, surfaces.where("state")
+            )
     if output == "json":
         emit_json({**run.to_dict(), "spec": job, "delivery": delivery.note})
     else:
         click.echo(f"source: {delivery.note}", err=True)
         click.echo(run.run_id)
+    return 0
 
 
 def waiting_worker(run: RunRecord) -> str:

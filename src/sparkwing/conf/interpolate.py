@@ -27,8 +27,9 @@ class TemplateError(ValueError):
     """A malformed template; the caller adds which surface and file it came from."""
 
 
-def parse(text: str) -> list[str | tuple[str]]:
-    """Literal pieces (``$$`` already unescaped) and ``(NAME,)`` for each ``${NAME}``."""
+def parse(text: str, names: tuple[str, ...] | None = VARIABLES) -> list[str | tuple[str]]:
+    """Literal pieces (``$$`` already unescaped) and ``(NAME,)`` for each ``${NAME}``;
+    ``names`` None accepts any identifier (checked against values when substituted)."""
     parts: list[str | tuple[str]] = []
     literal: list[str] = []
     i = 0
@@ -47,8 +48,10 @@ def parse(text: str) -> list[str | tuple[str]]:
             if end < 0:
                 raise TemplateError('unterminated "${"')
             name = text[i + 1 : end]
-            if name not in VARIABLES:
-                expected = ", ".join("${" + v + "}" for v in VARIABLES)
+            if names is None and not name.isidentifier():
+                raise TemplateError(f"${{{name}}} is not a variable name")
+            if names is not None and name not in names:
+                expected = ", ".join("${" + v + "}" for v in names)
                 raise TemplateError(
                     f"unknown variable ${{{name}}} (expected one of: {expected}; "
                     "write $$ for a literal $)"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sparkwing.conf.notifydef import NotifyDef
 from sparkwing.conf.resolved import SURFACES
 from sparkwing.surfaces.spec import SurfaceSpec
 
@@ -29,6 +30,16 @@ class ControllerDef:
 
 
 @dataclass(frozen=True)
+class ConcurrencyDef:
+    """A pipeline entry's ``concurrency:``: the group (``${PIPELINE_NAME}`` and input
+    values substituted when a run starts) and what a run arriving while it is busy does."""
+
+    group: str
+    on_busy: str = "queue"
+    where: str = ""  # file:line, for messages at run time
+
+
+@dataclass(frozen=True)
 class ProfileDef:
     """One ``profiles:`` entry as written (uninterpolated), with where it was declared."""
 
@@ -40,6 +51,7 @@ class ProfileDef:
     cache: SurfaceSpec | None = None
     logs: SurfaceSpec | None = None
     secrets: SurfaceSpec | None = None
+    notify: tuple[NotifyDef, ...] = ()
 
     def declared(self, surface: str) -> SurfaceSpec | None:
         """The spec this profile gives ``surface``: its own, else its controller's, else None.
@@ -68,6 +80,7 @@ class PipelineEntry:
     requires: tuple[str, ...] = ()
     line: int = 0
     on: Triggers | None = None  # what starts it without a person: push, pull_request, schedule
+    concurrency: ConcurrencyDef | None = None
 
 
 @dataclass(frozen=True)

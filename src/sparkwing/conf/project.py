@@ -31,6 +31,7 @@ PIPELINE_KEYS: tuple[str, ...] = (
     "args",
     "requires",
     "on",
+    "concurrency",
 )
 
 
@@ -173,6 +174,11 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
             from sparkwing.conf.triggers import parse_on
 
             on = parse_on(reader, by_key["on"].value, where)
+        concurrency = None
+        if "concurrency" in by_key:
+            from sparkwing.conf.concurrency import parse_concurrency
+
+            concurrency = parse_concurrency(reader, by_key["concurrency"], where)
         out.append(
             PipelineEntry(
                 name=name,
@@ -183,6 +189,7 @@ def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:
                 requires=requires,
                 line=line_of(item),
                 on=on,
+                concurrency=concurrency,
             )
         )
     return out

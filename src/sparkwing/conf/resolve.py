@@ -182,11 +182,13 @@ def resolve_profile(
             reasons[surface] = "built-in default"
             if base is not None and base.file != BUILTIN_FILE:
                 reasons[surface] += f' (profile "{base.name}" does not declare {surface})'
+    notify = pin.notify if pin is not None and pin.notify else base.notify if base else ()
     return ResolvedProfile(
         name=name or BUILTIN_NAME,
         source=source,
         reasons=reasons,
         chain=chain,
+        notify=notify,
         **specs,
     )
 

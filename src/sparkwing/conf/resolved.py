@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sparkwing.conf.notifydef import NotifyDef
 from sparkwing.surfaces.spec import SurfaceSpec
 
 SURFACES: tuple[str, ...] = ("state", "cache", "logs", "secrets")
@@ -22,6 +23,8 @@ class ResolvedProfile:
     secrets: SurfaceSpec
     reasons: dict[str, str] = field(default_factory=dict)
     chain: list[str] = field(default_factory=list)
+    # Where finished runs are announced (the pinned profile's list, else the selected one's).
+    notify: tuple[NotifyDef, ...] = ()
 
     def spec(self, surface: str) -> SurfaceSpec:
         return {

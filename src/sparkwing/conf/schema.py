@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkwing.conf.interpolate import VARIABLES, check_template
+from sparkwing.conf.notify import NOTIFY_ON
 from sparkwing.conf.profiles import USER_TOP_KEYS
 from sparkwing.conf.project import DEFAULTS_KEYS, PIPELINE_KEYS, TOP_KEYS
 from sparkwing.conf.resolved import SURFACES
@@ -27,6 +28,7 @@ from sparkwing.conf.triggers import (
 from sparkwing.errors import ConfigError
 from sparkwing.ids import LABEL_PATTERN
 from sparkwing.surfaces import registry
+from sparkwing.surfaces.state.groups import ON_BUSY
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 FILES: tuple[str, ...] = ("project", "user")
@@ -168,8 +170,67 @@ def _profile_schema() -> dict[str, Any]:
     }
 
 
+def _concurrency_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "At most one run of the group is active at a time, across every "
+        "runner sharing the state.",
+        "properties": {
+            "group": {
+                "type": "string",
+                "minLength": 1,
+                # A "$" that neither is "$$" nor starts ${NAME} is refused by the loader.
+                "not": {"pattern": r"(^|[^$])(\$\$)*\$(?!\$)(?!\{[A-Za-z_][A-Za-z0-9_]*\})"},
+                "description": "Group name; ${PIPELINE_NAME} and ${INPUT} (the run's input "
+                "values) are substituted when the run starts ($$ is a literal $).",
+            },
+            "on_busy": {
+                "enum": list(ON_BUSY),
+                "default": "queue",
+                "description": "A run arriving while the group is busy: queue (wait in "
+                "submission order), cancel-running (cancel the active and waiting runs and "
+                "take over) or skip (end at once, cancelled).",
+            },
+        },
+        "required": ["group"],
+        "additionalProperties": False,
+    }
+
+
+def _notify_schema() -> dict[str, Any]:
+    target = {
+        "type": "object",
+        "properties": {
+            "url": {
+                "type": "string",
+                "pattern": "^https?://[^\\s$]+$",
+                "description": "Where a JSON POST goes for each finished run.",
+            },
+            "url_source": {
+                "type": "string",
+                "description": "Where a URL holding a token comes from: env:VAR, or a "
+                "secret NAME in the profile's secrets surface.",
+            },
+            "on": {
+                "type": "array",
+                "items": {"enum": list(NOTIFY_ON)},
+                "minItems": 1,
+                "description": "Final statuses that are announced (default: all).",
+            },
+        },
+        "oneOf": [{"required": ["url"]}, {"required": ["url_source"]}],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "array",
+        "description": "Endpoints told about every finished run (retried, never blocking it).",
+        "items": target,
+    }
+
+
 def _defs() -> dict[str, Any]:
     defs: dict[str, Any] = {"name": _NAME, "profile": _profile_schema()}
+    defs["notify"] = _notify_schema()
     defs["controller"] = _controller_schema()
     for surface in TYPES:
         defs[surface] = _spec_schema(surface)
@@ -265,6 +326,7 @@ def project_schema() -> dict[str, Any]:
             "description": "Runner labels a worker must have to take a queued run of it.",
         },
         "on": _on_schema(),
+        "concurrency": _concurrency_schema(),
     }
     top = {
         "defaults": {

@@ -9,6 +9,7 @@ from yaml.nodes import Node, ScalarNode
 
 from sparkwing.conf.interpolate import VARIABLES, check_template, substitute
 from sparkwing.conf.model import ControllerDef, ProfileDef
+from sparkwing.conf.notify import parse_notify
 from sparkwing.conf.resolved import SURFACES
 from sparkwing.conf.yamlload import Entry, Reader, is_null, line_of
 from sparkwing.errors import ConfigError, InvalidKeyError
@@ -27,7 +28,7 @@ SPEC_KEYS: tuple[str, ...] = (
     "token_env",
 )
 CACHE_KEYS: tuple[str, ...] = (*SPEC_KEYS, "binaries")
-PROFILE_KEYS: tuple[str, ...] = ("controller", *SURFACES)
+PROFILE_KEYS: tuple[str, ...] = ("controller", *SURFACES, "notify")
 CONTROLLER_KEYS: tuple[str, ...] = ("url", "token", "token_env")
 # The specs a profile may hold, each with the backend types the registry lists for it.
 TYPES: dict[str, tuple[str, ...]] = {
@@ -54,11 +55,13 @@ def _profile(reader: Reader, entry: Entry) -> ProfileDef:
     if "controller" in fields:
         controller = _controller(reader, fields["controller"], where)
     specs = {s: _spec(reader, fields[s], s, where, controller) for s in SURFACES if s in fields}
+    notify = parse_notify(reader, fields["notify"], where) if "notify" in fields else ()
     return ProfileDef(
         name=entry.key,
         file=reader.file,
         line=line_of(entry.key_node),
         controller=controller,
+        notify=notify,
         **specs,
     )
 

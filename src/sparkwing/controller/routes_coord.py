@@ -45,6 +45,7 @@ def state_capabilities(call: Call) -> Any:
         "queue": state.queue is not None,
         "fleet": state.fleet is not None,
         "ticks": state.ticks is not None,
+        "groups": state.groups is not None,
     }
 
 

@@ -159,7 +159,8 @@ OK = obj({"ok": BOOL}, ("ok",))
 DELETED = obj({"deleted": BOOL}, ("deleted",))
 
 STATE_CAPABILITIES = obj(
-    {"gates": BOOL, "queue": BOOL, "fleet": BOOL, "ticks": BOOL}, ("gates", "queue")
+    {"gates": BOOL, "queue": BOOL, "fleet": BOOL, "ticks": BOOL, "groups": BOOL},
+    ("gates", "queue"),
 )
 
 SUBMIT = obj({"run": RUN, "spec": OBJ}, ("run", "spec"))

@@ -63,6 +63,7 @@ def launch(
     from sparkwing.bundle.resolve import open_bundle
     from sparkwing.conf.interpolate import interpolate_spec
     from sparkwing.conf.resolved import SURFACES
+    from sparkwing.engine.notify import announce
     from sparkwing.engine.runspec import spec_to_dict
     from sparkwing.engine.supervise import supervise
     from sparkwing.ids import new_run_id
@@ -101,6 +102,7 @@ def launch(
         dry_run=options.dry_run,
         trigger=options.trigger,
         output=options.output,
+        concurrency=asdict(entry.concurrency) if entry and entry.concurrency else None,
     )
     with open_bundle(
         project.dir, final["cache"], rebuild=options.no_bundle_cache, say=say, warn=warn
@@ -109,7 +111,9 @@ def launch(
         if bundle.sources_dir is not None:
             spec.sparkwing_dir = str(bundle.sources_dir)
             spec.sys_path = bundle.sys_path
-        return supervise(spec, isolated=bundle.isolated)
+        result = supervise(spec, isolated=bundle.isolated)
+    announce(resolved.notify, final, run_id, resolved.name, os.environ)  # never blocks the run
+    return result
 
 
 # -- a queued run, in the process a worker starts for it --------------------------------

@@ -21,6 +21,7 @@ from sparkwing.errors import PlanError, SparkwingError
 from sparkwing.status import FINAL_NODE_STATUSES, NodeStatus
 
 if TYPE_CHECKING:
+    from sparkwing.engine.concurrency import GroupPlace
     from sparkwing.engine.scheduler import Scheduler
     from sparkwing.engine.selection import Selection
     from sparkwing.surfaces.session import Surfaces
@@ -137,10 +138,12 @@ def execute(spec: RunSpec) -> RunResult:
 def _run(
     spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict[str, Any], rc: Any
 ) -> RunResult:
+    from sparkwing.engine.concurrency import place_of
     from sparkwing.engine.selection import select
     from sparkwing.surfaces.session import Surfaces
 
-    # Every surface this run opens is closed when it ends, however it ends.
+    # Every surface this run opens is closed when it ends, however it ends; its place in
+    # a concurrency group is given up just before (once the run is recorded final).
     with Surfaces({name: spec.surface(name) for name in spec.surfaces}) as surfaces:
         selection = select(
             plan,
@@ -152,7 +155,8 @@ def _run(
         )
         if spec.dry_run:
             return _dry_run(spec, surfaces, plan, selection, args, rc)
-        code = _run_with(spec, surfaces, plan, selection, args, plain_args, rc)
+        with place_of(spec, plain_args) as place:
+            code = _run_with(spec, surfaces, plan, selection, args, plain_args, rc, place)
         return RunResult.of_code(code)
 
 
@@ -196,6 +200,7 @@ def _run_with(
     args: Any,
     plain_args: dict[str, Any],
     rc: Any,
+    place: GroupPlace,
 ) -> int:
     from sparkwing.engine.clock import now_iso
     from sparkwing.engine.dispatch import make_dispatcher
@@ -253,7 +258,7 @@ def _run_with(
             **({"retry_of": spec.retry_of} if spec.retry_of else {}),
         },
     )
-    state.create_run(run)
+    place.create_run(state, run)  # with a concurrency group: returns once the run holds it
     if spec.retry_of:
         _link_retry(state, spec.retry_of, spec.run_id)
     recorder = Recorder(spec.run_id, state, logs, masker, listener=_reaping(spec, display.notify))
@@ -280,6 +285,7 @@ def _run_with(
             remote=remote,
             reuse=selection.reuse,
         )
+        place.watch(scheduler.sup.interrupt)
         status = scheduler.execute()
         kill_leftovers(spec.run_id)
         reason = scheduler.interrupted if status == "cancelled" else None

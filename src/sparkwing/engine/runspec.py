@@ -61,6 +61,8 @@ class RunSpec:
     sys_path: list[str] = field(default_factory=list)
     # Where the runner writes its RunResult (set by the launcher for each start).
     result_path: str | None = None
+    # The pipeline entry's concurrency (conf.model.ConcurrencyDef as a dict), if it has one.
+    concurrency: dict[str, Any] | None = None
 
     def surface(self, name: str) -> SurfaceSpec:
         return spec_from_dict(self.surfaces[name])

@@ -132,6 +132,14 @@ class Supervisor:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def interrupt(self, reason: str) -> None:
+        """Cancel the run as a whole, from any thread (a signal's reason, if first, wins);
+        the wait in progress returns at once."""
+        if self.interrupted is None:
+            self.interrupted = reason
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
+
     def __len__(self) -> int:
         """How many attempts are running."""
         return len(self._procs)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sparkwing.errors import NotSupportedError
 from sparkwing.status import NodeStatus, RunStatus
+from sparkwing.surfaces.state.groups import ConcurrencyGroups
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.state.fleet import Fleet
@@ -316,6 +317,12 @@ class StateStore(abc.ABC):
         """Schedule tick claims, or None where this store cannot coordinate them."""
         return None
 
+    @property
+    def groups(self) -> ConcurrencyGroups | None:
+        """Concurrency groups (surfaces.state.groups), or None where this store cannot
+        coordinate them."""
+        return None
+
     @abc.abstractmethod
     def describe(self) -> str:
         """Where the state lives, for messages (never a secret)."""
@@ -477,3 +484,14 @@ def check_schedule_key(schedule: str, tick: str) -> None:
     for what, value in (("schedule", schedule), ("tick", tick)):
         if not value or len(value) > 512 or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise UsageError(f"{what} key {value!r} is empty, too long or has control characters")
+
+
+def require_groups(store: StateStore) -> ConcurrencyGroups:
+    """``store.groups``, or the refusal every caller gives a store without them."""
+    groups = store.groups
+    if groups is None:
+        raise NotSupportedError(
+            f"concurrency groups are not supported on this store ({store.describe()}): use "
+            "sqlite, postgres, a controller, or an object store that enforces conditional writes"
+        )
+    return groups

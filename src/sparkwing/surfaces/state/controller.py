@@ -30,6 +30,7 @@ from sparkwing.surfaces.state.base import (
     check_gate,
 )
 from sparkwing.surfaces.state.controller_fleet import ControllerFleet
+from sparkwing.surfaces.state.controller_groups import ControllerGroups
 from sparkwing.surfaces.state.controller_jobs import ControllerJobs
 from sparkwing.surfaces.state.controller_ticks import ControllerTicks
 from sparkwing.surfaces.state.fleet import Fleet
@@ -48,6 +49,7 @@ class ControllerState(StateStore):
         self._queue = _ControllerQueue(client)
         self._fleet = ControllerFleet(client)
         self._jobs = ControllerJobs(client)
+        self._groups = ControllerGroups(client)
         self._capabilities: dict[str, Any] | None = None
 
     def describe(self) -> str:
@@ -79,6 +81,10 @@ class ControllerState(StateStore):
     @property
     def ticks(self) -> ScheduleTicks | None:
         return ControllerTicks(self.client) if self._supports("ticks") else None
+
+    @property
+    def groups(self) -> ControllerGroups | None:
+        return self._groups if self._supports("groups") else None
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:

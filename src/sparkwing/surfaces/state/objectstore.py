@@ -25,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.errors import (
     NotFoundError,
@@ -50,8 +50,12 @@ from sparkwing.surfaces.state.base import (
     check_run_update,
 )
 from sparkwing.surfaces.state.objgates import GateDocs
+from sparkwing.surfaces.state.objgroups import GroupDocs
 from sparkwing.surfaces.state.objmemo import MemoDocs
 from sparkwing.surfaces.state.segments import SegmentLogs, dumps, fetch_all, new_token
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.groups import ConcurrencyGroups
 
 _INDEXED = ("status", "created_at", "pipeline")
 _CHECKPOINT_EVERY = 64  # node batches between two folds written for fresh readers
@@ -93,6 +97,7 @@ class ObjectStoreState(StateStore):
         self._logs = SegmentLogs(store)
         self.memo = _ObjectMemo(self, MemoDocs(store))
         self._gates = GateDocs(store)
+        self._groups = GroupDocs(store)
         self._lock = threading.Lock()
         self._docs: OrderedDict[str, tuple[Doc, str]] = OrderedDict()
         self._folds: OrderedDict[str, _Fold] = OrderedDict()
@@ -399,6 +404,11 @@ class ObjectStoreState(StateStore):
         """Gates are documents resolved by compare-and-swap: None where the store ignores
         preconditions (two people could both resolve one), probed on first use."""
         return self._gates if self.conditional_writes() else None
+
+    @property
+    def groups(self) -> ConcurrencyGroups | None:
+        """Like gates: CAS documents, None where the store ignores preconditions."""
+        return self._groups if self.conditional_writes() else None
 
     def conditional_writes(self) -> bool:
         """Whether this store enforces preconditions (probed once per handle)."""

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from sparkwing.errors import (
     NotFoundError,
@@ -55,6 +55,11 @@ from sparkwing.surfaces.state.base import (
 from sparkwing.surfaces.state.fleet import Fleet
 from sparkwing.surfaces.state.outbox_queue import OutboxQueue
 from sparkwing.surfaces.state.segments import dumps, new_token
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.base import ScheduleTicks
+    from sparkwing.surfaces.state.groups import ConcurrencyGroups
+    from sparkwing.surfaces.state.jobqueue import JobQueue
 
 T = TypeVar("T")
 log = logging.getLogger("sparkwing.state")
@@ -435,6 +440,18 @@ class OutboxState(StateStore):
     @property
     def fleet(self) -> Fleet | None:
         return self.inner.fleet
+
+    @property
+    def groups(self) -> ConcurrencyGroups | None:
+        return self.inner.groups
+
+    @property
+    def jobs(self) -> JobQueue | None:
+        return self.inner.jobs
+
+    @property
+    def ticks(self) -> ScheduleTicks | None:
+        return self.inner.ticks
 
 
 class _OutboxMemo(Memo):

@@ -31,6 +31,7 @@ from sparkwing.surfaces.state.base import (
     RunRecord,
 )
 from sparkwing.surfaces.state.sql_fleet import SqlFleet
+from sparkwing.surfaces.state.sql_groups import SqlGroups
 from sparkwing.surfaces.state.sql_jobs import POSTGRES_NOW, SqlJobQueue
 from sparkwing.surfaces.state.sql_ticks import SqlTicks
 
@@ -50,9 +51,13 @@ POOL_SIZE = 4
 # pg_advisory_xact_lock keys: one for migrations, one class for per-run node writes.
 MIGRATION_LOCK = 0x53707277_4D696772  # "Sprw" "Migr"
 NODES_LOCK_CLASS = 0x53574E44  # "SWND"
+GROUPS_LOCK_CLASS = 0x53574750  # "SWGP"
 
 # The database's clock in seconds since the epoch, as leases are stored.
 _NOW = "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
+_CLOCK = f"SELECT {_NOW}"
+# Serialises the changes to one concurrency group's members (sql_groups).
+_GROUP_LOCK = f"SELECT pg_advisory_xact_lock({GROUPS_LOCK_CLASS}, hashtext(?))"
 
 _APPEND_EVENTS = """
 WITH bumped AS (
@@ -159,6 +164,7 @@ class PostgresState(sq.SqlStateStore):
         self.fleet = SqlFleet(self)
         self.jobs = SqlJobQueue(self, POSTGRES_NOW)
         self.ticks = SqlTicks(self)
+        self.groups = SqlGroups(self, lock=_GROUP_LOCK, clock=_CLOCK)
         self._psycopg = _driver()
         # The first retry goes at once, on a fresh connection; later ones back off.
         self._retry_policy = RetryPolicy(

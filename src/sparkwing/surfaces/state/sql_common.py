@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sparkwing.errors import NotFoundError, PreconditionFailedError, StorageError, UsageError
 from sparkwing.ids import check_key, check_labels, check_segment
@@ -38,6 +38,9 @@ from sparkwing.surfaces.state.base import (
 from sparkwing.surfaces.state.fleet import Fleet
 from sparkwing.surfaces.state.jobqueue import JobQueue
 from sparkwing.surfaces.state.sql_schema import GATE_INSERT, GATE_RESOLVE, GATE_SELECT
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.groups import ConcurrencyGroups
 
 T = TypeVar("T")
 
@@ -417,6 +420,7 @@ class SqlStateStore(StateStore):
     fleet: Fleet | None = None
     jobs: JobQueue | None = None
     ticks: ScheduleTicks | None = None
+    groups: ConcurrencyGroups | None = None
 
     @abc.abstractmethod
     def _sql_read(self, fn: Callable[[Conn], T]) -> T: ...

@@ -147,6 +147,21 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         ],
     ),
     (
+        7,
+        [
+            # Concurrency groups: one row per member run (the holder, or a waiter); every
+            # change is one transaction over a group's rows (surfaces.state.sql_groups).
+            "CREATE TABLE IF NOT EXISTS group_members ("
+            " group_name TEXT NOT NULL,"
+            " run_id TEXT NOT NULL,"
+            " state TEXT NOT NULL,"
+            " submitted TEXT NOT NULL,"
+            " preempted_by TEXT,"
+            " lease_expires DOUBLE PRECISION NOT NULL,"
+            " PRIMARY KEY (group_name, run_id))",
+        ],
+    ),
+    (
         8,
         [
             # Schedule ticks: the primary key lets exactly one scheduler claim a tick; the

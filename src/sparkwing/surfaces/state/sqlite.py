@@ -32,6 +32,7 @@ from sparkwing.surfaces.state.base import (
     RunRecord,
 )
 from sparkwing.surfaces.state.sql_fleet import SqlFleet
+from sparkwing.surfaces.state.sql_groups import SqlGroups
 from sparkwing.surfaces.state.sql_jobs import SQLITE_NOW, SqlJobQueue
 from sparkwing.surfaces.state.sql_ticks import SqlTicks
 
@@ -101,6 +102,7 @@ class SqliteState(sq.SqlStateStore):
         self.fleet = SqlFleet(self)
         self.jobs = SqlJobQueue(self, SQLITE_NOW)
         self.ticks = SqlTicks(self)
+        self.groups = SqlGroups(self)
         self.path = Path(path)
         self._lock = threading.Lock()
         self._pid = os.getpid()
