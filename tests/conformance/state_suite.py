@@ -26,6 +26,7 @@ from sparkwing.surfaces.state.base import (
     StateStore,
 )
 
+from .delete_suite import DeleteConformance
 from .gates_suite import GateConformance
 from .queue_suite import QueueConformance
 
@@ -63,7 +64,7 @@ def ev(kind: str, node_id: str | None = None, **data: Any) -> NewEvent:
     return NewEvent(kind=kind, ts=iso(), node_id=node_id, data=data)
 
 
-class StateConformance(GateConformance, QueueConformance):
+class StateConformance(GateConformance, QueueConformance, DeleteConformance):
     """Behaviour every StateStore must show; subclasses supply the ``store`` fixture."""
 
     @pytest.fixture

@@ -127,8 +127,8 @@ def _tokens(ctx: click.Context, profile: str | None) -> TokenStore:
     required=True,
     metavar="SCOPES",
     help="Comma-separated: runs.read, runs.write, runs.approve (resolve approvals and "
-    "pauses), logs.read, logs.write, cache.read, cache.write, secrets.read, secrets.write, "
-    "admin (all of them).",
+    "pauses), runs.delete (prune history), logs.read, logs.write, cache.read, cache.write, "
+    "secrets.read, secrets.write, admin (all of them).",
 )
 @EXPIRES_OPTION
 @OUTPUT_OPTION

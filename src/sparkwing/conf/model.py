@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkwing.conf.resolved import SURFACES
+from sparkwing.conf.retention import Retention
 from sparkwing.surfaces.spec import SurfaceSpec
 
 
@@ -69,3 +70,4 @@ class Defaults:
     profile: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     profile_line: int = 0
+    retention: Retention | None = None

@@ -15,6 +15,7 @@ from sparkwing.controller import (
     routes_cache,
     routes_coord,
     routes_logs,
+    routes_prune,
     routes_secrets,
     routes_state,
 )
@@ -66,6 +67,7 @@ def endpoints() -> tuple[Endpoint, ...]:
         *routes_coord.ENDPOINTS,
         *routes_cache.ENDPOINTS,
         *routes_logs.ENDPOINTS,
+        *routes_prune.ENDPOINTS,
         *routes_secrets.ENDPOINTS,
     )
 

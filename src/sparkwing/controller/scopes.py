@@ -1,7 +1,8 @@
 """Token scopes: what each allows, and parsing a ``--scope a,b`` list.
 
-``runs.approve`` (resolving approvals and pauses) is deliberately not implied by
-``runs.write``: a runner's own token must not be able to approve the gate its run waits at.
+``runs.approve`` (resolving approvals and pauses) and ``runs.delete`` (pruning history) are
+deliberately not implied by ``runs.write``: a runner's own token must not be able to approve
+the gate its run waits at, nor erase the record of what it did.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ SCOPES: tuple[str, ...] = (
     "runs.read",
     "runs.write",
     "runs.approve",
+    "runs.delete",
     "logs.read",
     "logs.write",
     "cache.read",

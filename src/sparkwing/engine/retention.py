@@ -1,0 +1,428 @@
+"""Retention: which finished runs a policy prunes, and pruning them with their logs, their
+memo entries and the artifacts no kept run references, journaled so that an interrupted
+prune is finished later (``doctor --fix``, the controller's next round).
+
+Order, so a crash at any point leaves nothing a reader would take for good data: the
+journal (what is about to go) is written first; then each run's state (the run record goes
+first, see ``StateStore.delete_run``), then its logs and memo entries; then the artifacts,
+each manifest before its blobs. Finishing a journal repeats every step (each is idempotent)
+and checks artifact references again against the runs kept by then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sparkwing.errors import PreconditionFailedError
+from sparkwing.paths import PRIVATE_FILE_MODE, local_dir, make_private_dirs
+from sparkwing.status import FINAL_RUN_STATUSES
+from sparkwing.surfaces.cache.base import BLOB_PREFIX, MANIFEST_PREFIX, MEMO_PREFIX, Cache
+from sparkwing.surfaces.logs.base import LogStore
+from sparkwing.surfaces.spec import SurfaceSpec
+from sparkwing.surfaces.state.base import RunRecord, StateStore
+
+log = logging.getLogger("sparkwing.retention")
+
+PAGE = 500  # runs per list_runs request while scanning the history
+# Reports progress every this many units of work (runs scanned, runs deleted, objects).
+PROGRESS_EVERY = 100
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+LogsFor = Callable[[RunRecord], LogStore]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Prune finished runs created more than ``max_age`` seconds ago, except the
+    ``keep_last`` newest finished runs of each pipeline; either may be None (not applied)."""
+
+    max_age: float | None = None
+    keep_last: int | None = None
+    pipeline: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_age is not None:
+            parts.append(f"older than {_age(self.max_age)}")
+        if self.keep_last is not None:
+            parts.append(f"keeping the last {self.keep_last} per pipeline")
+        if self.pipeline is not None:
+            parts.append(f"of pipeline {self.pipeline}")
+        return ", ".join(parts) or "everything finished"
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+@dataclass
+class Result:
+    """What a prune removed (or, with ``dry_run``, would remove)."""
+
+    runs: list[RunRecord] = field(default_factory=list)
+    kept: int = 0
+    memo: int = 0
+    manifests: int = 0
+    blobs: int = 0
+    artifact_bytes: int = 0
+    dry_run: bool = False
+    # Runs that turned out not to be finished when their turn came (left alone).
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "runs": [
+                {
+                    "run_id": r.run_id,
+                    "pipeline": r.pipeline,
+                    "status": r.status,
+                    "created_at": r.created_at,
+                }
+                for r in self.runs
+            ],
+            "skipped": self.skipped,
+            "totals": {
+                "runs": len(self.runs),
+                "kept": self.kept,
+                "memo_entries": self.memo,
+                "manifests": self.manifests,
+                "blobs": self.blobs,
+                "artifact_bytes": self.artifact_bytes,
+            },
+        }
+
+
+def all_runs(state: StateStore, pipeline: str | None = None) -> Iterator[RunRecord]:
+    """Every run of the store (of ``pipeline``), newest first, a page at a time."""
+    cursor: str | None = None
+    while True:
+        page = state.list_runs(pipeline=pipeline, limit=PAGE, cursor=cursor)
+        yield from page.runs
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def select(
+    runs: Iterable[RunRecord], policy: Policy, now: datetime
+) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(prune, keep) from ``runs`` newest first. Only finished runs are ever pruned; the
+    ``keep_last`` newest finished runs of each pipeline are kept whatever their age."""
+    cutoff = None
+    if policy.max_age is not None:
+        cutoff = (now - timedelta(seconds=policy.max_age)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seen: dict[str, int] = {}
+    prune: list[RunRecord] = []
+    keep: list[RunRecord] = []
+    for run in runs:
+        if policy.pipeline is not None and run.pipeline != policy.pipeline:
+            keep.append(run)
+            continue
+        if run.status not in FINAL_RUN_STATUSES:
+            keep.append(run)
+            continue
+        rank = seen.get(run.pipeline, 0)
+        seen[run.pipeline] = rank + 1
+        protected = policy.keep_last is not None and rank < policy.keep_last
+        young = cutoff is not None and run.created_at >= cutoff
+        (keep if protected or young else prune).append(run)
+    return prune, keep
+
+
+# -- artifact references ------------------------------------------------------------------
+def _manifest_entries(cache: Cache, digest: str) -> list[tuple[str, int]] | None:
+    """(blob digest, size) of a manifest; None when it is absent or unreadable."""
+    from sparkwing.surfaces.cache.content import load_manifest
+
+    try:
+        entries = load_manifest(cache, digest)
+    except Exception as exc:  # a digest that is not one: nothing to follow
+        log.warning("manifest %s unreadable while pruning: %s", digest, exc)
+        return None
+    return None if entries is None else [(e.digest, e.size) for e in entries]
+
+
+def _memo_doc(cache: Cache, key: str) -> dict[str, Any] | None:
+    raw = cache.get(key)
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+@dataclass
+class _Refs:
+    manifests: set[str] = field(default_factory=set)
+    blobs: set[str] = field(default_factory=set)
+
+
+def referenced(
+    state: StateStore,
+    cache: Cache,
+    kept: Iterable[RunRecord],
+    gone: set[str],
+    progress: Progress | None = None,
+) -> _Refs:
+    """The manifests and blobs the ``kept`` runs' jobs and the memo entries of runs not in
+    ``gone`` point at: what a prune must leave in the cache."""
+    refs = _Refs()
+    kept = list(kept)
+    for i, run in enumerate(kept, start=1):
+        for node in state.list_nodes(run.run_id):
+            if node.artifacts:
+                refs.manifests.add(node.artifacts)
+        if progress is not None and (i % PROGRESS_EVERY == 0 or i == len(kept)):
+            progress("checked references of kept runs", i, len(kept))
+    # A memo entry is reused by later runs (of any state sharing this cache): its
+    # artifacts stay while it does.
+    for info in cache.list(MEMO_PREFIX):
+        doc = _memo_doc(cache, info.key)
+        if doc and doc.get("run_id") not in gone and isinstance(doc.get("artifacts"), str):
+            refs.manifests.add(doc["artifacts"])
+    for digest in refs.manifests:
+        for blob, _size in _manifest_entries(cache, digest) or []:
+            refs.blobs.add(blob)
+    return refs
+
+
+# -- the journal ----------------------------------------------------------------------------
+def journal_dir() -> Path:
+    return local_dir() / "prune"
+
+
+@dataclass
+class Journal:
+    """What one prune removes, written before anything is removed."""
+
+    state: str  # the state store's describe(): a journal is finished only against it
+    runs: list[dict[str, Any]]  # {"run_id", "pipeline", "surfaces"}
+    memo: list[str]  # memo keys (cache key memo/<key> and the state's lease)
+    manifests: list[str]
+    blobs: list[str]
+    path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "state": self.state,
+            "runs": self.runs,
+            "memo": self.memo,
+            "manifests": self.manifests,
+            "blobs": self.blobs,
+        }
+
+    def write(self) -> None:
+        folder = journal_dir()
+        make_private_dirs(folder)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        self.path = folder / f"{stamp}-{os.getpid()}-{os.urandom(3).hex()}.json"
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def pending_journals(state: StateStore) -> list[Journal]:
+    """Journals of prunes of ``state`` that did not finish, oldest first."""
+    folder = journal_dir()
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("prune journal %s is unreadable (%s); leaving it", path, exc)
+            continue
+        if not isinstance(doc, dict) or doc.get("state") != state.describe():
+            continue
+        found.append(
+            Journal(
+                state=str(doc["state"]),
+                runs=list(doc.get("runs", [])),
+                memo=[str(k) for k in doc.get("memo", [])],
+                manifests=[str(d) for d in doc.get("manifests", [])],
+                blobs=[str(d) for d in doc.get("blobs", [])],
+                path=path,
+            )
+        )
+    return found
+
+
+# -- pruning ----------------------------------------------------------------------------------
+class RecordedLogs:
+    """``logs_for`` that finds each run's logs where its record says they went (its
+    ``surfaces["logs"]``), else where ``spec_for(run)`` puts them; one store per location."""
+
+    def __init__(self, spec_for: Callable[[RunRecord], SurfaceSpec]) -> None:
+        self._spec_for = spec_for
+        self._opened: dict[str, LogStore] = {}
+
+    def __call__(self, run: RunRecord) -> LogStore:
+        from sparkwing.surfaces.open import open_logs
+        from sparkwing.surfaces.spec import SurfaceSpec
+
+        recorded = run.surfaces.get("logs") if isinstance(run.surfaces, dict) else None
+        # A controller location needs the current profile's url and token, which records omit.
+        if isinstance(recorded, dict) and recorded.get("type") not in (None, "controller"):
+            spec = SurfaceSpec.from_record(recorded)
+        else:
+            spec = self._spec_for(run)
+        where = spec.describe()
+        if where not in self._opened:
+            self._opened[where] = open_logs(spec)
+        return self._opened[where]
+
+    def close(self) -> None:
+        while self._opened:
+            self._opened.popitem()[1].close()
+
+
+class Pruner:
+    """Prunes runs of one state store, with the logs and cache their records point at."""
+
+    def __init__(
+        self,
+        state: StateStore,
+        cache: Cache,
+        logs_for: LogsFor,
+        progress: Progress | None = None,
+    ) -> None:
+        self.state = state
+        self.cache = cache
+        self.logs_for = logs_for
+        self.progress = progress
+
+    def _report(self, what: str, done: int, total: int) -> None:
+        if self.progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
+            self.progress(what, done, total)
+
+    def prune(
+        self, policy: Policy, *, dry_run: bool = False, now: datetime | None = None
+    ) -> Result:
+        """Finish interrupted prunes of this store, then apply ``policy``."""
+        if not dry_run:
+            self.finish_interrupted()
+        runs = list(all_runs(self.state))
+        doomed, kept = select(runs, policy, now or datetime.now(UTC))
+        result = Result(runs=doomed, kept=len(kept), dry_run=dry_run)
+        if not doomed:
+            return result
+        gone = {r.run_id for r in doomed}
+        manifests: set[str] = set()
+        memo: list[str] = []
+        for i, run in enumerate(doomed, start=1):
+            for node in self.state.list_nodes(run.run_id):
+                if node.artifacts:
+                    manifests.add(node.artifacts)
+                if node.memo_key and node.status != "cached":
+                    doc = _memo_doc(self.cache, MEMO_PREFIX + node.memo_key)
+                    # Only the entry this run computed; a later run may have replaced it.
+                    if doc is None or doc.get("run_id") in gone:
+                        memo.append(node.memo_key)
+            self._report("read jobs of runs to prune", i, len(doomed))
+        # Only a run with artifacts makes the (long) reference scan worth it.
+        refs = (
+            referenced(self.state, self.cache, kept, gone, self.progress) if manifests else _Refs()
+        )
+        dead_manifests = sorted(manifests - refs.manifests)
+        blobs: dict[str, int] = {}
+        for digest in dead_manifests:
+            for blob, size in _manifest_entries(self.cache, digest) or []:
+                if blob not in refs.blobs:
+                    blobs[blob] = size
+        result.memo = len(set(memo))
+        result.manifests = len(dead_manifests)
+        result.blobs = len(blobs)
+        result.artifact_bytes = sum(blobs.values())
+        if dry_run:
+            return result
+        journal = Journal(
+            state=self.state.describe(),
+            runs=[
+                {"run_id": r.run_id, "pipeline": r.pipeline, "surfaces": r.surfaces} for r in doomed
+            ],
+            memo=sorted(set(memo)),
+            manifests=dead_manifests,
+            blobs=sorted(blobs),
+        )
+        journal.write()
+        result.skipped = self._carry_out(journal, recheck=False)
+        if result.skipped:
+            result.runs = [r for r in doomed if r.run_id not in set(result.skipped)]
+        log.info(
+            "pruned %d run(s) (%s): %d memo entries, %d manifests, %d blobs (%d bytes)",
+            len(result.runs),
+            policy.describe(),
+            result.memo,
+            result.manifests,
+            result.blobs,
+            result.artifact_bytes,
+        )
+        return result
+
+    def finish_interrupted(self) -> int:
+        """Complete every prune of this store that stopped halfway; how many there were."""
+        journals = pending_journals(self.state)
+        for journal in journals:
+            log.info("finishing an interrupted prune of %d run(s)", len(journal.runs))
+            self._carry_out(journal, recheck=True)
+        return len(journals)
+
+    def _carry_out(self, journal: Journal, *, recheck: bool) -> list[str]:
+        """Every deletion of ``journal``, in the safe order; the run ids left alone."""
+        skipped: list[str] = []
+        total = len(journal.runs)
+        for i, entry in enumerate(journal.runs, start=1):
+            run = RunRecord(
+                run_id=str(entry["run_id"]),
+                pipeline=str(entry.get("pipeline", "")),
+                surfaces=dict(entry.get("surfaces") or {}),
+            )
+            try:
+                self.state.delete_run(run.run_id)
+            except PreconditionFailedError as exc:
+                log.warning("not pruning %s: %s", run.run_id, exc)
+                skipped.append(run.run_id)
+                continue
+            self.logs_for(run).delete_run(run.run_id)
+            self._report("deleted runs", i, total)
+        for key in journal.memo:
+            self.cache.delete(MEMO_PREFIX + key)
+            self.state.memo.forget(key)
+        manifests, blobs = set(journal.manifests), set(journal.blobs)
+        if (recheck or skipped) and (manifests or blobs):
+            # Runs may have started using these since the journal was written.
+            gone = {str(e["run_id"]) for e in journal.runs} - set(skipped)
+            kept = [r for r in all_runs(self.state) if r.run_id not in gone]
+            refs = referenced(self.state, self.cache, kept, gone)
+            manifests -= refs.manifests
+            blobs -= refs.blobs
+        # Manifests before blobs: a manifest never names a blob that is already gone.
+        keys = [MANIFEST_PREFIX + d for d in sorted(manifests)]
+        keys += [BLOB_PREFIX + d for d in sorted(blobs)]
+        for i, key in enumerate(keys, start=1):
+            self.cache.delete(key)
+            self._report("deleted artifact objects", i, len(keys))
+        journal.remove()
+        return skipped
