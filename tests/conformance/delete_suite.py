@@ -27,7 +27,9 @@ def _run(offset: int, status: str = "success", pipeline: str = "build") -> RunRe
 
 
 def _record_everything(store: StateStore, run: RunRecord) -> None:
-    """A run with a plan, two jobs, events and (where the store has them) a gate."""
+    """A run with a plan, two jobs, events and (where the store has them) a gate, recorded
+    while it runs (a controller refuses writes to a finished run), then given its status."""
+    status, run.status = run.status, "running"
     store.create_run(run)
     store.save_plan(run.run_id, {"pipeline": run.pipeline, "jobs": [{"id": "a"}, {"id": "b"}]})
     store.upsert_nodes(
@@ -38,9 +40,11 @@ def _record_everything(store: StateStore, run: RunRecord) -> None:
     )
     store.append_events(run.run_id, [NewEvent(kind="run_started", ts=run.created_at)] * 3)
     if store.gates is not None:
-        store.gates.open(
-            Gate(run_id=run.run_id, node_id="b", kind="approval", created_at=run.created_at)
-        )
+        gate = Gate(run_id=run.run_id, node_id="b", kind="approval", created_at=run.created_at)
+        store.gates.open(gate)
+    if status != "running":
+        store.update_run(run.run_id, status=status)
+    run.status = status
 
 
 def _assert_gone(store: StateStore, run_id: str) -> None:
@@ -60,7 +64,7 @@ class DeleteConformance:
     def test_delete_run_removes_everything_of_that_run_only(
         self, store: StateStore, status: str
     ) -> None:
-        doomed, kept = _run(0, status), _run(1, "success")
+        doomed, kept = _run(0, "running"), _run(1, "success")
         _record_everything(store, doomed)
         _record_everything(store, kept)
         if store.gates is not None:

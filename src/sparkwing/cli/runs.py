@@ -24,6 +24,7 @@ from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.report import report_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import explicit_run_options, find_run, run_arg, run_options
+from sparkwing.cli.runs_prune import prune_cmd
 from sparkwing.cli.submit import submit_cmd
 from sparkwing.engine.termsafe import safe_text
 from sparkwing.status import RUN_STATUSES
@@ -45,6 +46,7 @@ runs_group.add_command(submit_cmd)
 runs_group.add_command(approvals_group)
 runs_group.add_command(pauses_group)
 runs_group.add_command(resume_cmd)
+runs_group.add_command(prune_cmd)
 
 
 def _git(run: RunRecord) -> str:

@@ -3,9 +3,10 @@ the health check, the OpenAPI document and ``whoami``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -25,6 +26,9 @@ from sparkwing.controller.endpoint import ANY_TOKEN, PUBLIC, Call, Endpoint, Rep
 from sparkwing.controller.openapi import document
 from sparkwing.controller.pipeline import asgi_handler
 from sparkwing.controller.routing import route_path
+
+if TYPE_CHECKING:
+    from sparkwing.conf.retention import Retention
 
 
 def healthz(call: Call) -> Any:
@@ -78,7 +82,10 @@ def _route_order(ep: Endpoint) -> tuple[int, str]:
     return (-ep.path.count("/"), ep.path)
 
 
-def build_app(backend: Backend, *, close_backend: bool = True) -> Starlette:
+def build_app(
+    backend: Backend, *, close_backend: bool = True, retention: Retention | None = None
+) -> Starlette:
+    """``retention``: prune the backend's stores on that schedule while the app runs."""
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -97,9 +104,18 @@ def build_app(backend: Backend, *, close_backend: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        schedule = None
+        if retention is not None:
+            from sparkwing.controller.retention_task import run_schedule
+
+            schedule = asyncio.create_task(run_schedule(app.state.backend, retention))
         try:
             yield
         finally:
+            if schedule is not None:
+                schedule.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await schedule
             if close_backend:
                 app.state.backend.close()
 
