@@ -312,6 +312,7 @@ class Pruner:
         self.cache = cache
         self.logs_for = logs_for
         self.progress = progress
+        self._started = False  # whether the journal being carried out deleted anything yet
 
     def _report(self, what: str, done: int, total: int) -> None:
         if self.progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
@@ -367,7 +368,14 @@ class Pruner:
             blobs=sorted(blobs),
         )
         journal.write()
-        result.skipped = self._carry_out(journal, recheck=False)
+        try:
+            result.skipped = self._carry_out(journal, recheck=False)
+        except BaseException:
+            if not self._started:
+                # Refused before anything went (a token without runs.delete, say): nothing
+                # to finish, and a later prune must not carry out this policy after all.
+                journal.remove()
+            raise
         if result.skipped:
             result.runs = [r for r in doomed if r.run_id not in set(result.skipped)]
         log.info(
@@ -392,6 +400,7 @@ class Pruner:
     def _carry_out(self, journal: Journal, *, recheck: bool) -> list[str]:
         """Every deletion of ``journal``, in the safe order; the run ids left alone."""
         skipped: list[str] = []
+        self._started = False
         total = len(journal.runs)
         for i, entry in enumerate(journal.runs, start=1):
             run = RunRecord(
@@ -405,6 +414,7 @@ class Pruner:
                 log.warning("not pruning %s: %s", run.run_id, exc)
                 skipped.append(run.run_id)
                 continue
+            self._started = True
             self.logs_for(run).delete_run(run.run_id)
             self._report("deleted runs", i, total)
         for key in journal.memo:
