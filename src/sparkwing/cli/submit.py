@@ -49,9 +49,12 @@ def submit_cmd(
     """Queue a run of PIPELINE for `sparkwing worker` and print its id. Arguments after the
     name are passed to the run as with `sparkwing run` (inputs, --sw-parallel ...); they are
     checked when a worker starts it. The queue lives in the profile's state (postgres for
-    workers on many machines, sqlite for workers on this one)."""
+    workers on many machines, sqlite for workers on this one). A secret input (SecretStr)
+    cannot be given a value here, since the queued arguments are stored in the state: give
+    it as --NAME secret:SECRET, a secret of the profile the worker looks up."""
     import socket
 
+    from sparkwing.cli.secret_inputs import refuse_secret_values
     from sparkwing.engine.worker import submit
     from sparkwing.ids import check_segment
     from sparkwing.surfaces.session import Surfaces
@@ -60,6 +63,7 @@ def submit_cmd(
     args, profile = _take_profile(list(pipeline_args), profile)
     project = load_project(ctx, required=True)
     assert project is not None
+    refuse_secret_values(project, pipeline, profile, args)
     resolved = resolve(ctx, profile, pipeline, project)
     with Surfaces.of_profile(resolved, pipeline=pipeline) as surfaces:
         run, job = submit(

@@ -75,7 +75,7 @@ def execute(spec: RunSpec) -> int:
     from sparkwing.engine.lastwords import note_last_words
     from sparkwing.engine.loader import find_pipeline, import_project
     from sparkwing.sdk.context import RunContext
-    from sparkwing.sdk.inputs import args_type_of, build_args
+    from sparkwing.sdk.inputs import args_type_of, build_args, secret_values
     from sparkwing.sdk.plan import Plan
     from sparkwing.sdk.runtime import planning
 
@@ -96,7 +96,9 @@ def execute(spec: RunSpec) -> int:
         cli=spec.cli_args,
         yaml_args=spec.yaml_args,
         default_args=spec.default_args,
+        resolve_secret=_secret_lookup(spec),
     )
+    secrets = secret_values(args_type_of(pdef.obj), args)
     rc = RunContext(
         run_id=spec.run_id,
         pipeline=spec.pipeline,
@@ -130,17 +132,38 @@ def execute(spec: RunSpec) -> int:
             f'--sw-pause-before: pipeline "{spec.pipeline}" has no job "{unknown[0]}" '
             f"(jobs: {', '.join(order)})"
         )
-    return _run(spec, plan, order, args, plain_args, rc)
+    return _run(spec, plan, order, args, plain_args, rc, secrets)
+
+
+def _secret_lookup(spec: RunSpec) -> Callable[[str], str | None]:
+    """Looks a ``secret:NAME`` input up in the profile's secrets (opened on first use)."""
+    opened: list[Any] = []
+
+    def lookup(name: str) -> str | None:
+        from sparkwing.surfaces.open import open_secrets
+
+        if not opened:
+            opened.append(open_secrets(spec.surface("secrets")))
+        found = opened[0].resolve(name)
+        return None if found is None else str(found.value)
+
+    return lookup
 
 
 def _run(
-    spec: RunSpec, plan: Any, order: list[str], args: Any, plain_args: dict[str, Any], rc: Any
+    spec: RunSpec,
+    plan: Any,
+    order: list[str],
+    args: Any,
+    plain_args: dict[str, Any],
+    rc: Any,
+    secrets: list[str],
 ) -> int:
     from sparkwing.surfaces.session import Surfaces
 
     # Every surface this run opens is closed when it ends, however it ends.
     with Surfaces({name: spec.surface(name) for name in spec.surfaces}) as surfaces:
-        return _run_with(spec, surfaces, plan, order, args, plain_args, rc)
+        return _run_with(spec, surfaces, plan, order, args, plain_args, rc, secrets)
 
 
 def _run_with(
@@ -151,6 +174,7 @@ def _run_with(
     args: Any,
     plain_args: dict[str, Any],
     rc: Any,
+    secrets: list[str],
 ) -> int:
     from sparkwing.engine.clock import now_iso
     from sparkwing.engine.masking import Masker
@@ -176,7 +200,10 @@ def _run_with(
     cache, logs = surfaces.cache, surfaces.logs
     cache_spec, secrets_spec = spec.surface("cache"), spec.surface("secrets")
     display = make_display(spec.output)
-    masker = Masker()
+    from sparkwing.sdk.runtime import mask_values_of
+
+    # Secret inputs are masked like secrets from the first line this run writes.
+    masker = Masker([v for value in secrets for v in mask_values_of(value)])
     display.watch(masker)
     now = now_iso()
     run = RunRecord(
@@ -206,7 +233,8 @@ def _run_with(
     recorder = Recorder(spec.run_id, state, logs, masker, listener=_reaping(spec, display.notify))
     scheduler: Scheduler | None = None
     try:
-        state.save_plan(spec.run_id, plan.snapshot())
+        # A shell command may spell a secret input out: the snapshot is masked as logs are.
+        state.save_plan(spec.run_id, masker.data(plan.snapshot()))
         recorder.event("run_started", None, {"pipeline": spec.pipeline, "jobs": len(order)})
         display.start(run, order)
         scheduler = Scheduler(
