@@ -71,12 +71,12 @@ def test_defaults_retention_is_applied_by_prune_and_doctor_fix(
     project.yaml("defaults:\n  retention: {keep_last: 1}\n")
     checked = art("doctor", "-o", "json")
     assert checked.code == 0, checked.stdout
-    (line,) = [c for c in json.loads(checked.stdout)["checks"] if c["check"] == "retention"]
+    (line,) = [c for c in json.loads(checked.stdout)["checks"] if c["check"] == "history"]
     assert "keeping the last 1" in line["detail"] and "--fix" in line["detail"]
     assert _run_ids(art) == [second, first]  # doctor without --fix changes nothing
     fixed = art("doctor", "--fix", "-o", "json")
     assert fixed.code == 0, fixed.stdout
-    (line,) = [c for c in json.loads(fixed.stdout)["checks"] if c["check"] == "retention"]
+    (line,) = [c for c in json.loads(fixed.stdout)["checks"] if c["check"] == "history"]
     assert line["status"] == "ok" and "pruned 1 run(s)" in line["detail"]
     assert _run_ids(art) == [second]
 
@@ -107,12 +107,12 @@ def test_an_interrupted_prune_is_finished_by_doctor_fix(
     state.close()
 
     warned = art("doctor", "-o", "json")
-    (line,) = [c for c in json.loads(warned.stdout)["checks"] if c["check"] == "retention"]
+    (line,) = [c for c in json.loads(warned.stdout)["checks"] if c["check"] == "history"]
     assert line["status"] == "warn" and "stopped halfway" in line["detail"]
 
     fixed = art("doctor", "--fix", "-o", "json")
     assert fixed.code == 0, fixed.stdout
-    (line,) = [c for c in json.loads(fixed.stdout)["checks"] if c["check"] == "retention"]
+    (line,) = [c for c in json.loads(fixed.stdout)["checks"] if c["check"] == "history"]
     assert "1 interrupted prune(s) finished" in line["detail"]
     assert logs.nodes(first) == []
     assert not cache.has(MANIFEST_PREFIX + manifest)

@@ -91,7 +91,7 @@ def doctor_cmd(
                 _guard(report, "runs", lambda: _reap(report, state, stale_seconds))
                 _guard(
                     report,
-                    "retention",
+                    "history",
                     lambda: _retention(report, surfaces, resolved, project, fix),
                 )
     _guard(report, "outbox", lambda: _outbox(report))
@@ -270,24 +270,24 @@ def _retention(
         pending = len(pending_journals(surfaces.state))
         if pending:
             report.add(
-                "retention", "warn", f"{pending} prune(s) stopped halfway; `doctor --fix` ends them"
+                "history", "warn", f"{pending} prune(s) stopped halfway; `doctor --fix` ends them"
             )
         elif retention is None:
-            report.add("retention", "ok", "no defaults.retention: runs are kept until pruned")
+            report.add("history", "ok", "no defaults.retention: runs are kept until pruned")
         else:
             policy = Policy(retention.max_age, retention.keep_last)
-            report.add("retention", "ok", f"{policy.describe()} (`doctor --fix` applies it)")
+            report.add("history", "ok", f"{policy.describe()} (`doctor --fix` applies it)")
         return
     with open_pruner(surfaces, resolved, quiet=True) as pruner:
         finished = pruner.finish_interrupted()
         detail = f"{finished} interrupted prune(s) finished; " if finished else ""
         if retention is None:
-            report.add("retention", "ok", detail + "no defaults.retention to apply")
+            report.add("history", "ok", detail + "no defaults.retention to apply")
             return
         policy = Policy(retention.max_age, retention.keep_last)
         result = pruner.prune(policy)
     report.add(
-        "retention",
+        "history",
         "ok",
         f"{detail}pruned {len(result.runs)} run(s) ({policy.describe()}), kept {result.kept}; "
         f"{result.manifests + result.blobs} artifact object(s) removed",

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sparkwing.engine import memo
 from sparkwing.errors import PreconditionFailedError
 from sparkwing.paths import PRIVATE_FILE_MODE, local_dir, make_private_dirs
 from sparkwing.status import FINAL_RUN_STATUSES
@@ -152,17 +153,6 @@ def _manifest_entries(cache: Cache, digest: str) -> list[tuple[str, int]] | None
     return None if entries is None else [(e.digest, e.size) for e in entries]
 
 
-def _memo_doc(cache: Cache, key: str) -> dict[str, Any] | None:
-    raw = cache.get(key)
-    if raw is None:
-        return None
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
 @dataclass
 class _Refs:
     manifests: set[str] = field(default_factory=set)
@@ -189,7 +179,7 @@ def referenced(
     # A memo entry is reused by later runs (of any state sharing this cache): its
     # artifacts stay while it does.
     for info in cache.list(MEMO_PREFIX):
-        doc = _memo_doc(cache, info.key)
+        doc = memo.read(cache, info.key.removeprefix(MEMO_PREFIX))
         if doc and doc.get("run_id") not in gone and isinstance(doc.get("artifacts"), str):
             refs.manifests.add(doc["artifacts"])
     for digest in refs.manifests:
@@ -331,16 +321,16 @@ class Pruner:
             return result
         gone = {r.run_id for r in doomed}
         manifests: set[str] = set()
-        memo: list[str] = []
+        memo_keys: list[str] = []
         for i, run in enumerate(doomed, start=1):
             for node in self.state.list_nodes(run.run_id):
                 if node.artifacts:
                     manifests.add(node.artifacts)
                 if node.memo_key and node.status != "cached":
-                    doc = _memo_doc(self.cache, MEMO_PREFIX + node.memo_key)
+                    doc = memo.read(self.cache, node.memo_key)
                     # Only the entry this run computed; a later run may have replaced it.
                     if doc is None or doc.get("run_id") in gone:
-                        memo.append(node.memo_key)
+                        memo_keys.append(node.memo_key)
             self._report("read jobs of runs to prune", i, len(doomed))
         # Only a run with artifacts makes the (long) reference scan worth it.
         refs = (
@@ -352,7 +342,7 @@ class Pruner:
             for blob, size in _manifest_entries(self.cache, digest) or []:
                 if blob not in refs.blobs:
                     blobs[blob] = size
-        result.memo = len(set(memo))
+        result.memo = len(set(memo_keys))
         result.manifests = len(dead_manifests)
         result.blobs = len(blobs)
         result.artifact_bytes = sum(blobs.values())
@@ -363,7 +353,7 @@ class Pruner:
             runs=[
                 {"run_id": r.run_id, "pipeline": r.pipeline, "surfaces": r.surfaces} for r in doomed
             ],
-            memo=sorted(set(memo)),
+            memo=sorted(set(memo_keys)),
             manifests=dead_manifests,
             blobs=sorted(blobs),
         )

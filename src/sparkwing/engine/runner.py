@@ -75,7 +75,7 @@ def execute(spec: RunSpec) -> int:
     from sparkwing.engine.lastwords import note_last_words
     from sparkwing.engine.loader import find_pipeline, import_project
     from sparkwing.sdk.context import RunContext
-    from sparkwing.sdk.inputs import args_type_of, build_args, secret_values
+    from sparkwing.sdk.inputs import args_type_of, build_args
     from sparkwing.sdk.plan import Plan
     from sparkwing.sdk.runtime import planning
 
@@ -98,7 +98,6 @@ def execute(spec: RunSpec) -> int:
         default_args=spec.default_args,
         resolve_secret=_secret_lookup(spec),
     )
-    secrets = secret_values(args_type_of(pdef.obj), args)
     rc = RunContext(
         run_id=spec.run_id,
         pipeline=spec.pipeline,
@@ -132,7 +131,7 @@ def execute(spec: RunSpec) -> int:
             f'--sw-pause-before: pipeline "{spec.pipeline}" has no job "{unknown[0]}" '
             f"(jobs: {', '.join(order)})"
         )
-    return _run(spec, plan, order, args, plain_args, rc, secrets)
+    return _run(spec, plan, order, args, plain_args, rc)
 
 
 def _secret_lookup(spec: RunSpec) -> Callable[[str], str | None]:
@@ -157,13 +156,12 @@ def _run(
     args: Any,
     plain_args: dict[str, Any],
     rc: Any,
-    secrets: list[str],
 ) -> int:
     from sparkwing.surfaces.session import Surfaces
 
     # Every surface this run opens is closed when it ends, however it ends.
     with Surfaces({name: spec.surface(name) for name in spec.surfaces}) as surfaces:
-        return _run_with(spec, surfaces, plan, order, args, plain_args, rc, secrets)
+        return _run_with(spec, surfaces, plan, order, args, plain_args, rc)
 
 
 def _run_with(
@@ -174,7 +172,6 @@ def _run_with(
     args: Any,
     plain_args: dict[str, Any],
     rc: Any,
-    secrets: list[str],
 ) -> int:
     from sparkwing.engine.clock import now_iso
     from sparkwing.engine.masking import Masker
@@ -200,9 +197,11 @@ def _run_with(
     cache, logs = surfaces.cache, surfaces.logs
     cache_spec, secrets_spec = spec.surface("cache"), spec.surface("secrets")
     display = make_display(spec.output)
+    from sparkwing.sdk.inputs import secret_values
     from sparkwing.sdk.runtime import mask_values_of
 
     # Secret inputs are masked like secrets from the first line this run writes.
+    secrets = secret_values(None if args is None else type(args), args)
     masker = Masker([v for value in secrets for v in mask_values_of(value)])
     display.watch(masker)
     now = now_iso()

@@ -51,12 +51,12 @@ class RunRecord:
         return cls(**known)
 
 
-def not_final_error(run: RunRecord) -> Exception:
+def not_final_error(run_id: str, status: str) -> Exception:
     """The refusal every backend's ``delete_run`` gives a run still in progress."""
     from sparkwing.errors import PreconditionFailedError
 
     return PreconditionFailedError(
-        f"run {run.run_id} is {run.status}, not finished: only finished runs can be deleted"
+        f"run {run_id} is {status}, not finished: only finished runs can be deleted"
     )
 
 

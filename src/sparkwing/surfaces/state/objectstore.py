@@ -414,7 +414,7 @@ class ObjectStoreState(StateStore):
         if got is not None:
             run = RunRecord.from_dict(got[0]["run"])
             if run.status not in FINAL_RUN_STATUSES:
-                raise not_final_error(run)
+                raise not_final_error(run_id, run.status)
             self._store.delete(_run_key(run_id))
         self._drop(run_id)
         for prefix in (objindex.run_prefix(run_id), f"runs/{run_id}/", f"{GATES_PREFIX}{run_id}/"):
