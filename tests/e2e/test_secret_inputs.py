@@ -124,6 +124,9 @@ def test_a_secret_input_reaches_the_job_and_is_nowhere_in_clear(sw: Cli, tmp_pat
     assert (sw.sparkwing_home / "state.db").is_file()
     assert any("logs" in hit for hit in _leaks(sw.sparkwing_home, "shell sees *** in eu"))
     assert any("state.db" in hit for hit in _leaks(sw.sparkwing_home, '"region":"eu"'))
+    # A retry cannot reuse a value that was never recorded: it asks for it again.
+    retried = sw("runs", "retry", "--run", run["run_id"])
+    assert retried.code == 2 and "missing required input --token" in retried.stderr
 
 
 def test_a_secret_reference_is_looked_up_and_recorded_as_the_reference(sw: Cli) -> None:
@@ -133,6 +136,10 @@ def test_a_secret_reference_is_looked_up_and_recorded_as_the_reference(sw: Cli) 
     assert json.loads(Path(sw.env["OUT"]).read_text())["token"] == REF_TOKEN
     assert json.loads(result.stdout)["run"]["args"]["token"] == "secret:DEPLOY_TOKEN"
     assert _leaks(sw.sparkwing_home, REF_TOKEN) == []
+    Path(sw.env["OUT"]).unlink()
+    retried = sw("runs", "retry", "--run", json.loads(result.stdout)["run"]["run_id"])
+    assert retried.code == 0, retried.stderr  # the reference is recorded, so it is looked up
+    assert json.loads(Path(sw.env["OUT"]).read_text())["token"] == REF_TOKEN
     missing = sw("run", "deploy", "--token", "secret:NOPE")
     assert missing.code == 2 and 'secret "NOPE" is not defined' in missing.stderr
 

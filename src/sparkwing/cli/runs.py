@@ -339,8 +339,12 @@ def retry_cmd(
 
 def input_flags(args: dict[str, Any]) -> list[str]:
     """A run's recorded inputs as the CLI flags that give them again."""
+    from sparkwing.sdk.inputs import MASK
+
     flags: list[str] = []
     for name, value in args.items():
+        if value == MASK:
+            continue  # a secret input given as a value was never recorded: it is asked for again
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             flags.append(flag if value else "--no-" + name.replace("_", "-"))
