@@ -32,10 +32,18 @@ from sparkwing.surfaces.state.base import RunRecord, StateStore
 log = logging.getLogger("sparkwing.retention")
 
 PAGE = 500  # runs per list_runs request while scanning the history
-# Reports progress every this many units of work (runs scanned, runs deleted, objects).
+# Work of this many units or more (runs scanned, runs deleted, objects) reports progress,
+# every this many units and at its end.
 PROGRESS_EVERY = 100
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 LogsFor = Callable[[RunRecord], LogStore]
+
+
+def _tick(progress: Progress | None, what: str, done: int, total: int) -> None:
+    if progress is None or total < PROGRESS_EVERY:
+        return
+    if done % PROGRESS_EVERY == 0 or done == total:
+        progress(what, done, total)
 
 
 @dataclass(frozen=True)
@@ -174,8 +182,7 @@ def referenced(
         for node in state.list_nodes(run.run_id):
             if node.artifacts:
                 refs.manifests.add(node.artifacts)
-        if progress is not None and (i % PROGRESS_EVERY == 0 or i == len(kept)):
-            progress("checked references of kept runs", i, len(kept))
+        _tick(progress, "checked references of kept runs", i, len(kept))
     # A memo entry is reused by later runs (of any state sharing this cache): its
     # artifacts stay while it does.
     for info in cache.list(MEMO_PREFIX):
@@ -305,8 +312,7 @@ class Pruner:
         self._started = False  # whether the journal being carried out deleted anything yet
 
     def _report(self, what: str, done: int, total: int) -> None:
-        if self.progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
-            self.progress(what, done, total)
+        _tick(self.progress, what, done, total)
 
     def prune(
         self, policy: Policy, *, dry_run: bool = False, now: datetime | None = None
