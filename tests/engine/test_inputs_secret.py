@@ -67,6 +67,13 @@ def test_describe_marks_secret_inputs_and_hides_their_defaults() -> None:
     class WithDefault:
         key: SecretStr = field(default_factory=lambda: SecretStr("default-secret"))
 
+    @dataclass
+    class PlainDefault:
+        key: SecretStr = "plain-default"  # type: ignore[assignment]
+
+    args, plain = build_args(PlainDefault, "p")
+    assert isinstance(args.key, SecretStr) and args.key.get() == "plain-default"
+    assert plain == {"key": "***"}
     (shown,) = describe_inputs(WithDefault)
     assert shown["secret"] is True and shown["default"] == "***" and shown["type"] == "str"
     by_name = {i["name"]: i for i in describe_inputs(Args)}

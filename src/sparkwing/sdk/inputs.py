@@ -247,6 +247,8 @@ def build_args(
             if field.required:
                 raise UsageError(f'pipeline "{pipeline}": missing required input {field.flag}')
             values[field.name] = field.default
+            if _is_secret(field.type) and isinstance(field.default, str):
+                values[field.name] = SecretStr(field.default)  # a plain default, wrapped
             if field.secret and field.default not in (None, ""):
                 recorded[field.name] = MASK
     if args_type is None:
