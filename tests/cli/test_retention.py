@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sparkwing.engine.retention import Policy, Pruner, journal_dir
+from sparkwing.engine.prunejournal import journal_dir
+from sparkwing.engine.pruner import Pruner
+from sparkwing.engine.retention import Policy
 from sparkwing.surfaces.cache.base import BLOB_PREFIX, MANIFEST_PREFIX
 from sparkwing.surfaces.logs.base import LogStore
 from sparkwing.surfaces.open import open_cache, open_logs

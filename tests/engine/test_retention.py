@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sparkwing.engine.retention import Policy, Pruner, select
+from sparkwing.engine.pruner import Pruner
+from sparkwing.engine.retention import Policy, select
 from sparkwing.ids import new_run_id
 from sparkwing.surfaces.open import open_cache, open_logs
 from sparkwing.surfaces.spec import SurfaceSpec

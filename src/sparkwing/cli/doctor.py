@@ -263,7 +263,8 @@ def _retention(
     """Prunes that stopped halfway (finished with --fix) and the project's retention policy
     (applied with --fix)."""
     from sparkwing.cli.runs_prune import open_pruner
-    from sparkwing.engine.retention import Policy, pending_journals
+    from sparkwing.engine.prunejournal import pending_journals
+    from sparkwing.engine.retention import Policy
 
     retention = project.defaults.retention if project is not None else None
     if not fix:

@@ -14,7 +14,8 @@ from sparkwing.cli.common import OUTPUT_OPTION, PROFILE_OPTION, emit_json, table
 if TYPE_CHECKING:
     from sparkwing.conf.project import Project
     from sparkwing.conf.resolved import ResolvedProfile
-    from sparkwing.engine.retention import Policy, Pruner, Result
+    from sparkwing.engine.pruner import Pruner
+    from sparkwing.engine.retention import Policy, Result
     from sparkwing.surfaces.session import Surfaces
 
 
@@ -29,7 +30,7 @@ def open_pruner(
     """A pruner over the profile's state and cache that finds each run's logs where the
     run recorded them; the logs stores it opened are closed on exit."""
     from sparkwing.cli.common import surface_spec
-    from sparkwing.engine.retention import Pruner, RecordedLogs
+    from sparkwing.engine.pruner import Pruner, RecordedLogs
 
     logs = RecordedLogs(
         lambda run: surface_spec(
@@ -129,9 +130,10 @@ def prune_cmd(
     defaults.retention applies. With --older-than and --keep-last both, a run goes when it
     is old enough and not among the N newest of its pipeline.
 
-    Through a controller the token needs runs.delete (or admin), plus logs.write and
-    cache.write: a runner's runs.write token cannot erase history. A prune stopped halfway
-    is finished by the next prune or by `sparkwing doctor --fix`."""
+    Through a controller the token needs runs.delete besides a runner's scopes (runs.read,
+    runs.write, logs.write, cache.read, cache.write), or admin: a runner's own token cannot
+    erase history. A prune stopped halfway is finished by the next prune or by
+    `sparkwing doctor --fix`."""
     from sparkwing.cli.common import load_project, resolve
     from sparkwing.surfaces.session import Surfaces
 

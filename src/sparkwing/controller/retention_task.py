@@ -18,7 +18,7 @@ log = logging.getLogger("sparkwing.controller.retention")
 def prune_once(backend: Backend, policy: Policy) -> Result:
     """One round over the controller's state, cache and logs. Logs are always the
     controller's own: a location a run record names is the runner's, never opened here."""
-    from sparkwing.engine.retention import Pruner
+    from sparkwing.engine.pruner import Pruner
 
     return Pruner(backend.state, backend.cache, lambda _run: backend.logs).prune(policy)
 
