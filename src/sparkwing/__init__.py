@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sparkwing.sdk.context import Context as Context
     from sparkwing.sdk.context import Git as Git
     from sparkwing.sdk.context import RunContext as RunContext
+    from sparkwing.sdk.inputs import SecretStr as SecretStr
     from sparkwing.sdk.plan import Job as Job
     from sparkwing.sdk.plan import Plan as Plan
     from sparkwing.sdk.registry import pipeline as pipeline
@@ -42,6 +43,7 @@ _EXPORTS = {
     "RunContext": "sparkwing.sdk.context",
     "Git": "sparkwing.sdk.context",
     "ShellResult": "sparkwing.sdk.shell",
+    "SecretStr": "sparkwing.sdk.inputs",
     "secret": "sparkwing.sdk.runtime",
     "config": "sparkwing.sdk.runtime",
     "key": "sparkwing.sdk.runtime",

@@ -182,7 +182,7 @@ UNKNOWN_KEYS = [
     (
         "defaults:\n  profile: ci\n  prfile: x\n",
         3,
-        'unknown key "prfile" in defaults (expected one of: profile, args)',
+        'unknown key "prfile" in defaults (expected one of: profile, args, retention)',
     ),
     (
         "profiles:\n  ci:\n    stat: {type: sqlite}\n",

@@ -26,6 +26,7 @@ from sparkwing.surfaces.state.base import (
     StateStore,
 )
 
+from .delete_suite import DeleteConformance
 from .fleet_suite import FleetConformance
 from .gates_suite import GateConformance
 from .groups_suite import GroupsConformance
@@ -74,6 +75,7 @@ class StateConformance(
     JobQueueConformance,
     TickConformance,
     GroupsConformance,
+    DeleteConformance,
 ):
     """Behaviour every StateStore must show; subclasses supply the ``store`` fixture."""
 

@@ -24,7 +24,7 @@ from .state_suite import StateConformance, StoreFactory
 __all__ = ["controller", "pg_controller"]
 # Through a controller a gate's resolution is recorded under the token's name.
 TOKEN_NAME = "conformance"
-SCOPES = ("runs.read", "runs.write", "runs.approve")
+SCOPES = ("runs.read", "runs.write", "runs.approve", "runs.delete")
 
 
 class TestControllerStateOnSqlite(StateConformance):

@@ -71,14 +71,16 @@ def serve_cmd(
     """Serve the controller API, storing everything in the stores of profile P (sqlite or
     postgres state; filesystem or object-store cache and logs). The OpenAPI document is at
     /openapi.json and an unauthenticated health check at /healthz."""
-    from sparkwing.cli.common import resolve
+    from sparkwing.cli.common import load_project, resolve
     from sparkwing.controller.backend import open_backend
     from sparkwing.controller.vault import load_key
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     key = load_key(os.environ, key_file)
-    resolved = resolve(ctx, profile)
+    project = load_project(ctx)
+    retention = project.defaults.retention if project is not None else None
+    resolved = resolve(ctx, profile, project=project)
     backend = open_backend(resolved, key, os.environ)
     try:
         from sparkwing.controller.app import build_app
@@ -90,6 +92,11 @@ def serve_cmd(
         for surface, where in backend.where.items():
             click.echo(f"  {surface}: {where}")
         click.echo(f"  OpenAPI: {url}/openapi.json")
+        if retention is not None:
+            from sparkwing.engine.retention import Policy
+
+            policy = Policy(retention.max_age, retention.keep_last)
+            click.echo(f"  retention: {policy.describe()}, every {retention.interval:g}s")
         if not tls_cert and host not in _LOOPBACK:
             click.echo(
                 "warning: plain HTTP on a non-loopback address: tokens and secrets cross the "
@@ -98,7 +105,7 @@ def serve_cmd(
             )
         sys.stdout.flush()
         setup_logging()
-        app = build_app(backend, schedule_poll=schedule_poll)
+        app = build_app(backend, schedule_poll=schedule_poll, retention=retention)
         server = make_server(app, tls_cert=tls_cert, tls_key=tls_key, access_log=not no_access_log)
     except BaseException:
         backend.close()
@@ -136,8 +143,8 @@ def _tokens(ctx: click.Context, profile: str | None) -> TokenStore:
     required=True,
     metavar="SCOPES",
     help="Comma-separated: runs.read, runs.write, runs.approve (resolve approvals and "
-    "pauses), runs.trigger (the generic webhook), logs.read, logs.write, cache.read, "
-    "cache.write, secrets.read, secrets.write, admin (all of them).",
+    "pauses), runs.trigger (the generic webhook), runs.delete (prune history), logs.read, "
+    "logs.write, cache.read, cache.write, secrets.read, secrets.write, admin (all of them).",
 )
 @EXPIRES_OPTION
 @OUTPUT_OPTION

@@ -53,13 +53,21 @@ def _guard(report: Report, name: str, fn: Callable[[], Any]) -> Any:
     metavar="DURATION",
     help="A run on another host counts as dead after this long without a heartbeat.",
 )
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Also finish prunes that stopped halfway and apply the project's defaults.retention.",
+)
 @output_option("Output format.")
 @PROFILE_OPTION
 @click.pass_context
-def doctor_cmd(ctx: click.Context, stale_after: str, output: str, profile: str | None) -> int:
+def doctor_cmd(
+    ctx: click.Context, stale_after: str, fix: bool, output: str, profile: str | None
+) -> int:
     """Check the setup (versions, project, profile, state, cache, logs, secrets), mark
     runs whose runner process died as failed and cancel the unfinished jobs of finished
-    runs. Exit 1 if any check fails."""
+    runs. With --fix, also finish interrupted prunes and prune what defaults.retention
+    says. Exit 1 if any check fails."""
     from sparkwing.errors import PlanError, UsageError
     from sparkwing.sdk.durations import parse_duration
 
@@ -81,6 +89,11 @@ def doctor_cmd(ctx: click.Context, stale_after: str, output: str, profile: str |
             _guard(report, "secrets", lambda: _secrets(report, resolved))
             if state is not None:
                 _guard(report, "runs", lambda: _reap(report, state, stale_seconds))
+                _guard(
+                    report,
+                    "history",
+                    lambda: _retention(report, surfaces, resolved, project, fix),
+                )
     _guard(report, "outbox", lambda: _outbox(report))
     _print(report, output)
     return 1 if report.failed else 0
@@ -238,6 +251,48 @@ def _reap(report: Report, state: StateStore, stale_seconds: float) -> None:
     if left:
         detail += f"; unfinished jobs of {len(left)} finished run(s) cancelled"
     report.add("runs", "ok", detail + (f"; {still} live" if still else ""))
+
+
+def _retention(
+    report: Report,
+    surfaces: Surfaces,
+    resolved: ResolvedProfile,
+    project: Project | None,
+    fix: bool,
+) -> None:
+    """Prunes that stopped halfway (finished with --fix) and the project's retention policy
+    (applied with --fix)."""
+    from sparkwing.cli.runs_prune import open_pruner
+    from sparkwing.engine.prunejournal import pending_journals
+    from sparkwing.engine.retention import Policy
+
+    retention = project.defaults.retention if project is not None else None
+    if not fix:
+        pending = len(pending_journals(surfaces.state))
+        if pending:
+            report.add(
+                "history", "warn", f"{pending} prune(s) stopped halfway; `doctor --fix` ends them"
+            )
+        elif retention is None:
+            report.add("history", "ok", "no defaults.retention: runs are kept until pruned")
+        else:
+            policy = Policy(retention.max_age, retention.keep_last)
+            report.add("history", "ok", f"{policy.describe()} (`doctor --fix` applies it)")
+        return
+    with open_pruner(surfaces, resolved, quiet=True) as pruner:
+        finished = pruner.finish_interrupted()
+        detail = f"{finished} interrupted prune(s) finished; " if finished else ""
+        if retention is None:
+            report.add("history", "ok", detail + "no defaults.retention to apply")
+            return
+        policy = Policy(retention.max_age, retention.keep_last)
+        result = pruner.prune(policy)
+    report.add(
+        "history",
+        "ok",
+        f"{detail}pruned {len(result.runs)} run(s) ({policy.describe()}), kept {result.kept}; "
+        f"{result.manifests + result.blobs} artifact object(s) removed",
+    )
 
 
 def _outbox(report: Report) -> None:

@@ -269,7 +269,8 @@ def _print_description(result: dict[str, Any]) -> None:
             [
                 (
                     i["flag"],
-                    "|".join(str(c) for c in i["choices"]) if i.get("choices") else i["type"],
+                    ("|".join(str(c) for c in i["choices"]) if i.get("choices") else i["type"])
+                    + (" (secret)" if i.get("secret") else ""),
                     "-" if i["required"] else json.dumps(i["default"], default=str),
                     "yes" if i["required"] else "no",
                     i.get("help") or "",

@@ -221,6 +221,8 @@ def _input_flag(field: dict[str, Any]) -> str:
 
 def _input_help(field: dict[str, Any]) -> str:
     parts = [str(field["help"])] if field.get("help") else []
+    if field.get("secret"):
+        parts.append("(secret: masked, recorded as ***; secret:NAME uses the profile's secret)")
     if field["required"]:
         parts.append("(required)")
     elif field["default"] is not None:

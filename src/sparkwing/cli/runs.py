@@ -24,6 +24,7 @@ from sparkwing.cli.gates import approvals_group, pauses_group, resume_cmd
 from sparkwing.cli.report import report_cmd
 from sparkwing.cli.runlogs import errors_cmd, logs_cmd
 from sparkwing.cli.runref import explicit_run_options, find_run, run_arg, run_options
+from sparkwing.cli.runs_prune import prune_cmd
 from sparkwing.cli.runs_wait import wait_cmd
 from sparkwing.cli.submit import submit_cmd, waiting_worker
 from sparkwing.engine.concurrency import group_wait
@@ -48,6 +49,7 @@ runs_group.add_command(wait_cmd)
 runs_group.add_command(approvals_group)
 runs_group.add_command(pauses_group)
 runs_group.add_command(resume_cmd)
+runs_group.add_command(prune_cmd)
 
 
 def _git(run: RunRecord) -> str:
@@ -389,8 +391,12 @@ def retry_cmd(
 
 def input_flags(args: dict[str, Any]) -> list[str]:
     """A run's recorded inputs as the CLI flags that give them again."""
+    from sparkwing.sdk.inputs import MASK
+
     flags: list[str] = []
     for name, value in args.items():
+        if value == MASK:
+            continue  # a secret input given as a value was never recorded: it is asked for again
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             flags.append(flag if value else "--no-" + name.replace("_", "-"))

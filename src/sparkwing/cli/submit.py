@@ -100,9 +100,14 @@ def submit_cmd(
     The run takes its code with it: a clean checkout whose commit is on origin sends that
     repository and commit; a tree with uncommitted or unpushed changes, or no remote, is
     uploaded as a snapshot to the profile's cache (once per content). With --repo no
-    checkout is needed here."""
+    checkout is needed here.
+
+    A secret input (SecretStr) cannot be given a value here, since the queued arguments are
+    stored in the state: give it as --NAME secret:SECRET, a secret of the profile the worker
+    looks up."""
     import socket
 
+    from sparkwing.cli.secret_inputs import refuse_secret_values
     from sparkwing.engine.worker import submit
     from sparkwing.ids import check_segment
     from sparkwing.source.deliver import deliver, project_at
@@ -120,7 +125,8 @@ def submit_cmd(
         # the pipeline's entry) is read from the commit itself.
         delivery = deliver(project.root if project else None, repo=repo, ref=ref)
         project = project or project_at(delivery.source)
-    assert project is not None or repo is not None
+    assert project is not None
+    refuse_secret_values(project, pipeline, profile, args)
     resolved = resolve(ctx, profile, pipeline, project)
     entry = project.pipeline(pipeline) if project is not None else None
     needs = sorted({*wanted, *(entry.requires if entry else ())})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparkwing.conf.notifydef import NotifyDef
 from sparkwing.conf.resolved import SURFACES
+from sparkwing.conf.retention import Retention
 from sparkwing.surfaces.spec import SurfaceSpec
 
 if TYPE_CHECKING:
@@ -88,3 +89,4 @@ class Defaults:
     profile: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     profile_line: int = 0
+    retention: Retention | None = None

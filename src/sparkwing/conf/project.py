@@ -22,7 +22,7 @@ PROJECT_DIR = ".sparkwing"
 PROJECT_FILE = "sparkwing.yaml"
 LEGACY_FILES: tuple[str, ...] = ("backends.yaml", "pipelines.yaml", "runners.yaml", "sources.yaml")
 TOP_KEYS: tuple[str, ...] = ("defaults", "profiles", "pipelines")
-DEFAULTS_KEYS: tuple[str, ...] = ("profile", "args")
+DEFAULTS_KEYS: tuple[str, ...] = ("profile", "args", "retention")
 PIPELINE_KEYS: tuple[str, ...] = (
     "name",
     "entrypoint",
@@ -135,7 +135,12 @@ def _defaults(reader: Reader, node: Node) -> Defaults:
         profile = reader.string(fields["profile"].value, "defaults.profile") or None
         line = line_of(fields["profile"].key_node)
     args = _args(reader, fields["args"].value, "defaults.args") if "args" in fields else {}
-    return Defaults(profile=profile, args=args, profile_line=line)
+    retention = None
+    if "retention" in fields:
+        from sparkwing.conf.retention import parse_retention
+
+        retention = parse_retention(reader, fields["retention"].value)
+    return Defaults(profile=profile, args=args, profile_line=line, retention=retention)
 
 
 def _pipelines(reader: Reader, node: Node) -> list[PipelineEntry]:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sparkwing.conf import retention
 from sparkwing.conf.interpolate import VARIABLES, check_template
 from sparkwing.conf.notify import NOTIFY_ON
 from sparkwing.conf.profiles import USER_TOP_KEYS
@@ -309,6 +310,7 @@ def project_schema() -> dict[str, Any]:
     defaults = {
         "profile": {"type": "string", "description": "Profile used when none is selected."},
         "args": {"type": "object", "description": "Inputs shared by every pipeline."},
+        "retention": retention.SCHEMA,
     }
     pipeline = {
         "name": {"$ref": "#/$defs/name", "description": "The name for `sparkwing run`."},

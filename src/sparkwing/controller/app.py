@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -20,6 +20,7 @@ from sparkwing.controller import (
     routes_hooks,
     routes_jobs,
     routes_logs,
+    routes_prune,
     routes_secrets,
     routes_state,
     routes_ticks,
@@ -30,6 +31,9 @@ from sparkwing.controller.endpoint import ANY_TOKEN, PUBLIC, Call, Endpoint, Rep
 from sparkwing.controller.openapi import document
 from sparkwing.controller.pipeline import asgi_handler
 from sparkwing.controller.routing import route_path
+
+if TYPE_CHECKING:
+    from sparkwing.conf.retention import Retention
 
 
 def healthz(call: Call) -> Any:
@@ -75,6 +79,7 @@ def endpoints() -> tuple[Endpoint, ...]:
         *routes_groups.ENDPOINTS,
         *routes_cache.ENDPOINTS,
         *routes_logs.ENDPOINTS,
+        *routes_prune.ENDPOINTS,
         *routes_secrets.ENDPOINTS,
         *routes_ticks.ENDPOINTS,
         *routes_hooks.ENDPOINTS,
@@ -88,10 +93,15 @@ def _route_order(ep: Endpoint) -> tuple[int, str]:
 
 
 def build_app(
-    backend: Backend, *, close_backend: bool = True, schedule_poll: float | None = None
+    backend: Backend,
+    *,
+    close_backend: bool = True,
+    schedule_poll: float | None = None,
+    retention: Retention | None = None,
 ) -> Starlette:
     """The app serving ``backend``; with ``schedule_poll`` it also fires the schedules of
-    the repositories it knows every that many seconds (controller/schedules.py)."""
+    the repositories it knows every that many seconds (controller/schedules.py), and with
+    ``retention`` it prunes the backend's stores on that schedule while it runs."""
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -115,13 +125,19 @@ def build_app(
             from sparkwing.controller.schedules import start_schedules
 
             schedules = start_schedules(lambda: app.state.backend, schedule_poll)
+        pruning = None
+        if retention is not None:
+            from sparkwing.controller.retention_task import run_schedule
+
+            pruning = asyncio.create_task(run_schedule(app.state.backend, retention))
         try:
             yield
         finally:
-            if schedules is not None:
-                schedules.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await schedules
+            for task in (schedules, pruning):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if close_backend:
                 app.state.backend.close()
 

@@ -32,3 +32,7 @@ class RunOwners:
         for name, how in rows:
             found.setdefault(str(name), set()).add(str(how))
         return found
+
+    def forget(self, run_id: str) -> None:
+        """Drop the run's owners (its history was deleted)."""
+        self.db.execute("DELETE FROM controller_run_tokens WHERE run_id = ?", (run_id,))

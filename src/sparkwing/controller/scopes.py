@@ -1,8 +1,9 @@
 """Token scopes: what each allows, and parsing a ``--scope a,b`` list.
 
-``runs.approve`` (resolving approvals and pauses) is deliberately not implied by
-``runs.write``: a runner's own token must not be able to approve the gate its run waits at.
-``runs.trigger`` only lets a CI system announce a push (the generic webhook).
+``runs.approve`` (resolving approvals and pauses) and ``runs.delete`` (pruning history) are
+deliberately not implied by ``runs.write``: a runner's own token must not be able to approve
+the gate its run waits at, nor erase the record of what it did. ``runs.trigger`` only lets a
+CI system announce a push (the generic webhook).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ SCOPES: tuple[str, ...] = (
     "runs.write",
     "runs.approve",
     "runs.trigger",
+    "runs.delete",
     "logs.read",
     "logs.write",
     "cache.read",

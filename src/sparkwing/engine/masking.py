@@ -10,7 +10,8 @@ import re
 import urllib.parse
 from typing import Any
 
-MASK = "***"
+from sparkwing.sdk.inputs import MASK  # also what a secret input shows and is recorded as
+
 # Shorter values are not masked: masking "a" would make every log unreadable without
 # protecting anything.
 MIN_VALUE_LENGTH = 3

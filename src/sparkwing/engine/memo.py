@@ -17,8 +17,8 @@ def full_key(pipeline: str, job_id: str, user_key: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def load(cache: Cache, key: str) -> dict[str, Any] | None:
-    """The stored result, or None when absent, unreadable or expired."""
+def read(cache: Cache, key: str) -> dict[str, Any] | None:
+    """The stored document, expired or not; None when absent or unreadable."""
     raw = cache.get(f"memo/{key}")
     if raw is None:
         return None
@@ -26,7 +26,13 @@ def load(cache: Cache, key: str) -> dict[str, Any] | None:
         doc = json.loads(raw)
     except ValueError:
         return None
-    if not isinstance(doc, dict):
+    return doc if isinstance(doc, dict) else None
+
+
+def load(cache: Cache, key: str) -> dict[str, Any] | None:
+    """The stored result, or None when absent, unreadable or expired."""
+    doc = read(cache, key)
+    if doc is None:
         return None
     expires = doc.get("expires_at")
     if isinstance(expires, int | float) and expires < time.time():

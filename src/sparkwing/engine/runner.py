@@ -98,6 +98,7 @@ def execute(spec: RunSpec) -> RunResult:
         cli=spec.cli_args,
         yaml_args=spec.yaml_args,
         default_args=spec.default_args,
+        resolve_secret=_secret_lookup(spec),
     )
     rc = RunContext(
         run_id=spec.run_id,
@@ -133,6 +134,21 @@ def execute(spec: RunSpec) -> RunResult:
             f"(jobs: {', '.join(order)})"
         )
     return _run(spec, plan, order, args, plain_args, rc)
+
+
+def _secret_lookup(spec: RunSpec) -> Callable[[str], str | None]:
+    """Looks a ``secret:NAME`` input up in the profile's secrets (opened on first use)."""
+    opened: list[Any] = []
+
+    def lookup(name: str) -> str | None:
+        from sparkwing.surfaces.open import open_secrets
+
+        if not opened:
+            opened.append(open_secrets(spec.surface("secrets")))
+        found = opened[0].resolve(name)
+        return None if found is None else str(found.value)
+
+    return lookup
 
 
 def _run(
@@ -230,7 +246,12 @@ def _run_with(
     cache, logs = surfaces.cache, surfaces.logs
     cache_spec, secrets_spec = spec.surface("cache"), spec.surface("secrets")
     display = make_display(spec.output)
-    masker = Masker()
+    from sparkwing.sdk.inputs import secret_values
+    from sparkwing.sdk.runtime import mask_values_of
+
+    # Secret inputs are masked like secrets from the first line this run writes.
+    secrets = secret_values(None if args is None else type(args), args)
+    masker = Masker([v for value in secrets for v in mask_values_of(value)])
     display.watch(masker)
     now = now_iso()
     run = RunRecord(
@@ -264,7 +285,8 @@ def _run_with(
     recorder = Recorder(spec.run_id, state, logs, masker, listener=_reaping(spec, display.notify))
     scheduler: Scheduler | None = None
     try:
-        state.save_plan(spec.run_id, plan.snapshot())
+        # A shell command may spell a secret input out: the snapshot is masked as logs are.
+        state.save_plan(spec.run_id, masker.data(plan.snapshot()))
         recorder.event("run_started", None, {"pipeline": spec.pipeline, "jobs": len(order)})
         display.start(run, order)
         scheduler = Scheduler(

@@ -1,4 +1,8 @@
-"""Typed pipeline inputs: CLI flags > pipeline ``args:`` > ``defaults.args`` > field default."""
+"""Typed pipeline inputs: CLI flags > pipeline ``args:`` > ``defaults.args`` > field default.
+
+A secret input (typed :class:`SecretStr`, or a field with ``metadata={"secret": True}``) is
+masked in every log and display and recorded as ``***``; given as ``secret:NAME`` it is the
+profile's secret NAME, looked up when the run starts (and that reference is what is stored)."""
 
 from __future__ import annotations
 
@@ -7,12 +11,42 @@ import enum
 import itertools
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from sparkwing.errors import UsageError
 
 _TRUE = {"1", "true", "yes", "on"}
+MASK = "***"  # what a secret input shows and is recorded as (engine.masking's mask)
+SECRET_REF = "secret:"  # an input value naming a secret of the profile instead of holding it
+
+
+class SecretStr:
+    """A secret pipeline input: ``str()``, ``repr()`` and f-strings show ``***``; ``get()``
+    returns the value. Its value is masked wherever the run prints or records it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = str(value)
+
+    def get(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"SecretStr('{MASK}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretStr) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("SecretStr", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
 
 
 def _isclass(obj: Any) -> bool:
@@ -30,6 +64,7 @@ class InputField:
     default: Any
     required: bool
     help: str | None = None
+    secret: bool = False
 
     @property
     def flag(self) -> str:
@@ -91,16 +126,22 @@ def fields_of(args_type: type | None) -> list[InputField]:
             else:
                 default, required = None, True
             help_text = f.metadata.get("help")
-            out.append(InputField(f.name, hints.get(f.name, str), default, required, help_text))
+            tp = hints.get(f.name, str)
+            secret = _is_secret(tp) or bool(f.metadata.get("secret"))
+            out.append(InputField(f.name, tp, default, required, help_text, secret))
         return out
     for name, tp in hints.items():
         if name.startswith("_"):
             continue
         if hasattr(args_type, name):
-            out.append(InputField(name, tp, getattr(args_type, name), False))
+            out.append(InputField(name, tp, getattr(args_type, name), False, None, _is_secret(tp)))
         else:
-            out.append(InputField(name, tp, None, True))
+            out.append(InputField(name, tp, None, True, None, _is_secret(tp)))
     return out
+
+
+def _is_secret(tp: Any) -> bool:
+    return _unoptional(tp) is SecretStr
 
 
 def parse_cli_flags(argv: Sequence[str], fields: list[InputField], pipeline: str) -> dict[str, Any]:
@@ -166,8 +207,11 @@ def build_args(
     cli: Sequence[str] = (),
     yaml_args: Mapping[str, Any] | None = None,
     default_args: Mapping[str, Any] | None = None,
+    resolve_secret: Callable[[str], str | None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """The inputs object and its values as plain data (for the run record)."""
+    """The inputs object and its values as plain data (for the run record: a secret input
+    as ``***``, or as the ``secret:NAME`` it was given as). ``resolve_secret`` looks such a
+    name up; without it (describing a pipeline) the reference itself is the value."""
     fields = fields_of(args_type)
     known = {f.name for f in fields}
     from_cli = parse_cli_flags(list(cli), fields, pipeline)
@@ -185,6 +229,7 @@ def build_args(
         if k.replace("-", "_") in known
     }
     values: dict[str, Any] = {}
+    recorded: dict[str, Any] = {}
     for field in fields:
         for layer, label in (
             (from_cli, "flag"),
@@ -192,20 +237,60 @@ def build_args(
             (shared, "defaults.args"),
         ):
             if field.name in layer:
-                values[field.name] = convert(
-                    layer[field.name], field.type, f'pipeline "{pipeline}": {label} {field.flag}'
-                )
+                where = f'pipeline "{pipeline}": {label} {field.flag}'
+                raw = layer[field.name]
+                if field.secret:
+                    raw, recorded[field.name] = _secret_value(raw, where, resolve_secret)
+                values[field.name] = convert(raw, field.type, where)
                 break
         else:
             if field.required:
                 raise UsageError(f'pipeline "{pipeline}": missing required input {field.flag}')
             values[field.name] = field.default
+            if _is_secret(field.type) and isinstance(field.default, str):
+                values[field.name] = SecretStr(field.default)  # a plain default, wrapped
+            if field.secret and field.default not in (None, ""):
+                recorded[field.name] = MASK
     if args_type is None:
         return None, {}
-    return args_type(**values), {k: _plain(v) for k, v in values.items()}
+    plain = {k: recorded[k] if k in recorded else _plain(v) for k, v in values.items()}
+    return args_type(**values), plain
+
+
+def _secret_value(
+    raw: Any, where: str, resolve: Callable[[str], str | None] | None
+) -> tuple[Any, str]:
+    """(the value to use, what the run records) for a secret input given as ``raw``."""
+    if isinstance(raw, SecretStr):
+        return raw, MASK
+    text = str(raw)
+    if not text.startswith(SECRET_REF):
+        return raw, MASK
+    name = text[len(SECRET_REF) :]
+    if not name:
+        raise UsageError(f"{where}: {SECRET_REF} needs a secret name ({SECRET_REF}NAME)")
+    if resolve is None:
+        return text, text
+    value = resolve(name)
+    if value is None:
+        raise UsageError(f'{where}: secret "{name}" is not defined in the profile\'s secrets')
+    return value, text
+
+
+def secret_values(args_type: type | None, args: Any) -> list[str]:
+    """The values of ``args``' secret inputs, to be masked wherever the run prints them."""
+    out = []
+    for field in fields_of(args_type):
+        value = getattr(args, field.name, None) if field.secret else None
+        text = value.get() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and text:
+            out.append(text)
+    return out
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return MASK
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, list | tuple):
@@ -238,6 +323,10 @@ def convert(value: Any, tp: Any, where: str) -> Any:
     try:
         if tp is Any or tp is object:
             return value
+        if tp is SecretStr:
+            if isinstance(value, dict | list):
+                raise ValueError("expected a string")
+            return value if isinstance(value, SecretStr) else SecretStr(str(value))
         if tp is bool:
             if isinstance(value, bool):
                 return value
@@ -302,14 +391,21 @@ def describe_inputs(args_type: type | None) -> list[dict[str, Any]]:
             {
                 "name": f.name,
                 "flag": f.flag,
-                "type": _type_name(f.type),
+                "type": "str" if _is_secret(f.type) else _type_name(f.type),
                 "required": f.required,
-                "default": None if f.required else _plain(f.default),
+                "default": None if f.required else _shown_default(f),
                 "choices": choices_of(f.type),
                 "help": f.help or docs.get(f.name),
+                "secret": f.secret,
             }
         )
     return out
+
+
+def _shown_default(field: InputField) -> Any:
+    if field.secret and field.default not in (None, ""):
+        return MASK
+    return _plain(field.default)
 
 
 def choices_of(tp: Any) -> list[Any] | None:

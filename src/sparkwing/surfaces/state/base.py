@@ -57,6 +57,15 @@ class RunRecord:
         return cls(**known)
 
 
+def not_final_error(run_id: str, status: str) -> Exception:
+    """The refusal every backend's ``delete_run`` gives a run still in progress."""
+    from sparkwing.errors import PreconditionFailedError
+
+    return PreconditionFailedError(
+        f"run {run_id} is {status}, not finished: only finished runs can be deleted"
+    )
+
+
 def check_run_update(fields: dict[str, Any]) -> None:
     """What every backend's ``update_run`` refuses: a field RunRecord does not have."""
     from sparkwing.errors import UsageError
@@ -388,6 +397,14 @@ class StateStore(abc.ABC):
     def list_events(
         self, run_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[Event]: ...
+
+    # -- retention ----------------------------------------------------------------------
+    def delete_run(self, run_id: str) -> bool:
+        """Delete a finished run and all it recorded here (plan, nodes, events, gates, queue
+        row), the run record first, so a reader never finds the run with its data half gone.
+        Refuses (PreconditionFailedError) a run that is not final. Calling it again after an
+        interrupted delete removes what was left; False when there was no run record."""
+        raise NotSupportedError(f"{self.describe()} cannot delete runs")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store is unusable afterwards."""

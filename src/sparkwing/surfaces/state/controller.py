@@ -161,6 +161,11 @@ class ControllerState(StateStore):
         doc = self.client.call("GET", _run(run_id) + "/events", what="list events", params=params)
         return [Event(**e) for e in doc["events"]]
 
+    def delete_run(self, run_id: str) -> bool:
+        """Needs an admin token: the controller refuses a runner's write token."""
+        doc = self.client.call("DELETE", _run(run_id), what="delete a run")
+        return bool(doc["deleted"])
+
 
 class _ControllerMemo(Memo):
     """Memo reservation by the controller's own state store."""

@@ -11,6 +11,7 @@ Layout, relative to the store's prefix::
     runs/<id>/nodes.json          a fold of the first batches, rewritten every 64 batches
     index/<inverted id>~/<meta>   one empty object per run, newest first (objindex.py)
     coord/memo/<key>              memo reservation documents (objmemo.py)
+    coord/gates/<id>/...          gate documents (objgates.py)
 
 A change costs O(1) requests whatever the run's size: an event batch or a node batch is
 one new object, a run update one conditional put (plus two index requests when the
@@ -34,6 +35,7 @@ from sparkwing.errors import (
     UsageError,
 )
 from sparkwing.ids import check_key, check_segment
+from sparkwing.status import FINAL_RUN_STATUSES
 from sparkwing.surfaces.objectstore.base import ObjectStore
 from sparkwing.surfaces.objectstore.probe import probe_conditional_writes, warn_once
 from sparkwing.surfaces.state import objindex
@@ -48,8 +50,9 @@ from sparkwing.surfaces.state.base import (
     RunRecord,
     StateStore,
     check_run_update,
+    not_final_error,
 )
-from sparkwing.surfaces.state.objgates import GateDocs
+from sparkwing.surfaces.state.objgates import GATES_PREFIX, GateDocs
 from sparkwing.surfaces.state.objgroups import GroupDocs
 from sparkwing.surfaces.state.objmemo import MemoDocs
 from sparkwing.surfaces.state.segments import SegmentLogs, dumps, fetch_all, new_token
@@ -125,6 +128,7 @@ class ObjectStoreState(StateStore):
         key = _run_key(run_id)
         got = self._store.get(key)
         if got is None:
+            self._drop(run_id)  # deleted by another handle: what this one kept is stale
             return None
         doc = _parse(got[0], key)
         if not isinstance(doc, dict) or not isinstance(doc.get("run"), dict):
@@ -397,6 +401,31 @@ class ObjectStoreState(StateStore):
                     )
                 )
         return out
+
+    # -- retention ----------------------------------------------------------------------
+    def _drop(self, run_id: str) -> None:
+        """Forget what this handle remembers of a run (its document, nodes, segments)."""
+        with self._lock:
+            self._docs.pop(run_id, None)
+            self._folds.pop(run_id, None)
+        for folder in (f"runs/{run_id}/events/", f"runs/{run_id}/nodes/"):
+            self._logs.forget(folder)
+
+    def delete_run(self, run_id: str) -> bool:
+        """The run document first (readers then find no run), then its index entries, then
+        the objects under ``runs/<id>/`` and its gates: a crash between two steps leaves
+        only objects no reader reaches, and calling again removes them."""
+        check_segment(run_id, "run id")
+        got = self._fetch(run_id)
+        if got is not None:
+            run = RunRecord.from_dict(got[0]["run"])
+            if run.status not in FINAL_RUN_STATUSES:
+                raise not_final_error(run_id, run.status)
+            self._store.delete(_run_key(run_id))
+        self._drop(run_id)
+        for prefix in (objindex.run_prefix(run_id), f"runs/{run_id}/", f"{GATES_PREFIX}{run_id}/"):
+            self._store.delete_many([meta.key for meta in self._store.list(prefix)])
+        return got is not None
 
     # -- coordination -------------------------------------------------------------------
     @property

@@ -428,6 +428,13 @@ class OutboxState(StateStore):
             self.drain()
         return self.inner.list_events(run_id, after_seq, limit)
 
+    def delete_run(self, run_id: str) -> bool:
+        """Never staged: pruning waits for the store rather than delete behind staged writes."""
+        with self._lock:
+            self.drain()
+            self._shadows.pop(run_id, None)
+        return self.inner.delete_run(run_id)
+
     # -- optional parts (gates, run queue): the inner store's, never staged ----------
     @property
     def gates(self) -> Gates | None:

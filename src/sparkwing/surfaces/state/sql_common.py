@@ -478,6 +478,12 @@ class SqlStateStore(StateStore):
         self._check_run_id(run_id)
         return self._sql_read(lambda c: list_events(c, run_id, after_seq, limit))
 
+    def delete_run(self, run_id: str) -> bool:
+        from sparkwing.surfaces.state.sql_delete import delete_run
+
+        self._check_run_id(run_id)
+        return self._sql_write(lambda c: delete_run(c, run_id, lock=self._row_lock))
+
 
 class SqlMemo(Memo):
     """Memo reservation in the ``memo`` table; each backend adds acquire and renew, which
