@@ -27,6 +27,7 @@ from sparkwing.surfaces.state.base import (
 )
 
 from .gates_suite import GateConformance
+from .jobqueue_suite import JobQueueConformance
 from .queue_suite import QueueConformance
 
 StoreFactory = Callable[[], StateStore]
@@ -63,7 +64,7 @@ def ev(kind: str, node_id: str | None = None, **data: Any) -> NewEvent:
     return NewEvent(kind=kind, ts=iso(), node_id=node_id, data=data)
 
 
-class StateConformance(GateConformance, QueueConformance):
+class StateConformance(GateConformance, QueueConformance, JobQueueConformance):
     """Behaviour every StateStore must show; subclasses supply the ``store`` fixture."""
 
     @pytest.fixture

@@ -14,6 +14,7 @@ from sparkwing.__about__ import __version__
 from sparkwing.controller import (
     routes_cache,
     routes_coord,
+    routes_jobs,
     routes_logs,
     routes_secrets,
     routes_state,
@@ -64,6 +65,7 @@ def endpoints() -> tuple[Endpoint, ...]:
         *META,
         *routes_state.ENDPOINTS,
         *routes_coord.ENDPOINTS,
+        *routes_jobs.ENDPOINTS,
         *routes_cache.ENDPOINTS,
         *routes_logs.ENDPOINTS,
         *routes_secrets.ENDPOINTS,

@@ -28,6 +28,7 @@ class JobSpec:
     output_globs: tuple[str, ...] = ()
     consumed: tuple[str, ...] = ()
     approval: ApprovalSpec | None = None
+    labels: tuple[str, ...] = ()  # what a machine must have to run it (.requires)
 
     @classmethod
     def of(cls, job: Job) -> JobSpec:
@@ -47,6 +48,7 @@ class JobSpec:
             output_globs=tuple(job.output_globs),
             consumed=tuple(job.consumed),
             approval=job.approval,
+            labels=tuple(job.labels),
         )
 
 

@@ -15,6 +15,7 @@ from sparkwing.errors import PlanError
 from sparkwing.sdk.durations import parse_duration
 
 _JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,62}$")
 
 JobFn = Callable[..., Any]
 
@@ -39,6 +40,7 @@ class Job:
         self.consumed: list[str] = []
         self.description: str | None = None
         self.approval: ApprovalSpec | None = None
+        self.labels: list[str] = []
 
     def __repr__(self) -> str:
         return f"Job({self.id!r})"
@@ -112,6 +114,19 @@ class Job:
         self.description = text
         return self
 
+    def requires(self, *labels: str) -> Job:
+        """Run only on a machine with every one of ``labels`` (``"gpu"``, ``"arm64"``): where
+        the run's machine lacks one, the job is queued for a ``sparkwing worker`` that has them."""
+        for label in labels:
+            if not isinstance(label, str) or not _LABEL_RE.match(label):
+                raise PlanError(
+                    f'job "{self.id}": invalid label {label!r} (letters, digits, ".", "_", '
+                    '"-" and "=", starting with a letter or digit, at most 63 characters)'
+                )
+            if label not in self.labels:
+                self.labels.append(label)
+        return self
+
     def snapshot(self) -> dict[str, Any]:
         """The job as plain data (for the plan snapshot stored with the run)."""
         fn = self.fn
@@ -138,6 +153,7 @@ class Job:
             "outputs": list(self.output_globs),
             "consumes": list(self.consumed),
             "description": self.description,
+            **({"requires": list(self.labels)} if self.labels else {}),
             **({"approval": self.approval.snapshot()} if self.approval else {}),
         }
 

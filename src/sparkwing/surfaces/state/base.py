@@ -10,10 +10,13 @@ from __future__ import annotations
 import abc
 import builtins
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sparkwing.errors import NotSupportedError
 from sparkwing.status import NodeStatus, RunStatus
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.jobqueue import JobQueue
 
 
 @dataclass
@@ -249,6 +252,11 @@ class StateStore(abc.ABC):
     @property
     def queue(self) -> RunQueue | None:
         """The run queue, or None where this store has none."""
+        return None
+
+    @property
+    def jobs(self) -> JobQueue | None:
+        """The job queue (jobs dispatched to workers), or None where this store has none."""
         return None
 
     @abc.abstractmethod

@@ -11,6 +11,8 @@ from typing import Any
 
 from sparkwing.controller.client import ControllerClient, segment
 from sparkwing.ids import check_key, check_segment
+from sparkwing.surfaces.state.controller_jobs import ControllerJobs
+from sparkwing.surfaces.state.jobqueue import JobQueue
 from sparkwing.surfaces.state.base import (
     TIMED_OUT_BY,
     Event,
@@ -39,6 +41,7 @@ class ControllerState(StateStore):
         self.memo = _ControllerMemo(client)
         self._gates = _ControllerGates(client)
         self._queue = _ControllerQueue(client)
+        self._jobs = ControllerJobs(client)
         self._capabilities: dict[str, Any] | None = None
 
     def describe(self) -> str:
@@ -58,6 +61,10 @@ class ControllerState(StateStore):
     @property
     def queue(self) -> RunQueue | None:
         return self._queue if self._supports("queue") else None
+
+    @property
+    def jobs(self) -> JobQueue | None:
+        return self._jobs if self._jobs.supported() else None
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:

@@ -23,6 +23,7 @@ from sparkwing.ids import check_key, check_segment
 from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
+from sparkwing.surfaces.state.sql_jobs import POSTGRES_NOW, SqlJobQueue
 from sparkwing.surfaces.state.base import (
     MemoClaim,
     NewEvent,
@@ -150,6 +151,7 @@ class PostgresState(sq.SqlStateStore):
         self.memo = _PostgresMemo(self)
         self.gates = sq.SqlGates(self)
         self.queue = _PostgresQueue(self)
+        self.jobs = SqlJobQueue(self, POSTGRES_NOW)
         self._psycopg = _driver()
         # The first retry goes at once, on a fresh connection; later ones back off.
         self._retry_policy = RetryPolicy(

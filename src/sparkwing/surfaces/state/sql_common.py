@@ -33,6 +33,7 @@ from sparkwing.surfaces.state.base import (
     check_gate,
     check_run_update,
 )
+from sparkwing.surfaces.state.jobqueue import JobQueue
 from sparkwing.surfaces.state.sql_schema import GATE_INSERT, GATE_RESOLVE, GATE_SELECT
 
 T = TypeVar("T")
@@ -408,6 +409,7 @@ class SqlStateStore(StateStore):
     # Both SQL backends have every part; each sets them in its __init__.
     gates: Gates | None = None
     queue: RunQueue | None = None
+    jobs: JobQueue | None = None
 
     @abc.abstractmethod
     def _sql_read(self, fn: Callable[[Conn], T]) -> T: ...

@@ -110,6 +110,29 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE events ADD COLUMN batch TEXT",
         ],
     ),
+    (
+        6,
+        [
+            # Jobs dispatched to workers (sparkwing.surfaces.state.jobqueue): one row per
+            # attempt of a job, queued -> claimed (worker, lease; claims counts the claims,
+            # so a worker whose lease lapsed cannot complete it) -> done (result).
+            "CREATE TABLE IF NOT EXISTS job_queue ("
+            " run_id TEXT NOT NULL,"
+            " node_id TEXT NOT NULL,"
+            " attempt INTEGER NOT NULL,"
+            " state TEXT NOT NULL,"
+            " labels TEXT NOT NULL,"
+            " spec TEXT NOT NULL,"
+            " worker TEXT,"
+            " claims INTEGER NOT NULL,"
+            " lease_expires DOUBLE PRECISION,"
+            " cancel TEXT,"
+            " result TEXT,"
+            " enqueued_at TEXT NOT NULL,"
+            " PRIMARY KEY (run_id, node_id, attempt))",
+            "CREATE INDEX IF NOT EXISTS job_queue_state_idx ON job_queue (state, enqueued_at)",
+        ],
+    ),
 ]
 
 # Gates: the queries both SQL backends run (``?`` placeholders; Postgres converts them).

@@ -24,6 +24,7 @@ from sparkwing.paths import create_private_file, make_private_dirs
 from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
+from sparkwing.surfaces.state.sql_jobs import SQLITE_NOW, SqlJobQueue
 from sparkwing.surfaces.state.base import (
     MemoClaim,
     NewEvent,
@@ -92,6 +93,7 @@ class SqliteState(sq.SqlStateStore):
         self.memo = _SqliteMemo(self)
         self.gates = sq.SqlGates(self)
         self.queue = _SqliteQueue(self)
+        self.jobs = SqlJobQueue(self, SQLITE_NOW)
         self.path = Path(path)
         self._lock = threading.Lock()
         self._pid = os.getpid()
