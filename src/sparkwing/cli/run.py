@@ -96,6 +96,8 @@ def run_cmd(
         pause_before=tuple(options["pause_before"]),
         pause_on_failure=bool(options["pause_on_failure"]),
         no_bundle_cache=bool(options["no_bundle_cache"]),
+        labels=tuple(options["labels"]),
+        dispatch=bool(options["dispatch"]),
         trigger=options["trigger"],
         run_id=run_id,
     )

@@ -76,6 +76,21 @@ RUN_FLAGS: tuple[Flag, ...] = (
         "Rebuild the pipeline bundle (reinstall its requirements) instead of reusing one.",
         is_flag=True,
     ),
+    Flag(
+        ("--sw-dispatch",),
+        "dispatch",
+        "Send every job to `sparkwing worker`s sharing this profile's state (a job whose "
+        ".requires() labels this machine lacks goes to one anyway).",
+        is_flag=True,
+    ),
+    Flag(
+        ("--sw-label",),
+        "labels",
+        "A label this machine has (repeatable; also SPARKWING_LABELS): jobs that "
+        ".requires() only such labels run here.",
+        metavar="LABEL",
+        multiple=True,
+    ),
 )
 
 PROFILE_FLAG = Flag(("--profile",), "profile", metavar="NAME")

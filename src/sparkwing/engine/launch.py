@@ -38,6 +38,8 @@ class LaunchOptions:
     no_bundle_cache: bool = False
     trigger: str = "cli"
     run_id: str | None = None
+    labels: tuple[str, ...] = ()
+    dispatch: bool = False
 
 
 def launch(
@@ -84,6 +86,8 @@ def launch(
         parallel=options.parallel or os.cpu_count() or 2,
         pause_before=list(options.pause_before),
         pause_on_failure=options.pause_on_failure,
+        labels=list(options.labels),
+        dispatch=options.dispatch,
         trigger=options.trigger,
         output=options.output,
     )
@@ -164,6 +168,8 @@ def run_queued(start: QueuedStart) -> RunResult:
             pause_before=tuple(values["pause_before"]),
             pause_on_failure=bool(values["pause_on_failure"]),
             no_bundle_cache=bool(values["no_bundle_cache"]),
+            labels=tuple(values["labels"]),
+            dispatch=bool(values["dispatch"]),
             trigger="queue",
             run_id=start.run_id,
         )

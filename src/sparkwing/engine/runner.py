@@ -153,6 +153,8 @@ def _run_with(
     rc: Any,
 ) -> int:
     from sparkwing.engine.clock import now_iso
+    from sparkwing.engine.dispatch import make_dispatcher
+    from sparkwing.engine.jobspec import JobSpec
     from sparkwing.engine.masking import Masker
     from sparkwing.engine.procutil import kill_leftovers, process_start_ticks
     from sparkwing.engine.progress import make_display
@@ -173,6 +175,7 @@ def _run_with(
             f"{what} are not supported on this store ({spec.surface('state').describe()}): "
             "use postgres or a controller"
         )
+    remote = make_dispatcher(spec, rc, state, [JobSpec.of(job) for job in plan.jobs.values()])
     cache, logs = surfaces.cache, surfaces.logs
     cache_spec, secrets_spec = spec.surface("cache"), spec.surface("secrets")
     display = make_display(spec.output)
@@ -224,6 +227,7 @@ def _run_with(
             memo_lease=float(os.environ.get("SPARKWING_MEMO_LEASE_SECONDS", "60")),
             pause_before=frozenset(spec.pause_before),
             pause_on_failure=spec.pause_on_failure,
+            remote=remote,
         )
         status = scheduler.execute()
         kill_leftovers(spec.run_id)

@@ -41,6 +41,9 @@ class RunSpec:
     surface_reasons: dict[str, str] = field(default_factory=dict)
     pause_before: list[str] = field(default_factory=list)
     pause_on_failure: bool = False
+    # This machine's labels (--sw-label) and --sw-dispatch: which jobs go to workers.
+    labels: list[str] = field(default_factory=list)
+    dispatch: bool = False
     parallel: int = 2
     trigger: str = "cli"
     output: str = "plain"

@@ -19,6 +19,7 @@ from typing import Any
 from sparkwing.engine import artifacts
 from sparkwing.engine.clock import now_iso
 from sparkwing.engine.dag import Dag, DagNode
+from sparkwing.engine.dispatch import Dispatcher
 from sparkwing.engine.gatewait import GATE_POLL_SECONDS, GateWaiter
 from sparkwing.engine.jobproc import JobLaunch, ShellLaunch
 from sparkwing.engine.jobspec import JobSpec, freeze
@@ -94,6 +95,7 @@ class Scheduler:
         memo_lease: float = 60.0,
         pause_before: frozenset[str] = frozenset(),
         pause_on_failure: bool = False,
+        remote: Dispatcher | None = None,
     ) -> None:
         self.args = args
         self.rc = rc
@@ -105,6 +107,7 @@ class Scheduler:
         self.workdir = workdir
         self.pause_before = pause_before
         self.pause_on_failure = pause_on_failure
+        self.remote = remote  # jobs that run on workers, when some do
         self.outputs: dict[str, Any] = {}
         self.artifacts: dict[str, str | None] = {}
         specs = freeze(plan, order)
@@ -158,6 +161,7 @@ class Scheduler:
                         break
                     exits = self.sup.wait(self._next_timeout())
                     self.rec.mark_time()
+                    exits += self._poll_remote()
                     for exited in exits:
                         self._attempt_done(self.nodes[exited.key], exited)
                     self._fire_timers()
@@ -264,6 +268,14 @@ class Scheduler:
             "SPARKWING_PIPELINE": self.rc.pipeline,
             "SPARKWING_JOB": job.id,
         }
+        if self.remote is not None and self.remote.wants(job):
+            consumed = {dep: self.artifacts.get(dep) for dep in job.consumed}
+            outputs = {dep: self.outputs[dep] for dep in job.deps if dep in self.outputs}
+            reason = self.remote.start(job, node.record, outputs, consumed, env)
+            node.record.started_at = node.record.started_at or now_iso()
+            self._set_status(node, "running", reason)
+            self.rec.event("node_started", job.id, {"attempt": node.record.attempt, "queued": True})
+            return
         if isinstance(job.fn, str) and not job.consumed and not job.output_globs:
             # A plain command needs no Python around it: one fork/exec of /bin/sh, its
             # output read and masked here, worded in the log as ctx.sh words it.
@@ -317,6 +329,15 @@ class Scheduler:
             elif t == "ann":
                 self.rec.annotate(node_id, masker.text(str(item.get("m", ""))))
 
+    def _poll_remote(self) -> list[Exited]:
+        """Dispatched attempts that ended; a job a worker took goes on record with it."""
+        if self.remote is None:
+            return []
+        changed, ended = self.remote.poll()
+        for record in changed:
+            self.rec.node_changed(record)
+        return ended
+
     # ---------------------------------------------------------------- timers
     def _wake(self, node: NodeRun, kind: str, when: float) -> None:
         """Ask for ``node`` to be looked at again at ``when``; replaces its earlier wake."""
@@ -330,6 +351,9 @@ class Scheduler:
             heapq.heappop(self._timers)  # replaced or cancelled since it was pushed
         if self._timers:
             due = min(due, self._timers[0][0])
+        remote_due = self.remote.next_timeout(now) if self.remote is not None else None
+        if remote_due is not None:
+            due = min(due, now + remote_due)
         return min(MAX_TURN_SECONDS, max(0.0, due - now))
 
     def _fire_timers(self) -> None:
@@ -410,7 +434,8 @@ class Scheduler:
             self._record_final(self.nodes[cancelled.id], "cancelled", cancelled.reason)
 
     def _cancel_everything(self, reason: str) -> None:
-        for exited in self.sup.terminate_all():
+        remote = self.remote.cancel_all(reason) if self.remote is not None else []
+        for exited in [*self.sup.terminate_all(), *remote]:
             self._attempt_done(self.nodes[exited.key], exited)
         for node_id in self.dag.unfinished():
             node = self.nodes[node_id]

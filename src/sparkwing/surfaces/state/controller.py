@@ -11,8 +11,6 @@ from typing import Any
 
 from sparkwing.controller.client import ControllerClient, segment
 from sparkwing.ids import check_key, check_segment
-from sparkwing.surfaces.state.controller_jobs import ControllerJobs
-from sparkwing.surfaces.state.jobqueue import JobQueue
 from sparkwing.surfaces.state.base import (
     TIMED_OUT_BY,
     Event,
@@ -29,6 +27,8 @@ from sparkwing.surfaces.state.base import (
     StateStore,
     check_gate,
 )
+from sparkwing.surfaces.state.controller_jobs import ControllerJobs
+from sparkwing.surfaces.state.jobqueue import JobQueue
 
 
 def _run(run_id: str) -> str:

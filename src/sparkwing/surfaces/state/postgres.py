@@ -23,7 +23,6 @@ from sparkwing.ids import check_key, check_segment
 from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
-from sparkwing.surfaces.state.sql_jobs import POSTGRES_NOW, SqlJobQueue
 from sparkwing.surfaces.state.base import (
     MemoClaim,
     NewEvent,
@@ -31,6 +30,7 @@ from sparkwing.surfaces.state.base import (
     RunClaim,
     RunRecord,
 )
+from sparkwing.surfaces.state.sql_jobs import POSTGRES_NOW, SqlJobQueue
 
 if TYPE_CHECKING:
     import psycopg

@@ -24,7 +24,6 @@ from sparkwing.paths import create_private_file, make_private_dirs
 from sparkwing.retry import RetryPolicy
 from sparkwing.surfaces.state import sql_common as sq
 from sparkwing.surfaces.state import sql_schema
-from sparkwing.surfaces.state.sql_jobs import SQLITE_NOW, SqlJobQueue
 from sparkwing.surfaces.state.base import (
     MemoClaim,
     NewEvent,
@@ -32,6 +31,7 @@ from sparkwing.surfaces.state.base import (
     RunClaim,
     RunRecord,
 )
+from sparkwing.surfaces.state.sql_jobs import SQLITE_NOW, SqlJobQueue
 
 T = TypeVar("T")
 
