@@ -126,7 +126,7 @@ def list_cmd(
         click.echo(f"({limit} newest shown; --limit N shows more)", err=True)
 
 
-def _node_rows(nodes: list[NodeRecord]) -> list[tuple[Any, ...]]:
+def _node_rows(nodes: list[NodeRecord], runner: str | None = None) -> list[tuple[Any, ...]]:
     from sparkwing.cli.timefmt import elapsed
 
     return [
@@ -135,6 +135,8 @@ def _node_rows(nodes: list[NodeRecord]) -> list[tuple[Any, ...]]:
             n.status,
             n.attempt or "-",
             elapsed(n.started_at, n.finished_at) if n.started_at else "-",
+            # Where each job ran, when some went to workers (runner: the run's own machine).
+            *([str(n.extra.get("worker") or runner)] if runner is not None else []),
             _first_line(_why(n), 90),
         )
         for n in nodes
@@ -204,9 +206,11 @@ def status_cmd(
         click.echo(text)
     if nodes:
         click.echo("")
+        runner = (run.host or "runner") if any(n.extra.get("worker") for n in nodes) else None
+        where = ["worker"] if runner is not None else []
         table(
-            ["job", "status", "attempt", "duration", "reason"],
-            _node_rows(nodes),
+            ["job", "status", "attempt", "duration", *where, "reason"],
+            _node_rows(nodes, runner),
             styles={1: status_colour},
         )
     notes = [

@@ -4,6 +4,7 @@ state through the engine's queue worker (:mod:`sparkwing.engine.worker`), printi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -150,4 +151,8 @@ def worker_cmd(
             max_runs=max_runs,
             report=renderer(name, output == "json"),
         )
-        return worker.serve()
+        from sparkwing.engine.jobworker import serving_jobs
+
+        say = functools.partial(click.echo, err=output == "json")
+        with serving_jobs(surfaces.state, resolved, name=name, lease=lease, parallel=parallel, say=say):
+            return worker.serve()
