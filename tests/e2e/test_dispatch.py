@@ -70,6 +70,33 @@ def shard(ctx):
     return {"home": HERE}
 
 
+def flaky(ctx):
+    mark(ctx, "started")
+    if ctx.attempt == 1:
+        raise RuntimeError("the first attempt fails in " + HERE)
+    return {"home": HERE, "attempt": ctx.attempt}
+
+
+def hang(ctx):
+    mark(ctx, "started")
+    time.sleep(600)
+
+
+@sw.pipeline("flaky")
+def flaky_pipeline(plan):
+    plan.job("flaky", flaky).retry(1, backoff="0.1s").memoize(lambda ctx: "flaky-v1")
+
+
+@sw.pipeline("slow")
+def slow(plan):
+    plan.job("slow", hang).timeout("1s")
+
+
+@sw.pipeline("hang")
+def hang_pipeline(plan):
+    plan.job("hang", hang).requires("gpu")
+
+
 @sw.pipeline("fanout")
 def fanout(plan):
     shards = [plan.job(f"shard-{i:02d}", shard) for i in range(40)]
@@ -105,7 +132,13 @@ class Machine:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
+            # Its own process group, as a terminal's foreground job: Ctrl-C reaches it all.
+            start_new_session=True,
         )
+
+    @staticmethod
+    def ctrl_c(proc: subprocess.Popen[str]) -> None:
+        os.killpg(proc.pid, signal.SIGINT)
 
 
 @dataclass
@@ -152,9 +185,22 @@ def _profile_lines(backend: str, tmp: Path, stack: contextlib.ExitStack) -> list
 
 @pytest.fixture(params=["sqlite", "postgres", "controller"])
 def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
+    with _fleet(request.param, tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def one_machine(tmp_path: Path) -> Iterator[Fleet]:
+    """The same on sqlite: workers on the runner's machine (what it supports)."""
+    with _fleet("sqlite", tmp_path) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def _fleet(backend: str, tmp_path: Path) -> Iterator[Fleet]:
     """A project on the runner's machine; other machines share only the profile "team"."""
     with contextlib.ExitStack() as stack:
-        lines = _profile_lines(request.param, tmp_path, stack)
+        lines = _profile_lines(backend, tmp_path, stack)
         profiles = tmp_path / "profiles.yaml"
         profiles.write_text("\n".join(["profiles:", "  team:", *lines]) + "\n")
         marks = tmp_path / "marks"
@@ -177,10 +223,7 @@ def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
                 "NO_COLOR": "1",
             }
         )
-        workers: list[subprocess.Popen[str]] = []
         yield Fleet(Machine("runner", env, root), tmp_path, profiles, marks)
-        for proc in workers:
-            proc.kill()
 
 
 class Workers:
@@ -191,7 +234,9 @@ class Workers:
         self.names: dict[str, str] = {}
 
     def start(self, machine: Machine, *args: str) -> subprocess.Popen[str]:
-        proc = machine.start("worker", "--profile", "team", "--poll", "0.2s", "--lease", "2s", *args)
+        proc = machine.start(
+            "worker", "--profile", "team", "--poll", "0.2s", "--lease", "2s", *args
+        )
         self.procs[machine.name] = proc
         return proc
 
@@ -320,3 +365,108 @@ def test_a_dispatched_fan_out_runs_each_job_once_and_survives_a_killed_worker(
     }
     outs = workers.stop()
     assert any("reclaimed from " + victim_name in text for text in outs.values())
+
+
+def _wait_for(what: str, check: Any, proc: subprocess.Popen[str] | None = None) -> Any:
+    deadline = time.monotonic() + 120
+    while not (found := check()):
+        assert proc is None or proc.poll() is None, f"ended before {what}"
+        assert time.monotonic() < deadline, f"no {what}"
+        time.sleep(0.1)
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with contextlib.suppress(OSError):  # a zombie of an exited worker's child counts
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    return True
+
+
+def _cleaned(fleet: Fleet, machine: str) -> bool:
+    """Whether the worker on ``machine`` completed its jobs (it removes their workspaces)."""
+    jobs = fleet.tmp / machine / "sparkwing-home" / "work" / "jobs"
+    return not jobs.is_dir() or not any(jobs.iterdir())
+
+
+def test_retries_and_memoize_work_for_dispatched_jobs(one_machine: Fleet, workers: Workers) -> None:
+    fleet = one_machine
+    workers.start(fleet.machine("box"))
+    first = fleet.runner.run("run", "flaky", "--sw-dispatch", "-o", "json")
+    assert first.returncode == 0, first.stderr + first.stdout
+    [node] = _json(first.stdout)["nodes"]
+    assert (node["status"], node["attempt"], node["output"]["attempt"]) == ("success", 2, 2)
+    assert "the first attempt fails in" in node["error"]  # kept from the failed attempt
+    assert len(_marks(fleet.marks, "started")) == 2
+    again = fleet.runner.run("run", "flaky", "--sw-dispatch", "-o", "json")
+    assert again.returncode == 0, again.stderr
+    [cached] = _json(again.stdout)["nodes"]
+    assert cached["status"] == "cached" and cached["output"] == node["output"]
+    assert len(_marks(fleet.marks, "started")) == 2  # memoized: no worker ran it again
+
+
+def test_the_runner_enforces_a_dispatched_jobs_timeout(
+    one_machine: Fleet, workers: Workers
+) -> None:
+    fleet = one_machine
+    workers.start(fleet.machine("box"))
+    done = fleet.runner.run("run", "slow", "--sw-dispatch", "-o", "json")
+    assert done.returncode == 1, done.stderr + done.stdout
+    [node] = _json(done.stdout)["nodes"]
+    assert node["status"] == "failed" and node["error"] == "timed out after 1.0s"
+    [started] = fleet.marks.glob("slow.started.*")
+    pid = int(started.name.rsplit(".", 1)[1])
+    _wait_for("the timed-out job's end on its worker", lambda: _gone(pid))
+    _wait_for("the worker to complete it", lambda: _cleaned(fleet, "box"))
+    outs = workers.stop()
+    assert "slow  attempt 1  cancelled" in outs["box"]
+
+
+def test_a_job_no_worker_can_take_waits_queued_and_ctrl_c_cancels_it(
+    one_machine: Fleet, workers: Workers
+) -> None:
+    fleet = one_machine
+    workers.start(fleet.machine("plain-box"))  # no gpu: it cannot take the job
+    run = fleet.runner.start("run", "hang", "-o", "plain")
+
+    def waiting() -> str | None:
+        status = fleet.runner.run("runs", "status")
+        return status.stdout if "queued for a worker with labels gpu" in status.stdout else None
+
+    text = _wait_for("the queued job in runs status", waiting, run)
+    assert "running hang" in text  # what the live run waits on
+    Machine.ctrl_c(run)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err + out
+    status = _json(fleet.runner.run("runs", "status", "-o", "json").stdout)
+    assert status["run"]["status"] == "cancelled"
+    assert status["nodes"][0]["status"] == "cancelled"
+    # Cancelled in the queue too: a gpu worker that comes later does not run it.
+    workers.start(fleet.machine("gpu-box", SPARKWING_LABELS="gpu"))
+    workers.name_of("gpu-box")
+    time.sleep(1)
+    assert not list(fleet.marks.glob("hang.started.*"))
+
+
+def test_ctrl_c_of_the_run_stops_its_job_on_the_worker(
+    one_machine: Fleet, workers: Workers
+) -> None:
+    fleet = one_machine
+    workers.start(fleet.machine("gpu-box", SPARKWING_LABELS="gpu"))
+    run = fleet.runner.start("run", "hang", "-o", "plain")
+    started = _wait_for(
+        "the job to start on the worker", lambda: list(fleet.marks.glob("hang.started.*")), run
+    )
+    pid = int(started[0].name.rsplit(".", 1)[1])
+    Machine.ctrl_c(run)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err + out
+    _wait_for("the cancelled job's end on its worker", lambda: _gone(pid))
+    _wait_for("the worker to complete it", lambda: _cleaned(fleet, "gpu-box"))
+    outs = workers.stop()
+    assert "hang  attempt 1  cancelled" in outs["gpu-box"]
+    status = _json(fleet.runner.run("runs", "status", "-o", "json").stdout)
+    assert (status["run"]["status"], status["nodes"][0]["status"]) == ("cancelled", "cancelled")

@@ -154,5 +154,7 @@ def worker_cmd(
         from sparkwing.engine.jobworker import serving_jobs
 
         say = functools.partial(click.echo, err=output == "json")
-        with serving_jobs(surfaces.state, resolved, name=name, lease=lease, parallel=parallel, say=say):
+        with serving_jobs(
+            surfaces.state, resolved, name=name, lease=lease, parallel=parallel, say=say
+        ):
             return worker.serve()

@@ -12,16 +12,16 @@ from typing import Any
 
 from sparkwing.controller import schemas as s
 from sparkwing.controller.authority import check_writer, record
-from sparkwing.controller.endpoint import Call, Endpoint, Param, Reply, json_response
+from sparkwing.controller.endpoint import Call, Endpoint, Reply, json_response
 from sparkwing.controller.routes_coord import NODE_ID
 from sparkwing.controller.routes_state import READ, RUN_ID, WRITE
-from sparkwing.errors import UsageError
 from sparkwing.surfaces.state.jobqueue import JobRef, JobResult, QueuedJob, require_jobs
 
 LABELS = s.array(s.SHORT, 64)
-REF = s.obj({"run_id": s.SHORT, "node_id": s.SHORT, "attempt": s.INT64}, ("run_id", "node_id"))
+ATTEMPT: s.Schema = {"type": "integer", "minimum": 1, "maximum": s.INT64_MAX}
+REF = s.obj({"run_id": s.SHORT, "node_id": s.SHORT, "attempt": ATTEMPT}, ("run_id", "node_id"))
 ENQUEUE = s.obj(
-    {"run_id": s.SHORT, "node_id": s.SHORT, "attempt": s.INT64, "labels": LABELS, "spec": s.OBJ},
+    {"run_id": s.SHORT, "node_id": s.SHORT, "attempt": ATTEMPT, "labels": LABELS, "spec": s.OBJ},
     ("run_id", "node_id", "attempt", "labels", "spec"),
 )
 CLAIM_REQUEST = s.obj(
@@ -40,7 +40,10 @@ CLAIM = s.obj(
     ("ref", "labels", "spec", "worker", "claim", "expires_at"),
 )
 CLAIMED = s.obj({"claim": {"anyOf": [CLAIM, {"type": "null"}]}}, ("claim",))
-RENEW = s.obj({"worker": s.SHORT, "claim": s.INT64, "lease_seconds": s.LEASE}, ("worker", "claim"))
+RENEW = s.obj(
+    {"attempt": ATTEMPT, "worker": s.SHORT, "claim": s.INT64, "lease_seconds": s.LEASE},
+    ("attempt", "worker", "claim"),
+)
 RENEWAL = s.obj({"renewal": {"type": "string", "enum": ["held", "cancel", "lost"]}}, ("renewal",))
 RESULT = s.obj(
     {
@@ -54,8 +57,11 @@ RESULT = s.obj(
     },
     ("status",),
 )
-COMPLETE = s.obj({"worker": s.SHORT, "claim": s.INT64, "result": RESULT}, ("worker", "claim"))
-CANCEL = s.obj({"reason": s.STR}, ("reason",))
+COMPLETE = s.obj(
+    {"attempt": ATTEMPT, "worker": s.SHORT, "claim": s.INT64, "result": RESULT},
+    ("attempt", "worker", "claim"),
+)
+CANCEL = s.obj({"attempt": ATTEMPT, "reason": s.STR}, ("attempt", "reason"))
 ENTRY = s.obj(
     {
         "ref": REF,
@@ -72,20 +78,14 @@ ENTRY = s.obj(
 ENTRIES = s.obj({"jobs": s.array(ENTRY)}, ("jobs",))
 
 
-def _attempt(value: str) -> object:
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(f"job attempt must be a positive integer, not {value!r}")
-    return value
-
-
-ATTEMPT = Param("attempt", "path", s.STR, "The job's attempt (1, 2 ...).", True, _attempt)
-JOB_PATH = "/v1/jobs/{run_id}/{node_id}/{attempt}"
+JOB_PATH = "/v1/jobs/{run_id}/{node_id}"
 
 
 def _ref(call: Call) -> JobRef:
+    """The attempt a call is about: run and node in the path, attempt in the body."""
     p = call.path
     check_writer(call, p["run_id"])
-    return JobRef(p["run_id"], p["node_id"], int(p["attempt"]))
+    return JobRef(p["run_id"], p["node_id"], int(call.body["attempt"]))
 
 
 def enqueue(call: Call) -> Any:
@@ -188,7 +188,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         WRITE,
         renew,
         Reply(200, "held, cancel or lost.", RENEWAL),
-        params=(RUN_ID, NODE_ID, ATTEMPT),
+        params=(RUN_ID, NODE_ID),
         body=RENEW,
         errors=(501,),
     ),
@@ -200,7 +200,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         WRITE,
         complete,
         Reply(200, "Whether the result was recorded.", s.OK),
-        params=(RUN_ID, NODE_ID, ATTEMPT),
+        params=(RUN_ID, NODE_ID),
         body=COMPLETE,
         errors=(501,),
     ),
@@ -212,7 +212,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         WRITE,
         cancel,
         Reply(200, "Asked.", s.OK),
-        params=(RUN_ID, NODE_ID, ATTEMPT),
+        params=(RUN_ID, NODE_ID),
         body=CANCEL,
         errors=(501,),
     ),

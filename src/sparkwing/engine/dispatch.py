@@ -184,19 +184,31 @@ def run_base(spec: Any, rc: Any) -> dict[str, Any]:
 
 
 def make_dispatcher(spec: Any, rc: Any, state: Any, jobs: list[JobSpec]) -> Dispatcher | None:
-    """The run's dispatcher, or None when every job runs here; refuses (NotSupportedError)
-    a store without a job queue and a run without a bundle when some job must go."""
-    from sparkwing.errors import UsageError
-    from sparkwing.surfaces.state.jobqueue import require_jobs
+    """The run's dispatcher, or None when every job runs here; a PlanError when some job
+    must go to a worker and the state store has no job queue (or the run no bundle)."""
+    from sparkwing.errors import PlanError
 
-    labels = local_labels(list(getattr(spec, "labels", []) or []), os.environ)
-    dispatch_all = bool(getattr(spec, "dispatch", False))
-    going = [j for j in jobs if needs_dispatch(j, labels, dispatch_all)]
+    labels = local_labels(list(spec.labels), os.environ)
+    going = [j for j in jobs if needs_dispatch(j, labels, spec.dispatch)]
     if not going:
         return None
-    queue = require_jobs(state)
+    first = going[0]
+    if spec.dispatch:
+        why = "--sw-dispatch sends every job to a worker"
+    else:
+        has = ", ".join(labels) or "none"
+        why = (
+            f'job "{first.id}" requires {", ".join(first.labels)}, which this machine lacks '
+            f"(its labels: {has}; add some with --sw-label or SPARKWING_LABELS)"
+        )
+    jobs_queue = state.jobs
+    if jobs_queue is None:
+        raise PlanError(
+            f"{why}, but {state.describe()} cannot dispatch jobs to workers: "
+            "use sqlite, postgres or controller state"
+        )
     if not (spec.bundle or {}).get("key"):
-        raise UsageError(f'job "{going[0].id}" must run on a worker, which needs a pipeline bundle')
+        raise PlanError(f"{why}, and a worker needs the pipeline's bundle, which this run has not")
     return Dispatcher(
-        queue, spec.run_id, run_base(spec, rc), labels=labels, dispatch_all=dispatch_all
+        jobs_queue, spec.run_id, run_base(spec, rc), labels=labels, dispatch_all=spec.dispatch
     )

@@ -22,7 +22,7 @@ from sparkwing.surfaces.state.jobqueue import (
 def _path(ref: JobRef, action: str) -> str:
     run = segment(check_segment(ref.run_id, "run id"))
     node = segment(check_segment(ref.node_id, "node id"))
-    return f"/v1/jobs/{run}/{node}/{int(ref.attempt)}/{action}"
+    return f"/v1/jobs/{run}/{node}/{action}"
 
 
 class ControllerJobs(JobQueue):
@@ -63,17 +63,28 @@ class ControllerJobs(JobQueue):
         )
 
     def renew(self, ref: JobRef, worker: str, claim: int, lease_seconds: float) -> Renewal:
-        body = {"worker": worker, "claim": claim, "lease_seconds": lease_seconds}
+        body = {
+            "attempt": ref.attempt,
+            "worker": worker,
+            "claim": claim,
+            "lease_seconds": lease_seconds,
+        }
         doc = self.client.call("POST", _path(ref, "renew"), what="renew a job", body=body)
         return cast(Renewal, doc["renewal"])
 
     def complete(self, ref: JobRef, worker: str, claim: int, result: JobResult) -> bool:
-        body = {"worker": worker, "claim": claim, "result": result.to_dict()}
+        body = {
+            "attempt": ref.attempt,
+            "worker": worker,
+            "claim": claim,
+            "result": result.to_dict(),
+        }
         doc = self.client.call("POST", _path(ref, "complete"), what="complete a job", body=body)
         return bool(doc["ok"])
 
     def cancel(self, ref: JobRef, reason: str) -> None:
-        self.client.call("POST", _path(ref, "cancel"), what="cancel a job", body={"reason": reason})
+        body = {"attempt": ref.attempt, "reason": reason}
+        self.client.call("POST", _path(ref, "cancel"), what="cancel a job", body=body)
 
     def entries(self, run_id: str) -> list[JobEntry]:
         path = "/v1/jobs/" + segment(check_segment(run_id, "run id"))
