@@ -47,6 +47,7 @@ def train(ctx):
     Path("out").mkdir(exist_ok=True)
     Path("out/trained.txt").write_text(weights + "; trained in " + HERE)
     print("training on", HERE)
+    ctx.annotate("trained on the gpu box")
     return {"home": HERE, "weights": weights, "upstream": ctx.output("build")}
 
 
@@ -314,6 +315,7 @@ def test_a_job_that_requires_gpu_runs_on_the_gpu_worker_and_artifacts_cross_mach
     assert "WORKER" in rows["JOB"]
     assert rows["train"][:2] == ["train", "success"] and gpu_name in rows["train"]
     assert gpu_name not in rows["build"] and gpu_name not in rows["report"]
+    assert "train: trained on the gpu box" in status.stdout  # annotated on the worker
     # Its log, written on the gpu worker, reads like any job's.
     logs = fleet.runner.run("runs", "logs", run_id, "--job", "train")
     assert f"training on {gpu_home}" in logs.stdout, logs.stderr

@@ -97,6 +97,10 @@ class JobWorker:
                 except StorageError as exc:
                     self.say(f"warning: job queue: {exc}")
                     busy = False
+                except Exception as exc:  # a bug here must not end the serving thread
+                    log.debug("job worker turn failed", exc_info=True)
+                    self.say(f"warning: job worker: {type(exc).__name__}: {exc}")
+                    busy = False
                 self._stop.wait(TURN_SECONDS if busy or self.active else IDLE_POLL_SECONDS)
         finally:
             self._give_back()

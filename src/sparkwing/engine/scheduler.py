@@ -336,6 +336,9 @@ class Scheduler:
         changed, ended = self.remote.poll()
         for record in changed:
             self.rec.node_changed(record)
+        for exited in ended:  # what the job annotated on its worker
+            for text in ((exited.result or {}).get("extra") or {}).get("annotations", []):
+                self.rec.annotate(exited.key, self.rec.masker.text(str(text)))
         return ended
 
     # ---------------------------------------------------------------- timers
