@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,7 @@ class Machine:
     name: str
     env: dict[str, str]
     cwd: Path
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -125,7 +126,7 @@ class Machine:
         )
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [*sparkwing_command(), *args],
             env=self.env,
             cwd=self.cwd,
@@ -136,6 +137,16 @@ class Machine:
             # Its own process group, as a terminal's foreground job: Ctrl-C reaches it all.
             start_new_session=True,
         )
+        self.started.append(proc)
+        return proc
+
+    def end(self) -> None:
+        """Kill what this machine started and is still running (a test that failed)."""
+        for proc in self.started:
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
 
     @staticmethod
     def ctrl_c(proc: subprocess.Popen[str]) -> None:
@@ -148,12 +159,15 @@ class Fleet:
     tmp: Path
     profiles: Path
     marks: Path
+    machines: list[Machine] = field(default_factory=list)
 
     def machine(self, name: str, **env: str) -> Machine:
         base = self.tmp / name
         folder = base / "folder"
         folder.mkdir(parents=True)
-        return Machine(name, {**_machine_env(self.runner.env, base), **env}, folder)
+        made = Machine(name, {**_machine_env(self.runner.env, base), **env}, folder)
+        self.machines.append(made)
+        return made
 
 
 def _machine_env(base_env: dict[str, str], base: Path) -> dict[str, str]:
@@ -224,7 +238,12 @@ def _fleet(backend: str, tmp_path: Path) -> Iterator[Fleet]:
                 "NO_COLOR": "1",
             }
         )
-        yield Fleet(Machine("runner", env, root), tmp_path, profiles, marks)
+        fleet = Fleet(Machine("runner", env, root), tmp_path, profiles, marks)
+        try:
+            yield fleet
+        finally:
+            for machine in [fleet.runner, *fleet.machines]:
+                machine.end()
 
 
 class Workers:
@@ -472,3 +491,43 @@ def test_ctrl_c_of_the_run_stops_its_job_on_the_worker(
     assert "hang  attempt 1  cancelled" in outs["gpu-box"]
     status = _json(fleet.runner.run("runs", "status", "-o", "json").stdout)
     assert (status["run"]["status"], status["nodes"][0]["status"]) == ("cancelled", "cancelled")
+
+
+def test_a_bad_label_is_a_plan_error(one_machine: Fleet) -> None:
+    fleet = one_machine
+    (fleet.runner.cwd / ".sparkwing" / "bad.py").write_text(
+        "import sparkwing as sw\n\n\n@sw.pipeline('bad')\ndef bad(plan):\n"
+        "    plan.job('x', 'true').requires('has space')\n"
+    )
+    done = fleet.runner.run("run", "bad")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: job \"x\": invalid label 'has space'")
+    assert "Traceback" not in done.stderr
+
+
+def test_a_state_without_a_job_queue_refuses_to_dispatch(tmp_path: Path) -> None:
+    from tests.objectstores import create_bucket, emulator_env, new_bucket_name
+
+    env = emulator_env("s3")
+    bucket = new_bucket_name()
+    create_bucket("s3", bucket)
+    with _fleet("sqlite", tmp_path) as fleet:
+        fleet.profiles.write_text(
+            "profiles:\n  team:\n"
+            + "".join(
+                f"    {surface}: {{type: s3, bucket: {bucket}, prefix: team}}\n"
+                for surface in ("state", "cache", "logs")
+            )
+        )
+        fleet.runner.env.update(env)
+        done = fleet.runner.run("run", "hang")
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == (
+            'error: job "hang" requires gpu, which this machine lacks (its labels: none; add '
+            "some with --sw-label or SPARKWING_LABELS), but s3://"
+            f"{bucket}/team/ cannot dispatch jobs to workers: use sqlite, postgres or "
+            "controller state\n"
+        )
+        labelled = fleet.runner.run("run", "hang", "--sw-label", "gpu", "--sw-dispatch")
+        assert labelled.returncode == 2
+        assert labelled.stderr.startswith("error: --sw-dispatch sends every job to a worker")

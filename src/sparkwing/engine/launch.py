@@ -120,24 +120,11 @@ class QueuedStart:
 def start_queued(start: QueuedStart) -> subprocess.Popen[bytes]:
     """Start the process that runs ``start`` (see :func:`main`); raises OSError when it
     cannot be started."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sparkwing.engine.launch"],
-        cwd=start.root,
-        stdin=subprocess.PIPE,
-        # The run's own output is not the worker's to show: its record and logs hold it.
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        # Its own session: a Ctrl-C meant for the worker reaches the runs through the
-        # worker, which decides what happens to them.
-        start_new_session=True,
+    from sparkwing.engine.launcher import start_module
+
+    return start_module(
+        "sparkwing.engine.launch", cwd=start.root, payload=json.dumps(asdict(start))
     )
-    assert proc.stdin is not None
-    try:
-        proc.stdin.write(json.dumps(asdict(start)).encode())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    return proc
 
 
 def run_queued(start: QueuedStart) -> RunResult:

@@ -116,26 +116,39 @@ class LocalLaunched(Launched):
             self.proc.wait(timeout=STOP_GRACE_SECONDS)
 
 
+def start_module(
+    module: str, *, cwd: str, payload: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m module`` in ``cwd`` with ``payload`` on its stdin, its output
+    discarded (what it does is recorded through the surfaces, not shown by whoever started
+    it), the leader of its own session (a Ctrl-C meant for its parent reaches it through
+    the parent, which decides). Raises OSError when it cannot be started."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module],
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(payload.encode())
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    return proc
+
+
 class LocalProcessLauncher(Launcher):
     """Each job in a new interpreter (``python -m sparkwing.engine.jobrun``) on this machine,
     the leader of its own session: stopping it ends every command it started."""
 
     def start(self, start: JobStart) -> Launched:
         Path(start.workspace).mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sparkwing.engine.jobrun"],
-            cwd=start.workspace,
-            stdin=subprocess.PIPE,
-            # Its output goes to the run's log surface, not to the worker's terminal.
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, **start.env},
-            start_new_session=True,
+        env = {**os.environ, **start.env}
+        proc = start_module(
+            "sparkwing.engine.jobrun", cwd=start.workspace, payload=start.to_json(), env=env
         )
-        assert proc.stdin is not None
-        try:
-            proc.stdin.write(start.to_json().encode())
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
         return LocalLaunched(proc, start.result_path)
