@@ -302,6 +302,8 @@ def main() -> None:
     start = JobStart.from_json(sys.stdin.read())
     # Stopped (and so cancelled cleanly) when the worker that started it dies.
     die_with_parent(signal.SIGTERM)
+    if start.parent and os.getppid() != start.parent:
+        sys.exit(143)  # the worker died before that was set: no one holds the job's lease
     result = run_job(start)
     tmp = start.result_path + ".tmp"
     try:
