@@ -48,7 +48,10 @@ def test_engine_flags_come_out_and_inputs_stay_in_order() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--sw-bogus"], "unknown engine flag --sw-bogus (engine flags: --sw-no-bundle-cache,"),
+        (
+            ["--sw-bogus"],
+            "unknown engine flag --sw-bogus (engine flags: --sw-dispatch, --sw-label,",
+        ),
         (["--sw-parallel"], "option --sw-parallel requires a value"),
         (["--sw-parallel", "0"], "--sw-parallel: 0 is less than 1"),
         (["--sw-parallel", "many"], "--sw-parallel: 'many' is not a whole number"),
