@@ -7,6 +7,7 @@ the worker to stop, and stops waiting) and cancels what it queued when the run i
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -15,8 +16,11 @@ from typing import Any
 
 from sparkwing.engine.jobspec import JobSpec
 from sparkwing.engine.supervisor import Exited
+from sparkwing.errors import StorageError
 from sparkwing.surfaces.state.base import NodeRecord
 from sparkwing.surfaces.state.jobqueue import JobEntry, JobQueue, JobRef, QueuedJob, labels_fit
+
+log = logging.getLogger("sparkwing.engine")
 
 # What a queued job's spec holds; a worker refuses a version it does not know.
 JOB_SPEC_VERSION = 1
@@ -107,7 +111,13 @@ class Dispatcher:
         if not self.out or (now < self._next_poll and not force):
             return [], []
         self._next_poll = now + POLL_SECONDS
-        found = {e.ref.node_id: e for e in self.jobs.entries(self.run_id) if self._current(e)}
+        try:
+            entries = self.jobs.entries(self.run_id)
+        except StorageError as exc:
+            # Asked again at the next poll: the jobs go on meanwhile, on their workers.
+            log.warning("run %s: could not read its dispatched jobs: %s", self.run_id, exc)
+            return [], []
+        found = {e.ref.node_id: e for e in entries if self._current(e)}
         changed: list[NodeRecord] = []
         ended: list[Exited] = []
         for node_id, out in list(self.out.items()):
@@ -127,7 +137,7 @@ class Dispatcher:
             elif out.deadline is not None and now >= out.deadline:
                 # As a local attempt is killed at its timeout: the worker stops it when it
                 # next renews its lease; the run does not wait for that.
-                self.jobs.cancel(out.ref, "timed out")
+                self._ask_to_stop(out, "timed out")
                 del self.out[node_id]
                 ended.append(Exited(node_id, 0, None, timed_out=True))
         return changed, ended
@@ -136,11 +146,17 @@ class Dispatcher:
         out = self.out.get(entry.ref.node_id)
         return out is not None and out.ref == entry.ref
 
+    def _ask_to_stop(self, out: _Out, reason: str) -> None:
+        try:
+            self.jobs.cancel(out.ref, reason)
+        except StorageError as exc:  # the attempt still ends for the run; its job runs on
+            log.warning("run %s: could not cancel job %s: %s", self.run_id, out.ref.node_id, exc)
+
     def cancel_all(self, reason: str) -> list[Exited]:
         """Ask every queued or running attempt to stop; they end (for the run) now."""
         ended = []
         for node_id, out in self.out.items():
-            self.jobs.cancel(out.ref, reason)
+            self._ask_to_stop(out, reason)
             ended.append(Exited(node_id, 0, {"ok": False, "error": reason}, timed_out=False))
         self.out.clear()
         return ended

@@ -6,6 +6,7 @@ log to the logs surface, and leaves a JobResult in the file the start names."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,9 +25,10 @@ log = logging.getLogger("sparkwing.engine")
 LOG_FLUSH_SECONDS = 0.5
 
 
-def fetch_bundle(cache_spec: Any, key: str) -> Path:
+def fetch_bundle(cache_spec: Any, key: str, digest: str | None = None) -> Path:
     """The unpacked tree (``src/``, maybe ``site-packages/``) of bundle ``key``, taken from
-    this machine's bundle cache or else fetched from ``bin/<key>`` of the cache surface."""
+    this machine's bundle cache or else fetched from ``bin/<key>`` of the cache surface.
+    ``digest``: the one the run used; a tree unpacked from it already is used as it is."""
     from sparkwing.bundle import archive, remote
     from sparkwing.bundle.store import TREE_MARKER, LocalStore, check_bundle_key, rmtree
 
@@ -35,6 +37,10 @@ def fetch_bundle(cache_spec: Any, key: str) -> Path:
     spec = remote.binaries_spec(cache_spec)
     tree = store.tree_path(key)
     with store.locked(key, "build"):
+        # The worker's every later job of the run: no archive to hash again.
+        with contextlib.suppress(OSError):
+            if digest and (tree / TREE_MARKER).read_text(encoding="ascii") == digest:
+                return tree
         obj = store.object_path(key)
         work = store.work_dir()
         try:
@@ -51,16 +57,14 @@ def fetch_bundle(cache_spec: Any, key: str) -> Path:
                 archive.verify(work / "object")
                 obj.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(work / "object", obj)
-            digest = archive.verify(obj)
-            try:
-                if (tree / TREE_MARKER).read_text(encoding="ascii") == digest:
+            found = archive.verify(obj)
+            with contextlib.suppress(OSError):
+                if (tree / TREE_MARKER).read_text(encoding="ascii") == found:
                     return tree
-            except OSError:
-                pass
             dest = work / "tree"
             dest.mkdir()
             archive.unpack(obj, dest)
-            (dest / TREE_MARKER).write_text(digest, encoding="ascii")
+            (dest / TREE_MARKER).write_text(found, encoding="ascii")
             store.retire_tree(key)
             tree.parent.mkdir(parents=True, exist_ok=True)
             os.replace(dest, tree)
@@ -230,7 +234,8 @@ def run_job(start: JobStart) -> JobResult:
         writer.add("info", f"running on {where} (attempt {start.attempt})")
         extra: dict[str, Any] = {"worker": start.worker}
         try:
-            tree = fetch_bundle(specs["cache"], str(start.spec["bundle"]["key"]))
+            bundle = start.spec["bundle"]
+            tree = fetch_bundle(specs["cache"], str(bundle["key"]), bundle.get("digest"))
             job, args, rc = _plan_job(start, tree)
             result, stopped = _execute(
                 start,
@@ -287,6 +292,8 @@ def main() -> None:
     start = JobStart.from_json(sys.stdin.read())
     # Stopped (and so cancelled cleanly) when the worker that started it dies.
     die_with_parent(signal.SIGTERM)
+    if start.parent and os.getppid() != start.parent:
+        sys.exit(143)  # the worker died before that was set: no one holds the job's lease
     result = run_job(start)
     tmp = start.result_path + ".tmp"
     try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sparkwing.engine.dispatch import JOB_SPEC_VERSION
 from sparkwing.engine.launcher import JobStart, Launched, Launcher, LocalProcessLauncher
 from sparkwing.surfaces.state.jobqueue import JobClaim, JobQueue, JobResult
 
@@ -131,6 +132,11 @@ class JobWorker:
         ref = claim.ref
         how = f" (reclaimed from {claim.previous_worker})" if claim.previous_worker else ""
         self.say(f"job      {ref.run_id}  {ref.node_id}  attempt {ref.attempt}  claimed{how}")
+        if claim.spec.get("version") != JOB_SPEC_VERSION:
+            version = claim.spec.get("version")
+            error = f"queued by another sparkwing version (job spec version {version!r})"
+            self._complete(claim, JobResult("failed", error=error, extra={"worker": self.name}))
+            return
         workspace = jobs_home() / ref.run_id / f"{ref.node_id}.{ref.attempt}.{claim.claim}"
         start = JobStart(
             run_id=ref.run_id,
@@ -141,6 +147,7 @@ class JobWorker:
             result_path=str(workspace.parent / f".{workspace.name}.result.json"),
             surfaces=self._surfaces(claim),
             worker=self.name,
+            parent=os.getpid(),
         )
         try:
             shutil.rmtree(workspace, ignore_errors=True)

@@ -37,6 +37,7 @@ class JobStart:
     surfaces: dict[str, dict[str, Any]]
     worker: str
     env: dict[str, str] = field(default_factory=dict)
+    parent: int = 0  # the worker's pid: a job whose worker is gone by its start never runs
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
