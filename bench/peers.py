@@ -239,7 +239,7 @@ def measure(
             own = {**env, "SPARKWING_HOME": str(base / "against-home")}
             measures += [
                 Measure(
-                    f"sparkwing {kind} (against)", [against, "run", name, *engine], project, own
+                    f"sparkwing {kind} (against)", [against, "run", name, *engine], project, env=own
                 )
                 for kind, name in (("one", "one"), ("shell", "fan-sh"), ("python", "fan-py"))
             ]
