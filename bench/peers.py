@@ -18,7 +18,10 @@ figures.
 A report, not a test: exits 0 whether or not a target is met (2 if a command fails).
 doit is not a dependency of sparkwing: `pip install doit` to include it.
 
-    python bench/peers.py [--reps 7] [--jobs 200] [--parallel 2] [--scale] [--json]
+`--against OTHER/bin/sparkwing` also times another installation (an earlier version's
+venv) in the same interleaved run and prints this one's time over that one's.
+
+    python bench/peers.py [--reps 7] [--jobs 200] [--parallel 2] [--scale] [--against S] [--json]
 """
 
 from __future__ import annotations
@@ -144,6 +147,7 @@ class Measure:
     argv: list[str]
     cwd: Path
     samples: list[Sample] = field(default_factory=list)
+    env: dict[str, str] | None = None  # instead of the shared one (a baseline's own home)
 
     def median(self, attr: str) -> float:
         return statistics.median(getattr(s, attr) for s in self.samples)
@@ -213,7 +217,9 @@ def doit_available() -> bool:
     return importlib.util.find_spec("doit") is not None
 
 
-def measure(reps: int, jobs: int, parallel: int, scale: int | None) -> dict[str, Any]:
+def measure(
+    reps: int, jobs: int, parallel: int, scale: int | None, against: str | None = None
+) -> dict[str, Any]:
     sw = sparkwing_command()
     engine = ["--sw-parallel", str(parallel)]
     with tempfile.TemporaryDirectory(prefix="sparkwing-peers-") as tmp:
@@ -227,17 +233,27 @@ def measure(reps: int, jobs: int, parallel: int, scale: int | None) -> dict[str,
             Measure("sparkwing shell", [*sw, "run", "fan-sh", *engine], project),
             Measure("sparkwing python", [*sw, "run", "fan-py", *engine], project),
         ]
+        if against:
+            # Another installation's console script (an earlier version), in the same
+            # interleaved run, with its own SPARKWING_HOME so neither reads the other's state.
+            own = {**env, "SPARKWING_HOME": str(base / "against-home")}
+            measures += [
+                Measure(
+                    f"sparkwing {kind} (against)", [against, "run", name, *engine], project, env=own
+                )
+                for kind, name in (("one", "one"), ("shell", "fan-sh"), ("python", "fan-py"))
+            ]
         if doit_available():
             measures += [
                 Measure("doit shell", doit, base / "doit-sh"),
                 Measure("doit python", doit, base / "doit-py"),
             ]
         for m in measures:  # warm-up: creates the database, fills the OS page cache
-            run_tree(m.argv, m.cwd, env)
+            run_tree(m.argv, m.cwd, m.env or env)
         for rep in range(reps):
             shift = rep % len(measures)
             for m in measures[shift:] + measures[:shift]:
-                m.samples.append(run_tree(m.argv, m.cwd, env))
+                m.samples.append(run_tree(m.argv, m.cwd, m.env or env))
         scaled: dict[str, Sample] = {}
         if scale:
             for name in ("scale-wide", "scale-chain"):
@@ -304,9 +320,20 @@ def report(
                     "pass": s.rss_mb <= SCALE_RSS_TARGET_MB,
                 }
             )
+    against = {
+        kind: {
+            "wall_ratio": by[f"sparkwing {kind}"].median("wall")
+            / by[f"sparkwing {kind} (against)"].median("wall"),
+            "cpu_ratio": by[f"sparkwing {kind}"].median("cpu")
+            / by[f"sparkwing {kind} (against)"].median("cpu"),
+        }
+        for kind in ("one", "shell", "python")
+        if f"sparkwing {kind} (against)" in by
+    }
     return {
         "reps": reps,
         "jobs": jobs,
+        "against": against,
         "parallel": parallel,
         "doit": doit_available(),
         "measurements": {
@@ -352,6 +379,10 @@ def render(doc: dict[str, Any]) -> str:
                 f"  {name:<12} wall {ms(s['wall_s']):>9}   per job {ms(s['per_job_s']):>9}   "
                 f"peak rss {s['rss_mb']:.1f} MB"
             )
+    if doc["against"]:
+        lines += ["", "this installation / the one given with --against (below 1: faster):"]
+        for kind, r in doc["against"].items():
+            lines.append(f"  {kind:<8} wall {r['wall_ratio']:>6.2f}x   cpu {r['cpu_ratio']:>6.2f}x")
     lines += ["", f"{'check':<34}{'ratio':>10}{'target':>12}  result"]
     for c in doc["checks"]:
         lines.append(
@@ -374,11 +405,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also run a wide DAG and a chain of this many jobs (default 10000)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="SPARKWING",
+        help="also time another installation's sparkwing script (e.g. an earlier version's "
+        "venv/bin/sparkwing) in the same interleaved run, for a before/after comparison",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     opts = parser.parse_args(argv)
     if opts.reps < 1 or opts.jobs < 3 or opts.parallel < 1:
         parser.error("--reps and --parallel must be >= 1, --jobs >= 3")
-    doc = measure(opts.reps, opts.jobs, opts.parallel, opts.scale)
+    doc = measure(opts.reps, opts.jobs, opts.parallel, opts.scale, opts.against)
     print(json.dumps(doc, indent=2) if opts.json else render(doc))
     return 0
 

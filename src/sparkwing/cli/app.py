@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import importlib
-import json
-import sys
 from typing import Any
 
 import click
 
 from sparkwing import diagnostics
 from sparkwing.__about__ import __version__
-from sparkwing.errors import SparkwingError
+from sparkwing.cli.outcome import guarded, report_error, wants_json
 
 # name -> (module, attribute, short help). Modules are imported only when the command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -114,20 +112,6 @@ def output_mode() -> str:
     return "human"
 
 
-def wants_json(args: list[str]) -> bool:
-    """Whether the command line asks for ``-o json``. Read from the arguments themselves,
-    since an error can end the command before (or after) click has parsed its options."""
-    for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg in ("-o", "--output") and i + 1 < len(args):
-            if args[i + 1] == "json":
-                return True
-        elif arg in ("-ojson", "--output=json"):
-            return True
-    return False
-
-
 def run_cli(args: list[str]) -> int:
     diagnostics.install(output_mode)
     return _run(args)
@@ -136,46 +120,24 @@ def run_cli(args: list[str]) -> int:
 def _run(args: list[str]) -> int:
     as_json = wants_json(args)
 
-    def _error(message: str, exit_code: int) -> int:
-        sys.stdout.flush()
-        if as_json:
-            doc = {"error": message, "exit": exit_code}
-            click.echo(json.dumps(doc, ensure_ascii=False), err=True)
-        else:
-            click.echo(f"error: {message}", err=True)
-        return exit_code
+    def command() -> int:
+        try:
+            result = cli.main(args=args, prog_name="sparkwing", standalone_mode=False)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+            return 2
+        except click.UsageError as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            return report_error(exc.format_message().replace("\n", " ") + where, 2, as_json)
+        except click.exceptions.Abort:
+            return report_error("aborted", 130, as_json)
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+        except click.ClickException as exc:
+            return report_error(exc.format_message(), exc.exit_code, as_json)
+        return int(result) if isinstance(result, int) else 0
 
-    try:
-        result = cli.main(args=args, prog_name="sparkwing", standalone_mode=False)
-    except SparkwingError as exc:
-        return _error(str(exc), exc.exit_code)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
-        return 2
-    except click.UsageError as exc:
-        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        return _error(exc.format_message().replace("\n", " ") + where, 2)
-    except click.exceptions.Abort:
-        return _error("aborted", 130)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        return _error(exc.format_message(), exc.exit_code)
-    except KeyboardInterrupt:
-        return _error("interrupted", 130)
-    except BrokenPipeError:
-        # Output piped into `head` and closed: not an error worth a traceback.
-        return 0
-    except OSError as exc:
-        # A location that cannot be created or written (a read-only HOME, a path under a
-        # file): the user's to fix, so one line naming it.
-        return _error(os_error_message(exc), 2)
-    return int(result) if isinstance(result, int) else 0
-
-
-def os_error_message(exc: OSError) -> str:
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"cannot use {exc.filename}: {reason}" if exc.filename else reason
+    return guarded(args, command)
 
 
 def obj(ctx: click.Context) -> dict[str, Any]:

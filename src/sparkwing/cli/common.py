@@ -4,7 +4,6 @@ opening surfaces for reading, and rendering tables / JSON."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,17 +56,11 @@ def workdir(ctx: click.Context) -> Path:
 
 
 def load_project(ctx: click.Context, required: bool = False) -> Project | None:
+    from sparkwing.cli.runpath import required_project
     from sparkwing.conf.project import find_project
-    from sparkwing.errors import UsageError
 
     start = workdir(ctx)
-    project = find_project(start)
-    if project is None and required:
-        raise UsageError(
-            f"no .sparkwing/ folder found in {start} or any parent "
-            "(create a pipeline with `sparkwing pipeline new NAME`)"
-        )
-    return project
+    return required_project(start) if required else find_project(start)
 
 
 def resolve(
@@ -76,15 +69,11 @@ def resolve(
     pipeline: str | None = None,
     project: Project | None = None,
 ) -> ResolvedProfile:
-    from sparkwing.conf.profiles import load_user_profiles
-    from sparkwing.conf.resolve import resolve_profile
+    from sparkwing.cli.runpath import resolve_for
 
     if project is None:
         project = load_project(ctx)
-    user = load_user_profiles()
-    for warning in user.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    return resolve_profile(project, flag=profile, env=os.environ, pipeline=pipeline, user=user)
+    return resolve_for(project, profile, pipeline, lambda line: click.echo(line, err=True))
 
 
 def emit_json(doc: Any) -> None:

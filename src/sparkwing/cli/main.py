@@ -14,9 +14,15 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.stdout.write(f"sparkwing {__version__}\n")
         return
-    from sparkwing.cli.app import run_cli
+    # The common `sparkwing run NAME ...` is answered without importing click.
+    from sparkwing.cli.runpath import run_fast
 
-    sys.exit(run_cli(args))
+    code = run_fast(args)
+    if code is None:
+        from sparkwing.cli.app import run_cli
+
+        code = run_cli(args)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

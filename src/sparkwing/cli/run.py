@@ -4,8 +4,6 @@ engine (:mod:`sparkwing.engine.launch`) and report how the run ended."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -71,12 +69,10 @@ def run_cmd(
 
     Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 130 interrupted.
     """
-    from sparkwing.engine.flags import job_list
-    from sparkwing.engine.launch import LaunchOptions, launch
+    from sparkwing.cli.runpath import launch_and_report
     from sparkwing.ids import is_run_id
 
     rest = _take_engine_options(ctx, list(pipeline_args), options)
-    output: str = options["output"]
     project = load_project(ctx, required=True)
     assert project is not None
     inputs = rest[: rest.index("--")] if "--" in rest else rest
@@ -88,48 +84,11 @@ def run_cmd(
     for flag, value in (("--sw-run-id", run_id), ("--sw-retry-of", options.get("retry_of"))):
         if value is not None and not is_run_id(value):
             raise click.UsageError(f"{flag}: {value!r} is not a run id")
-    if output == "auto":
-        output = "tty" if sys.stdout.isatty() and os.environ.get("TERM") != "dumb" else "plain"
+    return launch_and_report(project, resolved, pipeline, rest, options, _echo_err)
 
-    def say(message: str) -> None:
-        if output != "quiet":
-            click.echo(message, err=True)
 
-    how = LaunchOptions(
-        output=output,
-        parallel=options["parallel"],
-        pause_before=tuple(options["pause_before"]),
-        pause_on_failure=bool(options["pause_on_failure"]),
-        no_bundle_cache=bool(options["no_bundle_cache"]),
-        labels=tuple(options["labels"]),
-        dispatch=bool(options["dispatch"]),
-        trigger=options["trigger"],
-        run_id=run_id,
-        only=job_list(options["only"]),
-        start_at=options["start_at"],
-        dry_run=bool(options["dry_run"]),
-        retry_of=options.get("retry_of"),
-        retry_failed=bool(options.get("retry_failed")),
-    )
-
-    def warn(message: str) -> None:
-        click.echo(message, err=True)
-
-    result = launch(project, resolved, pipeline, rest, how, say=say, warn=warn)
-    sys.stdout.flush()
-    if result.preview is not None and not result.errors:
-        show_preview(result.preview, output)
-        return result.code
-    if output == "json" and result.errors:
-        # One JSON object on stderr, as every other command's errors under -o json.
-        doc: dict[str, Any] = {"error": result.errors[-1], "exit": result.code}
-        if len(result.errors) > 1:
-            doc["errors"] = list(result.errors)
-        click.echo(json.dumps(doc, ensure_ascii=False), err=True)
-    else:
-        for error in result.errors:
-            click.echo(f"error: {error}", err=True)
-    return result.code
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def show_preview(doc: dict[str, Any], output: str) -> None:

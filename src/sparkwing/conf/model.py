@@ -86,6 +86,8 @@ class PipelineEntry:
 
 @dataclass(frozen=True)
 class Defaults:
+    """The project file's ``defaults:``: the profile and pipeline inputs every run starts from."""
+
     profile: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     profile_line: int = 0

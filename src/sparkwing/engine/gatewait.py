@@ -19,6 +19,8 @@ EXPIRY_RESOLUTION = {"fail": "expired", "deny": "denied", "approve": "approved"}
 
 @dataclass
 class _Waiting:
+    """A node parked at a gate: the gate kind, its deadline and what expiry does."""
+
     kind: str
     deadline: float | None
     on_expiry: str

@@ -16,6 +16,8 @@ from sparkwing.sdk.context import Git
 
 @dataclass
 class GitProbe:
+    """A ``git`` query started in the background: its process and output pipe."""
+
     pid: int
     fd: int
 

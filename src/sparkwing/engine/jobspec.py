@@ -13,6 +13,8 @@ from sparkwing.sdk.plan import ApprovalSpec, Job, Plan
 
 @dataclass(frozen=True)
 class JobSpec:
+    """One job as the engine runs it, frozen from its authoring ``Job``."""
+
     id: str
     fn: Callable[..., Any] | str | None
     deps: tuple[str, ...] = ()

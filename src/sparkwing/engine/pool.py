@@ -9,18 +9,21 @@ import gc
 import json
 import os
 import signal
-import socket
 import struct
 import sys
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from itertools import islice
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.engine.jobproc import JobHost, JobLaunch, run_job
 from sparkwing.engine.masking import Masker
 from sparkwing.engine.procutil import become_subreaper, die_with_parent, kill_children, libc
+
+if TYPE_CHECKING:
+    # Imported where used: a run of commands only never starts a job process.
+    import socket
 
 # A request is its length, then JSON; the job's output pipe travels with it (SCM_RIGHTS).
 _HEADER = struct.Struct("!I")
@@ -105,6 +108,8 @@ class Pool:
 
     # ---------------------------------------------------------------- engine side
     def _fork(self) -> Worker:
+        import socket
+
         libc()  # loaded here once, not in every child
         sys.stdout.flush()
         sys.stderr.flush()
@@ -131,6 +136,8 @@ class Pool:
         return worker
 
     def _send(self, worker: Worker, launch: JobLaunch) -> int:
+        import socket
+
         outputs = self._host.outputs
         count = len(outputs)
         # Outputs are only ever added, in order: the newest are the ones it lacks.
@@ -230,6 +237,8 @@ def serve(sock: socket.socket, host: JobHost, masker: Masker) -> None:
 
 def _requests(sock: socket.socket) -> Iterator[tuple[dict[str, Any], int]]:
     """Each request with the job pipe's write end, until the engine closes the socket."""
+    import socket
+
     while True:
         data, fds, _flags, _addr = socket.recv_fds(sock, _RECV_CHUNK, 1)
         if not data:

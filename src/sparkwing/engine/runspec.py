@@ -25,6 +25,8 @@ def spec_from_dict(data: dict[str, Any]) -> SurfaceSpec:
 
 @dataclass
 class RunSpec:
+    """Everything the runner process needs to execute one run."""
+
     run_id: str
     pipeline: str
     root: str

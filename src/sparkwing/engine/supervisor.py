@@ -57,6 +57,8 @@ class _Shell:
 
 @dataclass
 class _Proc:
+    """One running attempt: its process (group), pipe, deadline and what it reported."""
+
     key: str
     pid: int
     fd: int

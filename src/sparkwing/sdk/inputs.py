@@ -59,6 +59,8 @@ _FALSE = {"0", "false", "no", "off"}
 
 @dataclasses.dataclass(frozen=True)
 class InputField:
+    """One pipeline input: its name, type, default and help."""
+
     name: str
     type: Any
     default: Any

@@ -48,6 +48,8 @@ def covered_prefixes(prefix: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ObjectInfo:
+    """A stored object's key, size, modification time and etag."""
+
     key: str
     size: int
     modified: float  # POSIX seconds

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SecretValue:
+    """A resolved value and whether it is masked in output."""
+
     value: str
     masked: bool = True
 

@@ -129,6 +129,8 @@ class NewEvent:
 
 @dataclass
 class RunPage:
+    """One page of a run listing and the cursor of the next."""
+
     runs: list[RunRecord]
     next_cursor: str | None = None
 
