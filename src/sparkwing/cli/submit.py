@@ -109,7 +109,7 @@ def submit_cmd(
         # Resolved before the profile: without a checkout here the project file (profiles,
         # the pipeline's entry) is read from the commit itself.
         delivery = deliver(project.root if project else None, repo=repo, ref=ref)
-        project = project or project_at(delivery.source)
+        project = project or project_at(delivery.source, url=repo)
     assert project is not None or repo is not None
     resolved = resolve(ctx, profile, pipeline, project)
     entry = project.pipeline(pipeline) if project is not None else None
