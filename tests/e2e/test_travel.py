@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli, sparkwing_command
+from tests.source.gitrepo import git
 
 PIPES = """
 import os
@@ -65,16 +66,6 @@ pipelines:
     entrypoint: show
     requires: [gpu]
 """
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 class Fleet:
@@ -170,6 +161,18 @@ def work_once(cli: Cli, *args: str) -> list[dict[str, Any]]:
     code, out, err = cli("worker", "--once", "--poll", "0.2s", "-o", "json", *args)
     assert code == 0, err
     return events(out)
+
+
+def start_worker(cli: Cli, *args: str) -> subprocess.Popen[str]:
+    """A long-running ``sparkwing worker`` on machine ``cli``."""
+    return subprocess.Popen(
+        [*sparkwing_command(), "worker", *args],
+        cwd=cli.cwd,
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def status(cli: Cli, run_id: str) -> dict[str, Any]:
@@ -342,14 +345,7 @@ def test_a_failed_runs_workspace_is_kept_on_request_and_a_dead_workers_is_cleane
     # A worker killed mid-run leaves its workspace; the next one to start removes it, and
     # the kept one stays.
     hung, _ = submit(laptop, "hang", "--repo", fleet.url)
-    proc = subprocess.Popen(
-        [*sparkwing_command(), "worker", "--lease", "1s", "-o", "json"],
-        cwd=worker.cwd,
-        env=worker.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_worker(worker, "--lease", "1s", "-o", "json")
     pid_file = Path(worker.env["TRAVEL_PID"])
     try:
         from tests.cli.conftest import wait_for
@@ -398,14 +394,7 @@ def test_workers_register_and_are_listed_with_labels_and_runs(fleet: Fleet) -> N
     code, out, _ = laptop("workers", "list")
     assert code == 0 and "no workers registered" in out
     hung, _ = submit(laptop, "hang", "--repo", fleet.url)
-    proc = subprocess.Popen(
-        [*sparkwing_command(), "worker", "--label", "gpu", "--label", "arch=arm64"],
-        cwd=worker.cwd,
-        env=worker.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_worker(worker, "--label", "gpu", "--label", "arch=arm64")
     try:
         from tests.cli.conftest import wait_for
 

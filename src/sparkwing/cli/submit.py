@@ -112,6 +112,7 @@ def submit_cmd(
     from sparkwing.ids import check_segment
     from sparkwing.source.deliver import deliver, project_at
     from sparkwing.surfaces.session import Surfaces
+    from sparkwing.surfaces.state.base import require_queue
 
     check_segment(pipeline, "pipeline name")
     options: dict[str, Any] = {"profile": profile, "repo": repo, "ref": ref, "labels": labels}
@@ -124,13 +125,14 @@ def submit_cmd(
         # Resolved before the profile: without a checkout here the project file (profiles,
         # the pipeline's entry) is read from the commit itself.
         delivery = deliver(project.root if project else None, repo=repo, ref=ref)
-        project = project or project_at(delivery.source)
+        project = project or project_at(delivery.source, url=repo)
     assert project is not None
     refuse_secret_values(project, pipeline, profile, args)
     resolved = resolve(ctx, profile, pipeline, project)
     entry = project.pipeline(pipeline) if project is not None else None
     needs = sorted({*wanted, *(entry.requires if entry else ())})
     with Surfaces.of_profile(resolved, pipeline=pipeline) as surfaces:
+        require_queue(surfaces.state)  # refused before anything is uploaded
         if delivery is None:
             assert project is not None
             delivery = deliver(project.root, repo=None, ref=ref, cache=lambda: surfaces.cache)

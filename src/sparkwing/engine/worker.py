@@ -12,6 +12,7 @@ run is failed instead of being retried forever.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from sparkwing.surfaces.state.base import RunClaim, RunRecord, StateStore
 
 __all__ = ["SPEC_VERSION", "Worker", "WorkerEvent", "submit"]
+
+log = logging.getLogger("sparkwing.engine")
 
 DEFAULT_LEASE_SECONDS = 30.0
 MAX_ATTEMPTS = 3
@@ -312,6 +315,11 @@ class Worker:
         except (SparkwingError, OSError) as exc:
             self._drop_workspace(active, failed=True)
             return self._fail(claim, f"could not get the run's source: {exc}")
+        except Exception as exc:  # a bug in sparkwing: the run still ends, with the reason
+            log.debug("preparing the workspace of %s failed", run_id, exc_info=True)
+            self._drop_workspace(active, failed=True)
+            reason = f"could not get the run's source: internal error: {type(exc).__name__}: {exc}"
+            return self._fail(claim, reason)
         if active.lost:
             self._drop_workspace(active, failed=False)
             return self._emit("lost", claim.run)

@@ -147,13 +147,16 @@ def _git_out(cwd: Path, *args: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def project_at(source: dict[str, Any], mirrors: Mirrors | None = None) -> Project | None:
+def project_at(
+    source: dict[str, Any], mirrors: Mirrors | None = None, *, url: str | None = None
+) -> Project | None:
     """The project file of a git source as it is at the source's commit (read from the
-    mirror), or None when the commit has no ``.sparkwing/sparkwing.yaml``."""
+    mirror of ``url``, default the source's own, which is recorded without credentials),
+    or None when the commit has no ``.sparkwing/sparkwing.yaml``."""
     from sparkwing.conf.project import PROJECT_DIR, PROJECT_FILE, parse_project
 
     mirrors = mirrors or Mirrors()
-    url, sha = str(source["url"]), str(source["sha"])
+    url, sha = url or str(source["url"]), str(source["sha"])
     rel = "/".join(p for p in (source.get("subdir"), PROJECT_DIR, PROJECT_FILE) if p)
     data = mirrors.show(url, sha, rel)
     if data is None:

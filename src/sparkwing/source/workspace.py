@@ -5,7 +5,6 @@ worker starting later removes only what a killed one left behind."""
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import shutil
 import tempfile
@@ -20,8 +19,6 @@ from sparkwing.source.record import describe_source
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.cache.base import Cache
-
-log = logging.getLogger("sparkwing.source")
 
 
 def default_root() -> Path:
@@ -129,10 +126,11 @@ def _remove_tree(path: Path, source: dict[str, Any]) -> None:
 
     if not os.path.lexists(path):
         return
+    # The bundle cache keeps a small memo per project folder (by its resolved path): this
+    # one will not come back.
+    project = (path / str(source.get("subdir") or "") / ".sparkwing").resolve()
     if source.get("kind") == "git" and source.get("url"):
         Mirrors().remove(str(source["url"]), path)
     else:
         shutil.rmtree(path, ignore_errors=True)
-    # The bundle cache keeps a small memo per project folder: this one will not come back.
-    project = path / str(source.get("subdir") or "") / ".sparkwing"
     LocalStore().project_path(project).unlink(missing_ok=True)

@@ -7,12 +7,9 @@ from __future__ import annotations
 import abc
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sparkwing.errors import NotSupportedError
-
-if TYPE_CHECKING:
-    from sparkwing.surfaces.state.base import StateStore
 
 # A worker that missed this many heartbeats in a row is shown as stale.
 STALE_AFTER_BEATS = 3
@@ -70,7 +67,17 @@ class Fleet(abc.ABC):
         """Forget workers last seen before ``before`` (ISO time); returns how many."""
 
 
-def require_fleet(store: StateStore) -> Fleet:
+class HasFleet(Protocol):
+    """A state store, as far as :func:`require_fleet` needs one (base.py imports this
+    module, so it cannot be imported back)."""
+
+    @property
+    def fleet(self) -> Fleet | None: ...
+
+    def describe(self) -> str: ...
+
+
+def require_fleet(store: HasFleet) -> Fleet:
     """``store.fleet``, or the refusal every caller gives a store without one."""
     if store.fleet is None:
         raise NotSupportedError(
