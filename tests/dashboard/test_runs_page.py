@@ -11,15 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sparkwing.conf.resolved import ResolvedProfile
 from sparkwing.controller.server import serve_in_thread
 from sparkwing.dashboard.app import local_app
 from sparkwing.dashboard.auth import OneTimeLogin
 from sparkwing.dashboard.source import ProfileSource
 from sparkwing.ids import new_run_id
-from sparkwing.surfaces.spec import SurfaceSpec
 from sparkwing.surfaces.state.base import RunRecord
 from sparkwing.surfaces.state.sqlite import SqliteState
+from tests.controller.harness import local_profile
 
 RUNS = 130
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -47,14 +46,7 @@ def client(tmp_path: Path) -> Iterator[tuple[httpx.Client, list[str]]]:
         state.create_run(run)
         ids.append(run.run_id)
     state.close()
-    profile = ResolvedProfile(
-        name="here",
-        source="flag",
-        state=SurfaceSpec(type="sqlite", path=str(tmp_path / "state.db")),
-        cache=SurfaceSpec(type="filesystem", path=str(tmp_path / "cache")),
-        logs=SurfaceSpec(type="filesystem", path=str(tmp_path / "logs")),
-        secrets=SurfaceSpec(type="none"),
-    )
+    profile = local_profile(tmp_path)  # sqlite state.db, filesystem cache and logs
     login = OneTimeLogin("tester")
     server = serve_in_thread(local_app(ProfileSource(profile, None), login), access_log=False)
     with httpx.Client(base_url=server.url, timeout=30) as http:

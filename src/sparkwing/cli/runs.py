@@ -135,19 +135,10 @@ def _node_rows(nodes: list[NodeRecord]) -> list[tuple[Any, ...]]:
             n.status,
             n.attempt or "-",
             elapsed(n.started_at, n.finished_at) if n.started_at else "-",
-            _first_line(_why(n), 90),
+            _first_line(n.why(), 90),
         )
         for n in nodes
     ]
-
-
-def _why(node: NodeRecord) -> str:
-    if node.reason:
-        return node.reason
-    if node.error and node.status == "failed":
-        return node.error
-    # An error left by an earlier attempt of a job that then succeeded.
-    return f"earlier attempt: {node.error}" if node.error else ""
 
 
 def _first_line(text: str, width: int) -> str:
