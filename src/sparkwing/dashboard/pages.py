@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sparkwing.dashboard.rundata import RunView
     from sparkwing.dashboard.sessions import Identity, Session
     from sparkwing.dashboard.source import Source
+    from sparkwing.dashboard.web import Handler
 
     Button = Callable[[Source, Identity, Request, dict[str, str]], str]
     ActionHandler = Callable[[Request, Session, dict[str, str]], Response]
@@ -224,8 +225,8 @@ class Pages:
 
         web = self.web
 
-        def get(path: str, handler: object, name: str) -> Route:
-            return Route(path, web.page(handler), methods=["GET"], name=name)  # type: ignore[arg-type]
+        def get(path: str, handler: Handler, name: str) -> Route:
+            return Route(path, web.page(handler), methods=["GET"], name=name)
 
         def post(path: str, do: Button, name: str) -> Route:
             return Route(path, web.action(self.button(do)), methods=["POST"], name=name)
