@@ -273,3 +273,35 @@ class QueueConformance:
         store.create_run(RunRecord(run_id=run.run_id, pipeline="build", status="running"))
         got = store.get_run(run.run_id)
         assert got is not None and (got.status, got.source) == ("running", run.source)
+    def test_entries_and_spec_of_read_the_queue_back(self, store: StateStore) -> None:
+        self._require_queue(store)
+        queue = store.queue
+        assert queue is not None
+        try:
+            assert queue.entries() == []
+        except NotSupportedError as exc:
+            assert "cannot list" in str(exc)
+            pytest.skip("this queue cannot list its entries (checked the refusal)")
+        first, second = queued_run(1), queued_run(2)
+        queue.submit(first, SPEC)
+        queue.submit(second, {"id": 2})
+        waiting = queue.entries()
+        assert [(e.run_id, e.state, e.worker, e.attempts) for e in waiting] == [
+            (first.run_id, "queued", None, 0),
+            (second.run_id, "queued", None, 0),
+        ]
+        assert [e.run_id for e in queue.entries(limit=1)] == [first.run_id]
+        claim = queue.claim("w1", 60)
+        assert claim is not None and claim.run.run_id == first.run_id
+        held = {e.run_id: e for e in queue.entries()}
+        assert (held[first.run_id].state, held[first.run_id].worker) == ("claimed", "w1")
+        assert held[first.run_id].attempts == 1
+        assert (held[first.run_id].lease_expires or 0) > time.time()
+        assert queue.release(first.run_id, "w1")
+        assert [e.run_id for e in queue.entries()] == [second.run_id]
+        # The spec stays readable after the run left the queue (a retry reuses it).
+        assert queue.spec_of(first.run_id) == SPEC
+        assert queue.spec_of(second.run_id) == {"id": 2}
+        assert queue.spec_of(new_run_id()) is None
+        with pytest.raises(InvalidKeyError):
+            queue.spec_of("a/b")

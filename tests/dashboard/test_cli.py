@@ -4,9 +4,7 @@ once, the pages show the profile's runs; usage errors are one line and exit 2.""
 from __future__ import annotations
 
 import re
-import select
 import signal
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -29,12 +27,11 @@ def served(proj: Proj) -> Iterator[tuple[str, Proj]]:
     proc = proj.popen("dashboard", "--port", "0", "--no-browser")
     assert proc.stdout is not None
     link = ""
-    deadline = time.monotonic() + 60
-    while not link and time.monotonic() < deadline and proc.poll() is None:
-        ready, _, _ = select.select([proc.stdout], [], [], 1)
-        if ready:
-            found = re.search(r"open: (\S+)", proc.stdout.readline())
-            link = found.group(1) if found else ""
+    for line in proc.stdout:  # ends at EOF if it exits without printing the link
+        found = re.search(r"open: (\S+)", line)
+        if found:
+            link = found.group(1)
+            break
     try:
         assert link, f"no link printed (exit {proc.poll()})"
         yield link, proj

@@ -145,7 +145,7 @@ def _node_rows(nodes: list[NodeRecord], runner: str | None = None) -> list[tuple
             elapsed(n.started_at, n.finished_at) if n.started_at else "-",
             # Where each job ran, when some went to workers (runner: the run's own machine).
             *([str(n.extra.get("worker") or runner)] if runner is not None else []),
-            _first_line(_why(n), 90),
+            _first_line(n.why(), 90),
         )
         for n in nodes
     ]
@@ -155,15 +155,6 @@ def _job_label(node: NodeRecord) -> str:
     """The job's id, and what it is for when it is a failure handler or a finally job."""
     role = node.extra.get("role") if isinstance(node.extra, dict) else None
     return f"{node.node_id} [{role}]" if role else node.node_id
-
-
-def _why(node: NodeRecord) -> str:
-    if node.reason:
-        return node.reason
-    if node.error and node.status == "failed":
-        return node.error
-    # An error left by an earlier attempt of a job that then succeeded.
-    return f"earlier attempt: {node.error}" if node.error else ""
 
 
 def _first_line(text: str, width: int) -> str:

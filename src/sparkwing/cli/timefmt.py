@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sparkwing.errors import UsageError
 
 
-def _parse(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """A record time (or any ISO time, UTC unless it names a zone); None if unset or bad."""
     if not value:
         return None
     try:
@@ -26,7 +27,7 @@ def record_time(moment: datetime) -> str:
 
 def ago(value: str | None, now: datetime | None = None) -> str:
     """``12s ago``, ``5m ago``, ``3h ago``, ``2d ago``; a date beyond a week; ``-`` if unset."""
-    moment = _parse(value)
+    moment = parse_time(value)
     if moment is None:
         return "-"
     seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
@@ -47,10 +48,10 @@ def elapsed(start: str | None, end: str | None, now: datetime | None = None) -> 
     """The time from ``start`` to ``end`` (to now while unfinished); ``-`` if never started."""
     from sparkwing.sdk.durations import format_duration
 
-    begin = _parse(start)
+    begin = parse_time(start)
     if begin is None:
         return "-"
-    finish = _parse(end) or now or datetime.now(UTC)
+    finish = parse_time(end) or now or datetime.now(UTC)
     return format_duration(max((finish - begin).total_seconds(), 0.0))
 
 

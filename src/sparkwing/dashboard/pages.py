@@ -28,7 +28,12 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from sparkwing.dashboard.rundata import RunView
-    from sparkwing.dashboard.sessions import Session
+    from sparkwing.dashboard.sessions import Identity, Session
+    from sparkwing.dashboard.source import Source
+    from sparkwing.dashboard.web import Handler
+
+    Button = Callable[[Source, Identity, Request, dict[str, str]], str]
+    ActionHandler = Callable[[Request, Session, dict[str, str]], Response]
 
 
 def _int(request: Request, name: str, default: int | None) -> int | None:
@@ -193,64 +198,25 @@ class Pages:
         return self.web.render(request, session, "overview.html", stats=stats)
 
     # -- buttons --------------------------------------------------------------------------
-    def _act(
-        self, session: Session, form: dict[str, str], default: str, do: Callable[[], str]
-    ) -> Response:
-        """Do the action and go back to the page it came from, with its outcome shown there;
-        a refused scope is a 403 instead."""
+    def button(self, do: Button) -> ActionHandler:
+        """A form's handler: do the action and go back to the page it came from, with its
+        outcome shown there; a refused scope is a 403 instead."""
         from starlette.responses import RedirectResponse
 
-        try:
-            session.flash("ok", do())
-        except actions.Forbidden:
-            raise
-        except SparkwingError as exc:
-            session.flash("error", str(exc))
-        target = safe_next(form.get("back"), default)
-        return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+        def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+            identity = session.identity
+            assert identity is not None
+            run_id = _path_id(request, "run_id", "run id")
+            try:
+                session.flash("ok", do(self.web.source(request), identity, request, form))
+            except actions.Forbidden:
+                raise
+            except SparkwingError as exc:
+                session.flash("error", str(exc))
+            target = safe_next(form.get("back"), f"/runs/{run_id}")
+            return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
 
-    def resolve(self, request: Request, session: Session, form: dict[str, str]) -> Response:
-        identity = session.identity
-        assert identity is not None
-        run_id = _path_id(request, "run_id", "run id")
-        job = _path_id(request, "job", "job id")
-        kind = str(request.path_params["kind"])
-        return self._act(
-            session,
-            form,
-            f"/runs/{run_id}",
-            lambda: actions.resolve_gate(
-                self.web.source(request),
-                identity,
-                run_id,
-                job,
-                kind,
-                form.get("status", ""),
-                form.get("comment"),
-            ),
-        )
-
-    def cancel(self, request: Request, session: Session, form: dict[str, str]) -> Response:
-        identity = session.identity
-        assert identity is not None
-        run_id = _path_id(request, "run_id", "run id")
-        return self._act(
-            session,
-            form,
-            f"/runs/{run_id}",
-            lambda: actions.cancel(self.web.source(request), identity, run_id),
-        )
-
-    def retry(self, request: Request, session: Session, form: dict[str, str]) -> Response:
-        identity = session.identity
-        assert identity is not None
-        run_id = _path_id(request, "run_id", "run id")
-        return self._act(
-            session,
-            form,
-            f"/runs/{run_id}",
-            lambda: actions.retry(self.web.source(request), identity, run_id),
-        )
+        return handler
 
     def routes(self) -> list[BaseRoute]:
         from starlette.routing import Route
@@ -259,11 +225,11 @@ class Pages:
 
         web = self.web
 
-        def get(path: str, handler: object, name: str) -> Route:
-            return Route(path, web.page(handler), methods=["GET"], name=name)  # type: ignore[arg-type]
+        def get(path: str, handler: Handler, name: str) -> Route:
+            return Route(path, web.page(handler), methods=["GET"], name=name)
 
-        def post(path: str, handler: object, name: str) -> Route:
-            return Route(path, web.action(handler), methods=["POST"], name=name)  # type: ignore[arg-type]
+        def post(path: str, do: Button, name: str) -> Route:
+            return Route(path, web.action(self.button(do)), methods=["POST"], name=name)
 
         streams = live.Streams(web, self.runs_rows, self.run_regions)
         return [
@@ -283,15 +249,35 @@ class Pages:
                 name="dash_log_live",
             ),
             get("/runs/{run_id}/jobs/{job}/artifacts/{path:path}", self.artifact, "dash_file"),
-            post("/runs/{run_id}/gates/{job}/{kind}", self.resolve, "dash_resolve"),
-            post("/runs/{run_id}/cancel", self.cancel, "dash_cancel"),
-            post("/runs/{run_id}/retry", self.retry, "dash_retry"),
+            post("/runs/{run_id}/gates/{job}/{kind}", _resolve, "dash_resolve"),
+            post("/runs/{run_id}/cancel", _cancel, "dash_cancel"),
+            post("/runs/{run_id}/retry", _retry, "dash_retry"),
             get("/approvals", self.approvals, "dash_approvals"),
             get("/queue", self.queue, "dash_queue"),
             get("/workers", self.workers, "dash_workers"),
             get("/schedules", self.schedules, "dash_schedules"),
             get("/overview", self.overview, "dash_overview"),
         ]
+
+
+def _resolve(source: Source, identity: Identity, request: Request, form: dict[str, str]) -> str:
+    return actions.resolve_gate(
+        source,
+        identity,
+        _path_id(request, "run_id", "run id"),
+        _path_id(request, "job", "job id"),
+        str(request.path_params["kind"]),
+        form.get("status", ""),
+        form.get("comment"),
+    )
+
+
+def _cancel(source: Source, identity: Identity, request: Request, form: dict[str, str]) -> str:
+    return actions.cancel(source, identity, _path_id(request, "run_id", "run id"))
+
+
+def _retry(source: Source, identity: Identity, request: Request, form: dict[str, str]) -> str:
+    return actions.retry(source, identity, _path_id(request, "run_id", "run id"))
 
 
 def _query(values: dict[str, str]) -> str:

@@ -68,14 +68,6 @@ def _retryable(source: Source, run_id: str) -> bool:
         return False
 
 
-def _reason(node: NodeRecord) -> str:
-    if node.reason:
-        return node.reason
-    if node.error and node.status == "failed":
-        return node.error
-    return f"earlier attempt: {node.error}" if node.error else ""
-
-
 def _source_text(run: RunRecord) -> str:
     from sparkwing.surfaces.spec import public_url
 
@@ -147,7 +139,7 @@ def run_data(source: Source, run_id: str) -> RunView | None:
                 started=shown(node.started_at),
                 finished=shown(node.finished_at),
                 duration=duration(node.started_at, node.finished_at) if node.started_at else "-",
-                reason=_reason(node),
+                reason=node.why(),
                 output=None
                 if node.output is None
                 else json.dumps(node.output, indent=2, default=str, ensure_ascii=False),

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sparkwing.sdk.durations import format_duration
+from sparkwing.cli.timefmt import elapsed as duration
+from sparkwing.cli.timefmt import parse_time as moment
 
-
-def moment(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+__all__ = ["duration", "moment", "seconds_between", "shown"]
 
 
 def seconds_between(
@@ -26,11 +19,6 @@ def seconds_between(
         return None
     finish = moment(end) or now or datetime.now(UTC)
     return max((finish - begin).total_seconds(), 0.0)
-
-
-def duration(start: str | None, end: str | None) -> str:
-    seconds = seconds_between(start, end)
-    return "-" if seconds is None else format_duration(seconds)
 
 
 def shown(value: str | None) -> str:

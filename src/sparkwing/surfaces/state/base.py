@@ -93,6 +93,15 @@ class NodeRecord:
     artifacts: str | None = None  # manifest digest in the cache surface, when the job had outputs
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def why(self) -> str:
+        """Why the job is where it is, for people: its reason, its error if it failed, or
+        an error an earlier attempt left before it succeeded."""
+        if self.reason:
+            return self.reason
+        if self.error and self.status == "failed":
+            return self.error
+        return f"earlier attempt: {self.error}" if self.error else ""
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
