@@ -32,6 +32,8 @@ from tests.pgutil import connect, fresh_database, terminate_state_connections
 from tests.servers import server
 
 LATEST = sql_schema.latest_version()
+# The versions a fresh database is stamped with (each helper's migration has its number).
+VERSIONS = [version for version, _ in sql_schema.MIGRATIONS]
 RUN = "run-20260301-120000-abcd"
 
 
@@ -108,8 +110,8 @@ def test_eight_processes_on_an_empty_database_migrate_it_exactly_once(
     results = _start_together(MIGRATE_CHILD, 8, tmp_path, pg_url)
     assert [(code, err) for code, _, err in results] == [(0, "")] * 8
     migrated = sorted((json.loads(out) for _, out, _ in results), key=len)
-    assert migrated == [[]] * 7 + [list(range(1, LATEST + 1))]
-    assert _versions(pg_url) == list(range(1, LATEST + 1))
+    assert migrated == [[]] * 7 + [VERSIONS]
+    assert _versions(pg_url) == VERSIONS
     store = PostgresState(pg_url)
     try:
         assert store.migrated == []
@@ -147,7 +149,7 @@ def test_a_newer_database_is_refused_with_the_documented_text(
     )
     code, out, err = cli("runs", "list", "--profile", "pg", env={"STATE_URL": pg_url})
     assert (code, out, err) == (2, "", f"error: {expected}\n")
-    assert _versions(pg_url) == [*range(1, LATEST + 1), 99]
+    assert _versions(pg_url) == [*VERSIONS, 99]
 
 
 def test_an_older_database_is_migrated_keeping_its_data(
@@ -169,7 +171,7 @@ def test_an_older_database_is_migrated_keeping_its_data(
     monkeypatch.setattr(sql_schema, "MIGRATIONS", [*sql_schema.MIGRATIONS, extra])
     store = PostgresState(pg_url)
     try:
-        assert store.migrated == list(range(2, LATEST + 2))
+        assert store.migrated == [*VERSIONS[1:], LATEST + 1]
         got = store.get_run(RUN)
         assert got is not None and got.pipeline == "p"
         # The counter was seeded from the events already there: no seq is reused.
@@ -177,7 +179,7 @@ def test_an_older_database_is_migrated_keeping_its_data(
         assert [e.kind for e in store.list_events(RUN)] == ["old"] * 3 + ["new"]
     finally:
         store.close()
-    assert _versions(pg_url) == list(range(1, LATEST + 2))
+    assert _versions(pg_url) == [*VERSIONS, LATEST + 1]
     with connect(pg_url) as conn:
         found = conn.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'test_events_kind_idx'")
         assert found.fetchone() is not None
