@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkwing.conf.interpolate import VARIABLES, check_template
+from sparkwing.conf.model import ON_BUSY
 from sparkwing.conf.notify import NOTIFY_ON
 from sparkwing.conf.profiles import USER_TOP_KEYS
 from sparkwing.conf.project import DEFAULTS_KEYS, PIPELINE_KEYS, TOP_KEYS
@@ -19,7 +20,6 @@ from sparkwing.conf.resolved import SURFACES
 from sparkwing.conf.specs import CACHE_KEYS, CONTROLLER_KEYS, PROFILE_KEYS, SPEC_KEYS, TYPES
 from sparkwing.errors import ConfigError
 from sparkwing.surfaces import registry
-from sparkwing.surfaces.state.groups import ON_BUSY
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 FILES: tuple[str, ...] = ("project", "user")
