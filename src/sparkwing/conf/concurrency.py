@@ -9,11 +9,10 @@ from typing import Any
 from yaml.nodes import Node
 
 from sparkwing.conf.interpolate import TemplateError, parse
-from sparkwing.conf.model import ConcurrencyDef
+from sparkwing.conf.model import ON_BUSY, ConcurrencyDef
 from sparkwing.conf.yamlload import Entry, Reader, line_of
 from sparkwing.errors import ConfigError, InvalidKeyError
 from sparkwing.ids import check_segment
-from sparkwing.surfaces.state.groups import ON_BUSY
 
 CONCURRENCY_KEYS: tuple[str, ...] = ("group", "on_busy")
 PIPELINE_VARIABLE = "PIPELINE_NAME"

@@ -30,6 +30,10 @@ class ControllerDef:
         )
 
 
+# What a run arriving while its concurrency group is busy does.
+ON_BUSY: tuple[str, ...] = ("queue", "cancel-running", "skip")
+
+
 @dataclass(frozen=True)
 class ConcurrencyDef:
     """A pipeline entry's ``concurrency:``: the group (``${PIPELINE_NAME}`` and input

@@ -13,6 +13,7 @@ from typing import Any
 
 from sparkwing.conf import retention
 from sparkwing.conf.interpolate import VARIABLES, check_template
+from sparkwing.conf.model import ON_BUSY
 from sparkwing.conf.notify import NOTIFY_ON
 from sparkwing.conf.profiles import USER_TOP_KEYS
 from sparkwing.conf.project import DEFAULTS_KEYS, PIPELINE_KEYS, TOP_KEYS
@@ -29,7 +30,6 @@ from sparkwing.conf.triggers import (
 from sparkwing.errors import ConfigError
 from sparkwing.ids import LABEL_PATTERN
 from sparkwing.surfaces import registry
-from sparkwing.surfaces.state.groups import ON_BUSY
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 FILES: tuple[str, ...] = ("project", "user")

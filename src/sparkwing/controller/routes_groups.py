@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sparkwing.conf.model import ON_BUSY
 from sparkwing.controller import schemas as s
 from sparkwing.controller.authority import check_writer
 from sparkwing.controller.endpoint import Call, Endpoint, Param, Reply
@@ -15,7 +16,7 @@ from sparkwing.controller.routes_state import READ, WRITE
 from sparkwing.ids import check_segment
 from sparkwing.status import FINAL_RUN_STATUSES
 from sparkwing.surfaces.state.base import require_groups
-from sparkwing.surfaces.state.groups import ON_BUSY, check_group
+from sparkwing.surfaces.state.groups import check_group
 
 MEMBER = s.obj(
     {

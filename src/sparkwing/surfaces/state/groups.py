@@ -9,11 +9,10 @@ import builtins
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from sparkwing.conf.model import ON_BUSY
 from sparkwing.errors import UsageError
 from sparkwing.ids import check_segment
 
-# What a run arriving while its group is busy does.
-ON_BUSY: tuple[str, ...] = ("queue", "cancel-running", "skip")
 HOLDING, WAITING = "holding", "waiting"
 
 TurnState = Literal["holding", "waiting", "skipped", "cancelled", "lost"]
