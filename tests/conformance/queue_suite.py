@@ -273,6 +273,7 @@ class QueueConformance:
         store.create_run(RunRecord(run_id=run.run_id, pipeline="build", status="running"))
         got = store.get_run(run.run_id)
         assert got is not None and (got.status, got.source) == ("running", run.source)
+
     def test_entries_and_spec_of_read_the_queue_back(self, store: StateStore) -> None:
         self._require_queue(store)
         queue = store.queue

@@ -175,11 +175,6 @@ def test_older_schema_is_migrated_keeping_data(
         upgraded.close()
 
 
-def _stamped() -> list[int]:
-    """The versions a fresh database is stamped with (each migration keeps its number)."""
-    return [version for version, _ in sql_schema.MIGRATIONS]
-
-
 def test_fresh_database_is_stamped_with_latest_version(tmp_path: Path) -> None:
     db = tmp_path / "a" / "b" / "state.db"
     SqliteState(db).close()
