@@ -191,6 +191,7 @@ def worker_cmd(
             labels=labels,
             cache=lambda: surfaces.cache,
             keep_failed=keep_failed,
+            profile=resolved.name,
         )
         from sparkwing.engine.jobworker import serving_jobs
 

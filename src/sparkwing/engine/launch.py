@@ -130,6 +130,7 @@ class QueuedStart:
     result_path: str
     parent: int
     args: list[str] = field(default_factory=list)
+    trigger: str = "queue"
 
 
 def start_queued(start: QueuedStart) -> subprocess.Popen[bytes]:
@@ -176,7 +177,7 @@ def run_queued(start: QueuedStart) -> RunResult:
             dispatch=bool(values["dispatch"]),
             only=job_list(values["only"]),
             start_at=values["start_at"],
-            trigger="queue",
+            trigger=start.trigger,
             run_id=start.run_id,
         )
         return launch(

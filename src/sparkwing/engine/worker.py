@@ -98,6 +98,7 @@ class Worker:
         keep_failed: bool = False,
         workspaces: Workspaces | None = None,
         heartbeat: float = DEFAULT_HEARTBEAT_SECONDS,
+        profile: str | None = None,
     ) -> None:
         from sparkwing.source.workspace import Workspaces
 
@@ -111,6 +112,9 @@ class Worker:
         self.max_runs = max_runs
         self.report = report
         self.labels = list(labels)
+        # The worker's own profile: a run queued without one (by a webhook or a schedule)
+        # runs under it, so its record lands in this worker's queue.
+        self.profile = profile
         self.cache = cache
         self.keep_failed = keep_failed
         self.workspaces = workspaces or Workspaces()
@@ -271,7 +275,10 @@ class Worker:
                     return f"project {root} is not on this machine ({socket.gethostname()})"
                 return f"no .sparkwing/ folder in the run's source at {root}"
             resolved = resolve_profile(
-                project, flag=spec.profile, env=os.environ, pipeline=claim.run.pipeline
+                project,
+                flag=spec.profile or self.profile,
+                env=os.environ,
+                pipeline=claim.run.pipeline,
             )
             target = Surfaces.of_profile(resolved, pipeline=claim.run.pipeline).spec("state")
         except SparkwingError as exc:
@@ -343,10 +350,12 @@ class Worker:
             run_id=run.run_id,
             pipeline=run.pipeline,
             root=str(root),
-            profile=spec.profile,
+            profile=spec.profile or self.profile,
             result_path=result_path,
             parent=os.getpid(),
             args=list(spec.args),
+            # What queued it (a push, a schedule, `runs submit`) stays the run's trigger.
+            trigger=run.trigger if run.trigger not in ("", "cli") else "queue",
         )
         try:
             proc = start_queued(start)
