@@ -189,3 +189,83 @@ def test_the_controller_fires_schedule_ticks_once_and_catches_up_once(
     served.set_time("2026-03-02T08:23:30Z")
     time.sleep(1.5)
     assert len(scheduled()) == 2
+
+
+PIPES = """
+import sparkwing as sw
+
+
+def read(ctx):
+    return (ctx.workdir / "src" / "app.py").read_text()
+
+
+@sw.pipeline("CI")
+def ci(plan, args, rc):
+    plan.job("read", read)
+
+
+@sw.pipeline("Docs")
+def docs(plan, args, rc):
+    plan.job("docs", "true")
+
+
+@sw.pipeline("Tick")
+def tick(plan, args, rc):
+    plan.job("tick", "true")
+"""
+
+
+def test_a_worker_on_another_machine_runs_the_pushed_pipeline_at_the_pushed_commit(
+    served: Served, tmp_path: Path
+) -> None:
+    up = Upstream(tmp_path / "git")
+    before = up.commit(
+        {".sparkwing/sparkwing.yaml": PROJECT, ".sparkwing/pipes.py": PIPES, "README.md": "r\n"},
+        "first",
+    )
+    pushed = up.commit({"src/app.py": "print('pushed')\n"}, "code")
+    up.push()
+    assert served.sparkwing("controller", "repo", "add", "app", "--url", up.url,
+                            "--webhook-secret-env", "APP_SECRET").code == 0  # fmt: skip
+    token = served.sparkwing(
+        "controller", "token", "create", "--name", "worker",
+        "--scope", "runs.read,runs.write,logs.read,logs.write,cache.read,cache.write",
+    )  # fmt: skip
+    assert token.code == 0, token.stderr
+    body = json.dumps({"ref": "refs/heads/main", "before": before, "after": pushed}).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": "d-run",
+        "X-Hub-Signature-256": signature,
+    }
+    answer = httpx.post(f"{served.url}/v1/hooks/github/app", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    (queued,) = answer.json()["queued"]
+    # A later push lands before the worker starts: the run still uses the pushed commit.
+    up.commit({"src/app.py": "print('later')\n"}, "later")
+    up.push()
+
+    # The worker: another home, another folder, no checkout; its profile reaches the
+    # controller, and the queued run (which names no profile) runs under it.
+    base = tmp_path / "worker-machine"
+    folder = base / "folder"
+    folder.mkdir(parents=True)
+    worker = Cli(folder, base)
+    profiles = base / "profiles.yaml"
+    profiles.write_text(
+        "profiles:\n  fleet:\n"
+        f"    controller: {{url: '{served.url}', token: '{token.stdout.strip()}'}}\n"
+    )
+    worker.env["SPARKWING_PROFILES"] = str(profiles)
+    done = worker("worker", "--once", "--poll", "0.2s", "--profile", "fleet", "-o", "json")
+    assert done.code == 0, done.stderr
+    finished = [json.loads(line) for line in done.stdout.splitlines() if line.strip()][-1]
+    assert (finished["run_id"], finished["status"]) == (queued["run_id"], "success")
+
+    status = served.sparkwing("runs", "status", queued["run_id"], "-o", "json")
+    assert status.code == 0, status.stderr
+    doc = status.json()
+    assert doc["run"]["trigger"] == "push"
+    assert doc["run"]["source"]["sha"] == pushed
+    assert [n["output"] for n in doc["nodes"]] == ["print('pushed')\n"]

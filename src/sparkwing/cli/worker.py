@@ -193,10 +193,20 @@ def worker_cmd(
             keep_failed=keep_failed,
             profile=resolved.name,
         )
-        from sparkwing.engine.jobworker import serving_jobs
+        from sparkwing.engine.jobworker import labels_from_env, serving_jobs
 
+        if labels:
+            # The runs this worker starts have its labels too: their jobs needing them run
+            # there rather than being dispatched to another worker.
+            os.environ["SPARKWING_LABELS"] = ",".join(sorted({*labels_from_env(), *labels}))
         say = functools.partial(click.echo, err=output == "json")
         with serving_jobs(
-            surfaces.state, resolved, name=name, lease=lease, parallel=parallel, say=say
+            surfaces.state,
+            resolved,
+            name=name,
+            labels=labels,
+            lease=lease,
+            parallel=parallel,
+            say=say,
         ):
             return worker.serve()
