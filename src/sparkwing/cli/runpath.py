@@ -124,7 +124,7 @@ def launch_and_report(
     result = launch(project, resolved, pipeline, inputs, how, say=say, warn=echo)
     sys.stdout.flush()
     if result.preview is not None and not result.errors:
-        from sparkwing.cli.run import show_preview  # a dry run only: click is fine here
+        from sparkwing.cli.preview import show_preview  # a dry run only: click is fine here
 
         show_preview(result.preview, output)
         return result.code
