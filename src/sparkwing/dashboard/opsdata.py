@@ -7,6 +7,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from sparkwing.dashboard.timing import seconds_between, shown
@@ -98,6 +99,12 @@ def queue_data(source: Source) -> QueueView:
 class WorkerRow:
     name: str
     runs: list[tuple[str, str]] = field(default_factory=list)  # (run id, lease)
+    # From the workers registry, where the store keeps one (empty otherwise).
+    host: str = ""
+    labels: list[str] = field(default_factory=list)
+    last_seen: str = ""
+    stale: bool = False
+    registered: bool = False
 
 
 @dataclass
@@ -108,13 +115,27 @@ class WorkersView:
 
 
 def workers_data(source: Source) -> WorkersView:
-    """Workers known from the queue's claims: each one holding a run, its runs and leases.
-    (A worker that holds nothing is not on record until the stores keep a worker registry.)"""
+    """The workers registry (labels, last heartbeat; stale ones marked) where the store keeps
+    one, and from the queue's claims the runs each worker holds with their leases."""
+    from datetime import datetime
+
     entries, problem = _queue_entries(source)
     if problem is not None:
         return WorkersView([], False, problem)
     now = time.time()
     by_name: dict[str, WorkerRow] = {}
+    fleet = source.state.fleet
+    if fleet is not None:
+        moment = datetime.now(UTC)
+        for info in fleet.list():
+            by_name[info.name] = WorkerRow(
+                info.name,
+                host=info.host,
+                labels=list(info.labels),
+                last_seen=shown(info.last_seen),
+                stale=info.stale(moment),
+                registered=True,
+            )
     for entry in entries:
         if entry.state != "claimed" or not entry.worker:
             continue
