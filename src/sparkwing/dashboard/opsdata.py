@@ -221,3 +221,39 @@ def overview_data(source: Source, limit: int = OVERVIEW_RUNS) -> list[PipelineSt
     for run in runs:
         by_pipeline.setdefault(run.pipeline, []).append(run)
     return [_stats(name, group) for name, group in sorted(by_pipeline.items())]
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    pipeline: str
+    cron: str
+    timezone: str
+    next_tick: str
+    last_tick: str
+
+
+def schedules_data(source: Source) -> list[ScheduleRow]:
+    """The project's ``on.schedule`` entries: when each fires next and the last tick the
+    state recorded (none without a project: a controller's repositories keep theirs)."""
+    from datetime import UTC, datetime
+
+    from sparkwing.triggers.firing import schedules_of
+    from sparkwing.triggers.ticks import tick_key
+
+    if source.project is None:
+        return []
+    now = datetime.now(UTC)
+    ticks = source.state.ticks
+    rows = []
+    for item in schedules_of(source.project.pipelines, "project", {}):
+        last = ticks.last(item.key) if ticks is not None else None
+        rows.append(
+            ScheduleRow(
+                pipeline=item.pipeline,
+                cron=item.schedule.cron,
+                timezone=item.schedule.timezone,
+                next_tick=tick_key(item.next_after(now)),
+                last_tick=last or "",
+            )
+        )
+    return rows

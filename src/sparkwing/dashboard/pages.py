@@ -13,6 +13,7 @@ from sparkwing.dashboard.opsdata import (
     overview_data,
     pipelines_data,
     queue_data,
+    schedules_data,
     workers_data,
 )
 from sparkwing.dashboard.rundata import artifacts_of, run_data
@@ -190,8 +191,11 @@ class Pages:
         return self.web.render(request, session, "workers.html", view=view)
 
     def schedules(self, request: Request, session: Session) -> Response:
-        rows = pipelines_data(self.web.source(request))
-        return self.web.render(request, session, "schedules.html", rows=rows)
+        source = self.web.source(request)
+        rows = pipelines_data(source)
+        return self.web.render(
+            request, session, "schedules.html", rows=rows, schedules=schedules_data(source)
+        )
 
     def overview(self, request: Request, session: Session) -> Response:
         stats = overview_data(self.web.source(request))
