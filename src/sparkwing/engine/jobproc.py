@@ -120,15 +120,48 @@ class ShellLaunch:
     workdir: str
 
 
+# Make's rule for running a command without a shell: no character the shell would
+# interpret, and a first word that is no shell keyword or builtin whose behaviour an
+# executable of the same name would not give (``true``, ``false`` and ``echo`` without
+# backslashes behave alike either way).
+_SHELL_CHARS = frozenset("#;\"'*?[]&|<>(){}$`~\\\n=%!^")
+_SHELL_WORD_LIST = (
+    ". : [ alias bg break case cd command continue do done elif else esac eval exec exit "
+    "export fc fg fi for function getopts hash if in jobs kill let local printf pwd read "
+    "readonly return select set shift source test then time times trap type typeset ulimit "
+    "umask unalias unset until wait while"
+)
+_SHELL_WORDS = frozenset(_SHELL_WORD_LIST.split())
+
+
+def direct_argv(command: str, env: Mapping[str, str]) -> list[str] | None:
+    """The command as an argv to execute directly, as make does for a simple command (one
+    exec, not ``/bin/sh`` and then the program); None when it needs a shell, or when its
+    program is not on ``PATH`` (the shell then says so, with exit code 127)."""
+    import shutil
+
+    if not command.strip() or any(c in _SHELL_CHARS for c in command):
+        return None
+    argv = command.split()
+    if argv[0] in _SHELL_WORDS:
+        return None
+    program = shutil.which(argv[0], path=env.get("PATH", os.defpath))
+    if program is None:
+        return None
+    return [program, *argv[1:]]
+
+
 def spawn_shell(launch: ShellLaunch, stdin_fd: int) -> tuple[subprocess.Popen[bytes], int, int]:
     """Start the command as the leader of a new session and process group (a timeout or
     cancel kills it and everything it started); returns the process and the read ends of
-    its stdout and stderr pipes. One vfork/exec: no Python process runs in between."""
+    its stdout and stderr pipes. One vfork/exec: no Python process runs in between, and no
+    shell either for a simple command (see :func:`direct_argv`)."""
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    argv = direct_argv(launch.command, launch.env) or ["/bin/sh", "-c", launch.command]
     try:
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", launch.command],
+            argv,
             stdin=stdin_fd,
             stdout=out_w,
             stderr=err_w,

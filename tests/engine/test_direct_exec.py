@@ -1,0 +1,71 @@
+"""Simple commands are executed directly (one exec, as make does); anything the shell would
+interpret still goes through /bin/sh, and a job behaves the same either way."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+
+import pytest
+
+from sparkwing.engine.jobproc import ShellLaunch, direct_argv, spawn_shell
+
+ENV = {"PATH": os.environ.get("PATH", os.defpath)}
+
+
+def test_a_simple_command_is_executed_without_a_shell() -> None:
+    assert direct_argv("true", ENV) == [shutil.which("true")]
+    assert direct_argv("  echo hello   world ", ENV) == [shutil.which("echo"), "hello", "world"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "echo $HOME",  # expansion
+        "echo a > f",  # redirection
+        "true && false",  # lists
+        "ls *.py",  # globs
+        "echo 'quoted'",  # quoting
+        "FOO=1 env",  # an assignment
+        "cd /tmp",  # a builtin no program replaces
+        "exit 3",
+        "echo a\\tb",  # backslashes (dash's echo reads them)
+        "no-such-program-anywhere",  # the shell says "not found", exit 127
+        "",
+        "echo ~",
+        "a | b",
+        "echo one\necho two",
+    ],
+)
+def test_anything_the_shell_would_interpret_goes_through_it(command: str) -> None:
+    assert direct_argv(command, ENV) is None
+
+
+def _run(command: str, tmp: str) -> tuple[int, str, str]:
+    proc, out_fd, err_fd = spawn_shell(
+        ShellLaunch("j", command, dict(ENV), tmp), os.open(os.devnull, os.O_RDONLY)
+    )
+    chunks: dict[int, bytes] = {out_fd: b"", err_fd: b""}
+    open_fds = [out_fd, err_fd]
+    while open_fds:
+        ready, _, _ = select.select(open_fds, [], [], 10)
+        assert ready, "the command did not finish"
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if data:
+                chunks[fd] += data
+            else:
+                open_fds.remove(fd)
+                os.close(fd)
+    return proc.wait(), chunks[out_fd].decode(), chunks[err_fd].decode()
+
+
+def test_both_ways_give_the_same_output_and_exit_codes(tmp_path: os.PathLike[str]) -> None:
+    tmp = str(tmp_path)
+    assert _run("echo hello world", tmp) == (0, "hello world\n", "")
+    assert _run("sh -c 'echo x; exit 4'", tmp)[0] == 4  # via the shell (quotes)
+    assert _run("false", tmp)[0] == 1
+    code, _, err = _run("no-such-program-anywhere", tmp)
+    assert code == 127 and "not found" in err
+    assert _run("pwd", tmp)[1].strip() in (tmp, os.path.realpath(tmp))
