@@ -286,8 +286,13 @@ def test_ctrl_c_while_waiting_ends_the_run_cancelled_and_frees_its_place(local: 
     assert f": waiting for concurrency group deploy-prod, held by run {holding}" in listed.stdout
 
     os.killpg(waiter.pid, signal.SIGINT)
-    _, err = waiter.communicate(timeout=120)
+    out, err = waiter.communicate(timeout=120)
     assert waiter.returncode == 130, err
+    # The terminal was told what the run waited for, not left silent.
+    waited_id = next(r.run_id for r in _runs(local.state) if r.run_id != holding)
+    assert (
+        f"waiting: run {waited_id} waiting for concurrency group deploy-prod, held by run {holding}"
+    ) in out
     assert "error: cancelled while waiting for concurrency group deploy-prod" in err
     assert "Traceback" not in err
     waited = next(r for r in _runs(local.state) if r.run_id != holding)

@@ -114,6 +114,10 @@ class GroupedDisplay(Display):
                     if line.strip():
                         self.out.write(f"::add-mask::{_escape_data(line)}\n")
 
+    def waiting(self, text: str) -> None:
+        self.out.write(f"waiting: {safe_text(text)}\n")
+        self.out.flush()
+
     def start(self, run: RunRecord, nodes: list[str]) -> None:
         self._t0 = time.monotonic()
         self._run_id = run.run_id

@@ -83,6 +83,8 @@ class GroupPlace:
         self._interrupt: Callable[[str], None] | None = None
         self._pending: str | None = None
         self._lock = threading.Lock()
+        # Told what the run waits for, each time that changes (the run's display).
+        self.on_wait: Callable[[str], None] | None = None
 
     def __enter__(self) -> GroupPlace:
         return self
@@ -198,7 +200,10 @@ class GroupPlace:
         """Say in the record what the run waits for (``runs status``, ``runs list``)."""
         assert self.group is not None
         waits = {"group": self.group, "holder": turn.holder, "position": turn.position}
-        state.update_run(run.run_id, reason=waiting_reason(self.group, turn.holder))
+        reason = waiting_reason(self.group, turn.holder)
+        state.update_run(run.run_id, reason=reason)
+        if self.on_wait is not None:
+            self.on_wait(f"run {run.run_id} {reason}")
         state.append_events(run.run_id, [NewEvent("concurrency_wait", now_iso(), data=waits)])
 
     def _clear_dead(self, state: StateStore, groups: ConcurrencyGroups, holder: str) -> None:

@@ -42,6 +42,9 @@ class Display:
 
     def notify(self, kind: str, payload: Any) -> None: ...
 
+    def waiting(self, text: str) -> None:
+        """Before the run starts: what it waits for (a busy concurrency group)."""
+
     def tick(self) -> None: ...
 
     def finish(self, run: RunRecord, nodes: list[NodeRecord]) -> None: ...
@@ -63,6 +66,10 @@ class PlainDisplay(Display):
             f"run {run.run_id} ({run.pipeline}, profile {run.profile}, "
             f"{len(nodes)} job{'s' if len(nodes) != 1 else ''})\n"
         )
+        self.out.flush()
+
+    def waiting(self, text: str) -> None:
+        self.out.write(f"waiting: {safe_text(text)}\n")
         self.out.flush()
 
     def notify(self, kind: str, payload: Any) -> None:
@@ -139,6 +146,11 @@ class TtyDisplay(PlainDisplay):
             f"{run.profile}, {len(nodes)} jobs)[/]"
         )
         self.live.start()
+
+    def waiting(self, text: str) -> None:
+        from rich.markup import escape
+
+        self.console.print(f"[bold magenta]waiting:[/] {escape(safe_text(text))}")
 
     def notify(self, kind: str, payload: Any) -> None:
         from rich.markup import escape

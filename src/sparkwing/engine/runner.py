@@ -279,6 +279,7 @@ def _run_with(
             **({"retry_of": spec.retry_of} if spec.retry_of else {}),
         },
     )
+    place.on_wait = display.waiting
     place.create_run(state, run)  # with a concurrency group: returns once the run holds it
     if spec.retry_of:
         _link_retry(state, spec.retry_of, spec.run_id)
