@@ -13,13 +13,22 @@ _RUN_ID_RE = re.compile(r"^run-\d{8}-\d{6}-[0-9a-z]{4,}$")
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-def new_run_id(now: datetime | None = None) -> str:
+def new_run_id(now: datetime | None = None, seed: str | None = None) -> str:
     """``run-YYYYMMDD-HHMMSS-mmxxxx`` in UTC: ``mm`` is the millisecond in base 36, so lexical
-    order is creation order to the millisecond; ``xxxx`` is random, so ids never collide."""
+    order is creation order to the millisecond; ``xxxx`` is random, so ids never collide.
+
+    With ``seed`` (and ``now``), ``xxxx`` comes from the seed instead: the same event handled
+    twice (a webhook redelivered after a crash) gives the same id, so it queues one run."""
     moment = now or datetime.now(UTC)
     ms = moment.microsecond // 1000
-    # os.urandom rather than the secrets module: the same randomness, a cheaper import.
-    suffix = "".join(_ALPHABET[b % 36] for b in os.urandom(4))
+    if seed is None:
+        # os.urandom rather than the secrets module: the same randomness, a cheaper import.
+        raw = os.urandom(4)
+    else:
+        import hashlib
+
+        raw = hashlib.sha256(seed.encode()).digest()[:6]
+    suffix = "".join(_ALPHABET[b % 36] for b in raw)
     return f"run-{moment:%Y%m%d-%H%M%S}-{_ALPHABET[ms // 36]}{_ALPHABET[ms % 36]}{suffix}"
 
 

@@ -448,3 +448,57 @@ def test_the_secret_is_never_logged_or_recorded(
         dump = "\n".join(sqlite3.connect(db_file).iterdump())
         assert SECRET not in dump
         assert "APP_HOOK_SECRET" in dump  # only the variable's name is kept
+
+
+def test_a_delivery_that_failed_halfway_queues_each_run_once_when_redelivered(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sparkwing.errors import StorageError
+
+    up = hooks.upstream
+    before = up.commit({"docs/guide.md": "a\n"}, "docs")
+    after = up.commit({"src/app.py": "v = 3\n", "docs/guide.md": "b\n"}, "both")  # ci and docs
+    up.push()
+    queue = hooks.ctl.backend.state.queue
+    assert queue is not None
+    real, calls = queue.submit, []
+
+    def flaky(run: RunRecord, spec: dict[str, Any]) -> None:
+        calls.append(run.pipeline)
+        if len(calls) == 2:
+            raise StorageError("the state store went away")
+        real(run, spec)
+
+    monkeypatch.setattr(queue, "submit", flaky)
+    doc = push_doc("refs/heads/main", before, after)
+    assert hooks.github(doc, delivery="d-half").status_code != 200
+    assert len(hooks.runs()) == 1  # the first pipeline's run went in before the failure
+    again = hooks.github(doc, delivery="d-half")
+    assert again.status_code == 200, again.text
+    assert sorted(r.pipeline for r in hooks.runs()) == ["ci", "docs"]
+    assert sorted(q["run_id"] for q in again.json()["queued"]) == sorted(
+        r.run_id for r in hooks.runs()
+    )
+    assert hooks.github(doc, delivery="d-half").json()["duplicate"] is True
+
+
+def test_a_delivery_left_half_handled_by_a_dead_controller_is_taken_again(hooks: Hooks) -> None:
+    up = hooks.upstream
+    before = up.commit({"docs/guide.md": "a\n"}, "docs")
+    after = up.commit({"src/app.py": "v = 4\n"}, "code")
+    up.push()
+    db = hooks.ctl.backend.tokens.db
+    insert = (
+        "INSERT INTO controller_deliveries (repo, delivery, state, received_at, runs)"
+        " VALUES (?, ?, 'received', ?, NULL)"
+    )
+    # Claimed a moment ago: another handler is at it, a redelivery queues nothing.
+    db.execute(insert, ("app", "d-busy", "2999-01-01T00:00:00.000000Z"))
+    doc = push_doc("refs/heads/main", before, after)
+    assert hooks.github(doc, delivery="d-busy").json()["duplicate"] is True
+    # Claimed long ago and never done: its handler died; the redelivery queues the run.
+    db.execute(insert, ("app", "d-dead", "2000-01-01T00:00:00.000000Z"))
+    taken = hooks.github(doc, delivery="d-dead")
+    assert taken.status_code == 200 and taken.json()["duplicate"] is False
+    assert [r.pipeline for r in hooks.runs()] == ["ci"]
+    assert hooks.github(doc, delivery="d-dead").json()["duplicate"] is True

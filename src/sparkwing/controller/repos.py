@@ -20,6 +20,8 @@ _BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}(?<!/)$")
 _PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", re.IGNORECASE)
 _COLUMNS = "name, url, branch, secret_env, created_at"
 KEEP_DAYS = 30
+# A claim still not done after this long was left by a controller that died handling it.
+STALE_MINUTES = 10
 
 
 @dataclass(frozen=True)
@@ -103,23 +105,55 @@ class RepoStore:
 class Deliveries:
     """Which webhook deliveries were acted on: a delivery is claimed before its runs are
     queued and forgotten again if queueing fails, so only a sender's retry of a delivery
-    that worked is ignored."""
+    that worked is ignored. A claim left by a controller that died while handling it is
+    taken again by a redelivery once it is STALE_MINUTES old; the runs a delivery queues
+    have ids derived from it, so handling it twice queues each run once."""
 
     def __init__(self, db: MetaDB) -> None:
         self.db = db
 
     def claim(self, repo: str, delivery: str) -> bool:
-        """True for the first claim of (repo, delivery); False for a delivery seen before.
-        Deliveries older than KEEP_DAYS are forgotten here (senders redeliver within days)."""
-        cutoff = (datetime.now(UTC) - timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
+        """True for the first claim of (repo, delivery), or of one left half-handled long
+        ago; False for a delivery done or being handled. Deliveries older than KEEP_DAYS are
+        forgotten here (senders redeliver within days)."""
+        now = datetime.now(UTC)
+        cutoff = (now - timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
         self.db.execute("DELETE FROM controller_deliveries WHERE received_at < ?", (cutoff,))
+        if self.db.execute(
+            "INSERT INTO controller_deliveries (repo, delivery, state, received_at, runs)"
+            " VALUES (?, ?, 'received', ?, NULL) ON CONFLICT (repo, delivery) DO NOTHING",
+            (repo, delivery, now_iso()),
+        ):
+            return True
+        # Its handling failed (see release): a redelivery tries again, keeping the first
+        # receive time, from which the runs' ids are derived.
+        if self.db.execute(
+            "UPDATE controller_deliveries SET state = 'received'"
+            " WHERE repo = ? AND delivery = ? AND state = 'failed'",
+            (repo, delivery),
+        ):
+            return True
+        # Still being handled long after: whoever claimed it died before it was done. The
+        # state moves on so that one redelivery, not every one at once, takes it over.
+        stale = (now - timedelta(minutes=STALE_MINUTES)).strftime("%Y-%m-%dT%H:%M:%S")
         return bool(
             self.db.execute(
-                "INSERT INTO controller_deliveries (repo, delivery, state, received_at, runs)"
-                " VALUES (?, ?, 'received', ?, NULL) ON CONFLICT (repo, delivery) DO NOTHING",
-                (repo, delivery, now_iso()),
+                "UPDATE controller_deliveries SET state = 'retaken'"
+                " WHERE repo = ? AND delivery = ? AND state IN ('received', 'retaken')"
+                " AND received_at < ?",
+                (repo, delivery, stale),
             )
         )
+
+    def received_at(self, repo: str, delivery: str) -> datetime | None:
+        """When the delivery first arrived (its runs' ids are derived from it)."""
+        rows = self.db.query(
+            "SELECT received_at FROM controller_deliveries WHERE repo = ? AND delivery = ?",
+            (repo, delivery),
+        )
+        if not rows:
+            return None
+        return datetime.fromisoformat(str(rows[0][0]).replace("Z", "+00:00"))
 
     def done(self, repo: str, delivery: str, run_ids: list[str]) -> None:
         self.db.execute(
@@ -128,9 +162,11 @@ class Deliveries:
             (json.dumps(run_ids), repo, delivery),
         )
 
-    def forget(self, repo: str, delivery: str) -> None:
+    def release(self, repo: str, delivery: str) -> None:
+        """Its handling failed: the next redelivery may claim it again."""
         self.db.execute(
-            "DELETE FROM controller_deliveries WHERE repo = ? AND delivery = ?", (repo, delivery)
+            "UPDATE controller_deliveries SET state = 'failed' WHERE repo = ? AND delivery = ?",
+            (repo, delivery),
         )
 
     def runs(self, repo: str, delivery: str) -> list[str] | None:

@@ -79,13 +79,15 @@ def _deliver(backend: Backend, repo: Repo, got: webhooks.Delivery, facts: dict[s
     deliveries = Deliveries(backend.tokens.db)
     if got.delivery is not None and not deliveries.claim(repo.name, got.delivery):
         return {"event": got.kind, "queued": [], "duplicate": True}
+    received = None
     if got.delivery is not None:
         facts = {**facts, "delivery": got.delivery}
+        received = deliveries.received_at(repo.name, got.delivery)
     try:
-        queued = act(backend.state, Mirrors(), repo, got.event, got.ref, facts)
+        queued = act(backend.state, Mirrors(), repo, got.event, got.ref, facts, received)
     except BaseException as exc:
         if got.delivery is not None:
-            deliveries.forget(repo.name, got.delivery)  # a redelivery may try again
+            deliveries.release(repo.name, got.delivery)  # a redelivery may try again
         if isinstance(exc, UnprocessableError):
             raise HttpError(422, "UnprocessableError", str(exc)) from None
         if isinstance(exc, SourceError):

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from sparkwing.conf.project import PROJECT_DIR, PROJECT_FILE, Project, parse_project
 from sparkwing.controller.repos import Repo
 from sparkwing.errors import ConfigError, UsageError
+from sparkwing.ids import new_run_id
 from sparkwing.source.mirror import Mirrors, SourceError
 from sparkwing.surfaces.state.base import StateStore, require_queue
 from sparkwing.triggers.match import PullRequestEvent, PushEvent, matching
@@ -67,8 +69,13 @@ def act(
     event: PushEvent | PullRequestEvent,
     ref: str,
     facts: dict[str, object],
+    received: datetime | None = None,
 ) -> list[Queued]:
-    """Queue the runs ``event`` starts; ``facts`` (delivery id, sender) go in their extra."""
+    """Queue the runs ``event`` starts; ``facts`` (delivery id, sender) go in their extra.
+
+    A delivery (its id in ``facts``, first ``received`` then) gives each pipeline's run an id
+    of its own: handling it again after a crash or a partial failure queues only the runs
+    the first attempt did not."""
     if isinstance(event, PushEvent) and event.deleted:
         return []  # a deleted branch or tag: nothing to run at
     try:
@@ -102,9 +109,14 @@ def act(
     trigger = Trigger(kind, git_source(repo.url, ref, sha), facts)
     queue = require_queue(state)
     queued = []
+    delivery = facts.get("delivery")
     for entry in matching(project.pipelines, event):
-        run, spec = triggered_run(entry.name, trigger)
-        queue.submit(run, spec)
+        run_id = None
+        if delivery is not None and received is not None:
+            run_id = new_run_id(received, f"{repo.name}/{delivery}/{entry.name}")
+        run, spec = triggered_run(entry.name, trigger, run_id)
+        if run_id is None or state.get_run(run_id) is None:
+            queue.submit(run, spec)
         queued.append(Queued(entry.name, run.run_id))
     log.info(
         "repository %s: %s %s at %s queued %d run(s)", repo.name, kind, ref, sha[:12], len(queued)

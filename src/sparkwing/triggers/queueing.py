@@ -31,15 +31,18 @@ def git_source(url: str, ref: str, sha: str) -> dict[str, Any]:
     return {"kind": "git", "url": url, "ref": ref, "sha": sha}
 
 
-def triggered_run(pipeline: str, trigger: Trigger) -> tuple[RunRecord, dict[str, Any]]:
-    """The queued record and spec of one run of ``pipeline`` started by ``trigger``."""
+def triggered_run(
+    pipeline: str, trigger: Trigger, run_id: str | None = None
+) -> tuple[RunRecord, dict[str, Any]]:
+    """The queued record and spec of one run of ``pipeline`` started by ``trigger`` (under
+    ``run_id`` when the caller derived one, else a new id)."""
     source = trigger.source
     git: dict[str, Any] = {}
     if source.get("kind") == "git":
         branch = trigger.facts.get("branch")
         git = {"sha": source["sha"], **({"branch": branch} if branch else {})}
     run = RunRecord(
-        run_id=new_run_id(),
+        run_id=run_id or new_run_id(),
         pipeline=pipeline,
         status="queued",
         created_at=now_iso(),
