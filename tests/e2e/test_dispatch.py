@@ -48,7 +48,13 @@ def train(ctx):
     Path("out/trained.txt").write_text(weights + "; trained in " + HERE)
     print("training on", HERE)
     ctx.annotate("trained on the gpu box")
-    return {"home": HERE, "weights": weights, "upstream": ctx.output("build")}
+    return {
+        "home": HERE,
+        "weights": weights,
+        "upstream": ctx.output("build"),
+        # A file of the project (not an artifact): the run's code travelled with the job.
+        "data": Path("data/labels.txt").read_text().strip(),
+    }
 
 
 def report(ctx):
@@ -223,6 +229,8 @@ def _fleet(backend: str, tmp_path: Path) -> Iterator[Fleet]:
         root = tmp_path / "runner" / "project"
         (root / ".sparkwing").mkdir(parents=True)
         (root / ".sparkwing" / "pipelines.py").write_text(PIPELINE)
+        (root / "data").mkdir()
+        (root / "data" / "labels.txt").write_text("cat, dog\n")
         env = {
             k: v
             for k, v in os.environ.items()
@@ -321,6 +329,7 @@ def test_a_job_that_requires_gpu_runs_on_the_gpu_worker_and_artifacts_cross_mach
     assert trained["home"] == gpu_home
     assert trained["weights"] == f"weights built in {runner_home}"
     assert trained["upstream"] == {"home": runner_home}
+    assert trained["data"] == "cat, dog"  # read from the project, on a machine without it
     assert nodes["report"]["output"]["report"] == (
         f"weights built in {runner_home}; trained in {gpu_home}"
     )

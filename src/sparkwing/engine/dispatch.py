@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,10 +199,20 @@ def run_base(spec: Any, rc: Any) -> dict[str, Any]:
     }
 
 
-def make_dispatcher(spec: Any, rc: Any, state: Any, jobs: list[JobSpec]) -> Dispatcher | None:
+def make_dispatcher(
+    spec: Any, rc: Any, state: Any, jobs: list[JobSpec], cache: Callable[[], Any] | None = None
+) -> Dispatcher | None:
     """The run's dispatcher, or None when every job runs here; a PlanError when some job
-    must go to a worker and the state store has no job queue (or the run no bundle)."""
+    must go to a worker and the state store has no job queue (or the run no bundle, or its
+    code cannot be sent).
+
+    The jobs take the run's code with them as ``runs submit`` sends it: the checkout's
+    commit when it is clean and on its origin, else a snapshot uploaded to ``cache`` once."""
+    from pathlib import Path
+
     from sparkwing.errors import PlanError
+    from sparkwing.source.deliver import deliver
+    from sparkwing.source.mirror import SourceError
 
     labels = local_labels(list(spec.labels), os.environ)
     going = [j for j in jobs if needs_dispatch(j, labels, spec.dispatch)]
@@ -225,6 +235,9 @@ def make_dispatcher(spec: Any, rc: Any, state: Any, jobs: list[JobSpec]) -> Disp
         )
     if not (spec.bundle or {}).get("key"):
         raise PlanError(f"{why}, and a worker needs the pipeline's bundle, which this run has not")
-    return Dispatcher(
-        jobs_queue, spec.run_id, run_base(spec, rc), labels=labels, dispatch_all=spec.dispatch
-    )
+    base = run_base(spec, rc)
+    try:
+        base["source"] = deliver(Path(spec.root), repo=None, ref=None, cache=cache).source
+    except SourceError as exc:
+        raise PlanError(f"{why}, but the run's code cannot be sent to workers: {exc}") from None
+    return Dispatcher(jobs_queue, spec.run_id, base, labels=labels, dispatch_all=spec.dispatch)

@@ -73,7 +73,7 @@ def fetch_bundle(cache_spec: Any, key: str, digest: str | None = None) -> Path:
             rmtree(work)
 
 
-def _plan_job(start: JobStart, tree: Path) -> tuple[Any, Any, Any]:
+def _plan_job(start: JobStart, tree: Path, workdir: Path) -> tuple[Any, Any, Any]:
     """Plan the run as its runner did; returns (JobSpec of this job, args, RunContext)."""
     from sparkwing.engine.jobspec import JobSpec
     from sparkwing.engine.loader import find_pipeline, import_project
@@ -105,7 +105,7 @@ def _plan_job(start: JobStart, tree: Path) -> tuple[Any, Any, Any]:
         git=Git(str(git.get("sha", "")), str(git.get("branch", "")), bool(git.get("dirty"))),
         trigger=str(run.get("trigger", "cli")),
         profile=str(run.get("profile", "local")),
-        workdir=Path(start.workspace),
+        workdir=workdir,
     )
     plan = Plan(pipeline)
     try:
@@ -167,15 +167,16 @@ def _execute(
     writer: _LogWriter,
     open_cache: Callable[[], Any],
     open_secrets: Callable[[], Any],
+    workdir: Path,
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """Run the job's attempt under a supervisor; (its result message, why it was stopped)."""
+    """Run the job's attempt under a supervisor in ``workdir``; (its result message, why it
+    was stopped)."""
     import time
 
     from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch
     from sparkwing.engine.scheduler import _attempt_error
     from sparkwing.engine.supervisor import Supervisor
 
-    workdir = Path(start.workspace)
     inputs = start.spec.get("inputs") or {}
     outputs = dict(inputs.get("outputs") or {})
     consumed = dict(inputs.get("consumed") or {})
@@ -217,6 +218,21 @@ def _execute(
                 return {"ok": False, "error": _attempt_error(job, exited)}, None
 
 
+def _workdir(start: JobStart, cache: Any, writer: _LogWriter) -> Path:
+    """Where the job runs: the project root of the run's code (its git commit, or its
+    snapshot) checked out in the job's workspace, or the bare workspace for a run whose
+    code did not travel."""
+    from sparkwing.source.record import describe_source
+    from sparkwing.source.workspace import prepare
+
+    workspace = Path(start.workspace)
+    source = start.spec.get("source")
+    if not source:
+        return workspace
+    writer.add("info", f"code: {describe_source(source)}")
+    return prepare(source, cache, workspace / "code")
+
+
 def run_job(start: JobStart) -> JobResult:
     """The whole job; never raises: a problem is the result's error (and a log line)."""
     from sparkwing.engine.clock import now_iso
@@ -236,7 +252,8 @@ def run_job(start: JobStart) -> JobResult:
         try:
             bundle = start.spec["bundle"]
             tree = fetch_bundle(specs["cache"], str(bundle["key"]), bundle.get("digest"))
-            job, args, rc = _plan_job(start, tree)
+            workdir = _workdir(start, surfaces.cache, writer)
+            job, args, rc = _plan_job(start, tree, workdir)
             result, stopped = _execute(
                 start,
                 job,
@@ -245,6 +262,7 @@ def run_job(start: JobStart) -> JobResult:
                 writer,
                 lambda: open_cache(specs["cache"]),
                 lambda: open_secrets(specs["secrets"]),
+                workdir,
             )
         except SparkwingError as exc:
             writer.add("error", str(exc))

@@ -242,7 +242,13 @@ def _run_with(
             f"{what} are not supported on this store ({spec.surface('state').describe()}): "
             "use postgres or a controller"
         )
-    remote = make_dispatcher(spec, rc, state, [JobSpec.of(job) for job in plan.jobs.values()])
+    remote = make_dispatcher(
+        spec,
+        rc,
+        state,
+        [JobSpec.of(job) for job in plan.jobs.values()],
+        cache=lambda: surfaces.cache,
+    )
     cache, logs = surfaces.cache, surfaces.logs
     cache_spec, secrets_spec = spec.surface("cache"), spec.surface("secrets")
     display = make_display(spec.output)

@@ -37,9 +37,13 @@ def prepare(
         if not url or not sha:
             raise SourceError("the run's git source names no url or commit")
         mirrors = mirrors or Mirrors()
-        mirrors.fetch(url)
-        # The recorded sha, not the ref: the run is of the commit it was submitted at.
-        mirrors.resolve(url, sha)
+        # The recorded sha, not the ref: the run is of the commit it was submitted at. A
+        # mirror that has it already (the run's other jobs) is not fetched again.
+        try:
+            mirrors.resolve(url, sha)
+        except SourceError:
+            mirrors.fetch(url)
+            mirrors.resolve(url, sha)
         mirrors.checkout(url, sha, dest)
     elif kind == "snapshot":
         if cache is None:
