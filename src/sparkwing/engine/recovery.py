@@ -5,6 +5,7 @@ this host ended)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from sparkwing.status import FINAL_NODE_STATUSES, FINAL_RUN_STATUSES, NodeStatus
 from sparkwing.surfaces.state.base import NewEvent, NodeRecord, RunRecord, StateStore
 
 LIVE_RUN_STATUSES = ("pending", "running")
+log = logging.getLogger(__name__)
 
 
 def runner_alive(run: RunRecord) -> bool:
@@ -143,12 +145,32 @@ def record_runner_death(state: StateStore, run_id: str, reason: str) -> int:
     if run.host == os.uname().nodename:
         kill_orphans(run_id, [n.extra.get("pgid") for n in unfinished])
     finalise_nodes(state, run_id, reason, unfinished)
+    cancel_dispatched(state, run_id, reason)
     state.append_events(
         run_id, [NewEvent(kind="run_finished", ts=now, data={"status": "failed", "reason": reason})]
     )
     # The run last: a reader that sees it final finds its jobs and events final too.
     state.update_run(run_id, status="failed", reason=reason, finished_at=now)
     return len(unfinished)
+
+
+def cancel_dispatched(state: StateStore, run_id: str, reason: str) -> int:
+    """Ask workers to stop the run's dispatched jobs still queued or running (no runner is
+    left to use their results); how many. A job queue that cannot be reached leaves them to
+    finish on their own, unused."""
+    from sparkwing.errors import SparkwingError
+
+    jobs = state.jobs
+    if jobs is None:
+        return 0
+    try:
+        open_jobs = [e for e in jobs.entries(run_id) if e.state != "done"]
+        for entry in open_jobs:
+            jobs.cancel(entry.ref, reason)
+    except SparkwingError as exc:
+        log.warning("run %s: could not cancel its dispatched jobs: %s", run_id, exc)
+        return 0
+    return len(open_jobs)
 
 
 def kill_orphans(run_id: str, pgids: list[object]) -> int:

@@ -458,7 +458,7 @@ class Worker:
         """Close what an earlier attempt left open (its jobs, its orphaned processes here)
         and put the record back to queued, so the run starts over under the same id."""
         from sparkwing.engine.clock import now_iso
-        from sparkwing.engine.recovery import kill_orphans
+        from sparkwing.engine.recovery import cancel_dispatched, kill_orphans
         from sparkwing.status import FINAL_NODE_STATUSES
         from sparkwing.surfaces.state.base import NewEvent
 
@@ -471,6 +471,7 @@ class Worker:
         for node in nodes:
             node.status, node.reason, node.finished_at = "cancelled", why, now
         self.state.upsert_nodes(nodes)
+        cancel_dispatched(self.state, run.run_id, why)
         data = {"attempt": claim.attempt - 1, "worker": claim.previous_worker, "status": run.status}
         self.state.append_events(run.run_id, [NewEvent("attempt_abandoned", now, data=data)])
         self.state.update_run(run.run_id, status="queued", reason=why, finished_at=None, pid=None)
