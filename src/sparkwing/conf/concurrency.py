@@ -4,15 +4,18 @@ group name of one run, with ``${PIPELINE_NAME}`` and the run's input values subs
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from yaml.nodes import Node
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.conf.interpolate import TemplateError, parse
 from sparkwing.conf.model import ON_BUSY, ConcurrencyDef
-from sparkwing.conf.yamlload import Entry, Reader, line_of
 from sparkwing.errors import ConfigError, InvalidKeyError
 from sparkwing.ids import check_segment
+
+# A run only names its group (group_name); parsing, which needs the YAML loader, imports it.
+if TYPE_CHECKING:
+    from yaml.nodes import Node
+
+    from sparkwing.conf.yamlload import Entry, Reader
 
 CONCURRENCY_KEYS: tuple[str, ...] = ("group", "on_busy")
 PIPELINE_VARIABLE = "PIPELINE_NAME"
@@ -40,9 +43,7 @@ def parse_concurrency(reader: Reader, entry: Entry, where: str) -> ConcurrencyDe
             raise reader.error(
                 node, f'{where}.on_busy "{on_busy}" must be one of: {", ".join(ON_BUSY)}'
             )
-    return ConcurrencyDef(
-        group=group, on_busy=on_busy, where=f"{reader.file}:{line_of(entry.key_node)}"
-    )
+    return ConcurrencyDef(group=group, on_busy=on_busy, where=f"{reader.file}:{_line(entry)}")
 
 
 def _text(value: Any) -> str:
@@ -79,3 +80,9 @@ def group_name(template: str, pipeline: str, inputs: Mapping[str, Any], where: s
         return check_segment(name, "concurrency group")
     except InvalidKeyError as exc:
         raise ConfigError(f"{about}: {exc}") from None
+
+
+def _line(entry: Entry) -> int:
+    from sparkwing.conf.yamlload import line_of
+
+    return line_of(entry.key_node)

@@ -5,11 +5,16 @@ how often a controller applies it (``interval``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from yaml.nodes import Node
-
-from sparkwing.conf.yamlload import Reader
 from sparkwing.errors import PlanError
+
+# Parsing needs the YAML loader; the parsed value (kept by conf.parsecache) does not, so a
+# run whose project file is unchanged never imports it.
+if TYPE_CHECKING:
+    from yaml.nodes import Node
+
+    from sparkwing.conf.yamlload import Reader
 
 RETENTION_KEYS: tuple[str, ...] = ("max_age", "keep_last", "interval")
 DEFAULT_INTERVAL_SECONDS = 3600.0

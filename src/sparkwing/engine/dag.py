@@ -48,6 +48,8 @@ class Cancelled:
 
 @dataclass(slots=True)
 class _State:
+    """One node's place in the walk: its phase and how many of its needs are still open."""
+
     node: DagNode
     phase: str = WAITING
     waiting_on: int = 0

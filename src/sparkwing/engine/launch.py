@@ -63,7 +63,6 @@ def launch(
     from sparkwing.bundle.resolve import open_bundle
     from sparkwing.conf.interpolate import interpolate_spec
     from sparkwing.conf.resolved import SURFACES
-    from sparkwing.engine.notify import announce
     from sparkwing.engine.runspec import spec_to_dict
     from sparkwing.engine.supervise import supervise
     from sparkwing.ids import new_run_id
@@ -112,7 +111,10 @@ def launch(
             spec.sparkwing_dir = str(bundle.sources_dir)
             spec.sys_path = bundle.sys_path
         result = supervise(spec, isolated=bundle.isolated)
-    announce(resolved.notify, final, run_id, resolved.name, os.environ)  # never blocks the run
+    if resolved.notify:
+        from sparkwing.engine.notify import announce
+
+        announce(resolved.notify, final, run_id, resolved.name, os.environ)  # never blocks
     return result
 
 
