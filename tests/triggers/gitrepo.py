@@ -3,21 +3,12 @@ clone to commit, branch, tag and push from, with the real ``git``."""
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 from pathlib import Path
 
+from tests.source.gitrepo import git
+
 ZERO = "0" * 40
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 class Upstream:
