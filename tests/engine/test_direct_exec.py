@@ -36,6 +36,8 @@ def test_a_simple_command_is_executed_without_a_shell() -> None:
         "echo ~",
         "a | b",
         "echo one\necho two",
+        "./build.sh",  # relative to the job's folder: the shell finds it there
+        "/bin/echo hi",
     ],
 )
 def test_anything_the_shell_would_interpret_goes_through_it(command: str) -> None:
@@ -69,3 +71,23 @@ def test_both_ways_give_the_same_output_and_exit_codes(tmp_path: os.PathLike[str
     code, _, err = _run("no-such-program-anywhere", tmp)
     assert code == 127 and "not found" in err
     assert _run("pwd", tmp)[1].strip() in (tmp, os.path.realpath(tmp))
+
+
+def test_a_program_without_a_shebang_still_runs_through_the_shell(
+    tmp_path: os.PathLike[str],
+) -> None:
+    bin_dir = os.path.join(str(tmp_path), "bin")
+    os.mkdir(bin_dir)
+    script = os.path.join(bin_dir, "noshebang-tool")
+    with open(script, "w") as f:
+        f.write("echo from the script\n")
+    os.chmod(script, 0o755)
+    env = {"PATH": bin_dir + os.pathsep + ENV["PATH"]}
+    assert direct_argv("noshebang-tool", env) == [script]  # it is on PATH, yet not executable
+    proc, out_fd, err_fd = spawn_shell(
+        ShellLaunch("j", "noshebang-tool", env, str(tmp_path)), os.open(os.devnull, os.O_RDONLY)
+    )
+    assert proc.wait() == 0
+    assert os.read(out_fd, 1000) == b"from the script\n"
+    os.close(out_fd)
+    os.close(err_fd)

@@ -143,7 +143,9 @@ def direct_argv(command: str, env: Mapping[str, str]) -> list[str] | None:
     if not command.strip() or any(c in _SHELL_CHARS for c in command):
         return None
     argv = command.split()
-    if argv[0] in _SHELL_WORDS:
+    # A path (``./build.sh``) is the job's folder's, not this process's, and a script without
+    # a ``#!`` line only runs through a shell: the shell takes both.
+    if argv[0] in _SHELL_WORDS or "/" in argv[0]:
         return None
     program = shutil.which(argv[0], path=env.get("PATH", os.defpath))
     if program is None:
@@ -158,10 +160,12 @@ def spawn_shell(launch: ShellLaunch, stdin_fd: int) -> tuple[subprocess.Popen[by
     shell either for a simple command (see :func:`direct_argv`)."""
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    argv = direct_argv(launch.command, launch.env) or ["/bin/sh", "-c", launch.command]
-    try:
-        proc = subprocess.Popen(
-            argv,
+    shell = ["/bin/sh", "-c", launch.command]
+    argv = direct_argv(launch.command, launch.env) or shell
+
+    def start(args: list[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            args,
             stdin=stdin_fd,
             stdout=out_w,
             stderr=err_w,
@@ -169,6 +173,16 @@ def spawn_shell(launch: ShellLaunch, stdin_fd: int) -> tuple[subprocess.Popen[by
             env=launch.env,
             start_new_session=True,
         )
+
+    try:
+        try:
+            proc = start(argv)
+        except OSError:
+            if argv is shell:
+                raise
+            # A program on PATH that cannot be executed itself (a script with no "#!"):
+            # the shell runs it, or says why not, as it would have anyway.
+            proc = start(shell)
     except BaseException:
         for fd in (out_r, err_r):
             os.close(fd)
