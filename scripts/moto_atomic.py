@@ -2,10 +2,8 @@
 
 moto checks If-Match / If-None-Match and then stores the object in two steps with no lock,
 so under load two conditional PUTs racing on one key can both succeed (a lost update that
-real S3, GCS and Azure never allow). Its in-memory objects are not safe to read while
-another thread writes either (a GET racing PUTs once answered with another key's body).
-The test servers run moto through this wrapper: `moto_server` with one lock around every
-request, so each is handled as S3 would, whole.
+real S3, GCS and Azure never allow). The test servers run moto through this wrapper: it is
+`moto_server` with one lock around every request that writes, so preconditions hold.
 
     python scripts/moto_atomic.py -H 127.0.0.1 -p PORT
 """
@@ -27,17 +25,21 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
+WRITES = {"PUT", "POST", "DELETE", "PATCH"}
 
-class Serial:
-    """WSGI middleware: requests run one at a time, each answered whole before the next."""
+
+class SerialWrites:
+    """WSGI middleware: requests that write run one at a time; reads stay concurrent."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("REQUEST_METHOD") not in WRITES:
+            return self.app(environ, start_response)
         with self.lock:
-            # moto answers with a complete body, so the request is done when this returns.
+            # moto answers with a complete body, so the write is done when this returns.
             return list(self.app(environ, start_response))
 
 
@@ -52,7 +54,7 @@ def main() -> None:
     run_simple(
         opts.host,
         opts.port,
-        Serial(app),
+        SerialWrites(app),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -10,6 +10,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import threading
 from typing import IO, Any
 
 from sparkwing.errors import StorageError
@@ -51,12 +52,16 @@ class IsolatedClient:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._in: IO[bytes] = self._proc.stdin
         self._out: IO[bytes] = self._proc.stdout
+        # One request at a time on the pipe: callers on several threads (segment fetches run
+        # eight at once) would otherwise read each other's answers.
+        self._lock = threading.Lock()
         _send(self._in, (cls.__module__, cls.__qualname__, kwargs))
 
     def call(self, method: str, *args: Any) -> Any:
         try:
-            _send(self._in, (method, args))
-            ok, value = _recv(self._out)
+            with self._lock:
+                _send(self._in, (method, args))
+                ok, value = _recv(self._out)
         except (EOFError, OSError, pickle.PickleError) as exc:
             raise StorageError(
                 f"{self._where}: the object-store helper process failed ({type(exc).__name__})"
