@@ -1,6 +1,7 @@
 """The common `sparkwing run NAME` start-up stays lean: once the project file has been parsed
 (and cached), a run imports neither click nor the YAML parser, nor the notifier of a profile
-that has no notify targets. A module-level import added to the run path shows up here."""
+that has no notify targets, nor logging, tempfile or tarfile. A module-level import added to
+the run path shows up here."""
 
 from __future__ import annotations
 
@@ -45,5 +46,17 @@ def test_a_run_with_a_cached_project_file_imports_no_click_yaml_or_notifier(
     assert again.code == 0, again.stderr
     modules = _imported(again.stderr)
     assert "sparkwing.engine.launch" in modules  # the profile is on, and the run went through
-    for heavy in ("click", "yaml", "rich", "httpx", "sparkwing.engine.notify"):
+    # logging, tempfile and tarfile cost more than scheduling a one-job run; the source
+    # delivery modules are for runs that travel only.
+    for heavy in (
+        "click",
+        "yaml",
+        "rich",
+        "httpx",
+        "sparkwing.engine.notify",
+        "logging",
+        "tempfile",
+        "tarfile",
+        "sparkwing.source.deliver",
+    ):
         assert heavy not in modules, f"{heavy} imported on the run path"

@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.stdout.write(f"sparkwing {__version__}\n")
         return
+    from sparkwing import _gencache
+
+    _gencache.install()
     # The common `sparkwing run NAME ...` is answered without importing click.
     from sparkwing.cli.runpath import run_fast
 

@@ -48,9 +48,9 @@ def run_fast(args: list[str]) -> int | None:
     pipeline = args[1]
 
     def command() -> int:
-        from sparkwing import diagnostics
+        from sparkwing import _log
 
-        diagnostics.install()
+        _log.install_diagnostics()
         project = required_project(Path.cwd())
         resolved = resolve_for(project, options["profile"], pipeline, echo_err)
         return launch_and_report(project, resolved, pipeline, rest, options, echo_err)

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sparkwing import _log
 from sparkwing.__about__ import __version__
 from sparkwing.paths import PRIVATE_FILE_MODE, local_dir, make_private_dirs
 
-log = logging.getLogger("sparkwing.conf")
+log = _log.get("sparkwing.conf")
 
 T = TypeVar("T")
 

@@ -8,13 +8,13 @@ are held until it ends and then printed as one group."""
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
 from collections import deque
 from typing import Any, TextIO
 
+from sparkwing import _log
 from sparkwing.engine.clock import parse_iso
 from sparkwing.engine.display import SYMBOLS, Display
 from sparkwing.engine.masking import Masker
@@ -23,7 +23,7 @@ from sparkwing.sdk.durations import format_duration
 from sparkwing.surfaces.state.base import NodeRecord, RunRecord
 
 FINAL = frozenset(SYMBOLS)
-log = logging.getLogger(__name__)
+log = _log.get(__name__)
 
 # A job's lines are held until it ends; past this many only its first and last lines are
 # kept, so a job printing gigabytes cannot grow the runner without bound.

@@ -5,7 +5,6 @@ left when the run ends, however it ends."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -14,6 +13,7 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
+from sparkwing import _log
 from sparkwing.engine.clock import now_iso
 from sparkwing.engine.runspec import RunSpec
 from sparkwing.errors import SparkwingError
@@ -21,7 +21,7 @@ from sparkwing.status import FINAL_RUN_STATUSES
 from sparkwing.surfaces.state.base import NewEvent, RunRecord, StateStore, require_groups
 from sparkwing.surfaces.state.groups import ConcurrencyGroups, GroupTurn
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 LEASE_ENV = "SPARKWING_GROUP_LEASE_SECONDS"
 DEFAULT_LEASE_SECONDS = 30.0

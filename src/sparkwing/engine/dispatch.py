@@ -7,20 +7,20 @@ the worker to stop, and stops waiting) and cancels what it queued when the run i
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sparkwing import _log
 from sparkwing.engine.jobspec import JobSpec
 from sparkwing.engine.supervisor import Exited
 from sparkwing.errors import StorageError
 from sparkwing.surfaces.state.base import NodeRecord
 from sparkwing.surfaces.state.jobqueue import JobEntry, JobQueue, JobRef, QueuedJob, labels_fit
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 # What a queued job's spec holds; a worker refuses a version it does not know.
 JOB_SPEC_VERSION = 1
@@ -208,16 +208,17 @@ def make_dispatcher(
 
     The jobs take the run's code with them as ``runs submit`` sends it: the checkout's
     commit when it is clean and on its origin, else a snapshot uploaded to ``cache`` once."""
+    labels = local_labels(list(spec.labels), os.environ)
+    going = [j for j in jobs if needs_dispatch(j, labels, spec.dispatch)]
+    if not going:
+        return None
+    # Only a run some of whose jobs travel needs these (tarfile, git, subprocess).
     from pathlib import Path
 
     from sparkwing.errors import PlanError
     from sparkwing.source.deliver import deliver
     from sparkwing.source.mirror import SourceError
 
-    labels = local_labels(list(spec.labels), os.environ)
-    going = [j for j in jobs if needs_dispatch(j, labels, spec.dispatch)]
-    if not going:
-        return None
     first = going[0]
     if spec.dispatch:
         why = "--sw-dispatch sends every job to a worker"

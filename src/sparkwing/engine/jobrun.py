@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sparkwing import _log
 from sparkwing.engine.launcher import JobStart
 from sparkwing.errors import PlanError, SparkwingError, UsageError
 from sparkwing.surfaces.state.jobqueue import JobResult
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 # Log lines are written out at least this often while the job runs.
 LOG_FLUSH_SECONDS = 0.5
@@ -303,10 +303,9 @@ def run_job(start: JobStart) -> JobResult:
 def main() -> None:
     import signal
 
-    from sparkwing import diagnostics
     from sparkwing.engine.procutil import die_with_parent
 
-    diagnostics.install()
+    _log.install_diagnostics()
     start = JobStart.from_json(sys.stdin.read())
     # Stopped (and so cancelled cleanly) when the worker that started it dies.
     die_with_parent(signal.SIGTERM)

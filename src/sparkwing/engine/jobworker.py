@@ -7,7 +7,6 @@ its result. ``sparkwing worker`` runs one beside its run worker (:func:`serving_
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import threading
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sparkwing import _log
 from sparkwing.engine.dispatch import JOB_SPEC_VERSION
 from sparkwing.engine.launcher import JobStart, Launched, Launcher, LocalProcessLauncher
 from sparkwing.surfaces.state.jobqueue import JobClaim, JobQueue, JobResult
@@ -24,7 +24,7 @@ from sparkwing.surfaces.state.jobqueue import JobClaim, JobQueue, JobResult
 if TYPE_CHECKING:
     from sparkwing.conf.resolved import ResolvedProfile
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 IDLE_POLL_SECONDS = 0.2
 TURN_SECONDS = 0.05

@@ -4,12 +4,12 @@ result, so a process that code ends outright (``os._exit``) can be blamed on it.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 
+from sparkwing import _log
 from sparkwing.engine.runspec import RunSpec
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 _SUFFIX = ".doing"
 

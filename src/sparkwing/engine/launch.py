@@ -5,23 +5,24 @@ queue worker starts for each claimed run (``python -m sparkwing.engine.launch``)
 from __future__ import annotations
 
 import json
-import logging
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sparkwing import _log
 from sparkwing.engine.runspec import RunResult, RunSpec
 from sparkwing.errors import SparkwingError
 
 if TYPE_CHECKING:
+    import subprocess
+
     from sparkwing.conf.project import Project
     from sparkwing.conf.resolved import ResolvedProfile
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 Say = Callable[[str], None]
 

@@ -9,7 +9,6 @@ a token or a secret (a URL with a token comes from ``url_source`` and stays in t
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from sparkwing import _log
 from sparkwing.__about__ import __version__
 from sparkwing.conf.notify import check_url
 from sparkwing.conf.notifydef import NotifyDef
@@ -29,7 +29,7 @@ from sparkwing.surfaces.secrets.base import SecretStore
 from sparkwing.surfaces.spec import SurfaceSpec
 from sparkwing.surfaces.state.base import NewEvent, RunRecord
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 # All deliveries of one run together end within this budget, however the endpoints behave.
 BUDGET_SECONDS = 60.0

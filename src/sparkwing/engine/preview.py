@@ -6,10 +6,10 @@ called."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
+from sparkwing import _log
 from sparkwing.engine import memo as memo_mod
 from sparkwing.engine.selection import Selection
 from sparkwing.sdk.context import Context, RunContext
@@ -17,7 +17,7 @@ from sparkwing.sdk.plan import Job, Plan
 from sparkwing.sdk.runtime import Runtime, running
 from sparkwing.surfaces.cache.base import Cache
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 
 class _Discard:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("sparkwing.engine")
+from sparkwing import _log
+
+log = _log.get("sparkwing.engine")
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36

@@ -4,17 +4,17 @@ before anything is removed, so a prune that stopped halfway can be finished late
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sparkwing import _log
 from sparkwing.paths import PRIVATE_FILE_MODE, local_dir, make_private_dirs
 from sparkwing.surfaces.state.base import StateStore
 
-log = logging.getLogger("sparkwing.retention")
+log = _log.get("sparkwing.retention")
 
 
 def journal_dir() -> Path:

@@ -11,11 +11,11 @@ and checks artifact references again against the runs kept by then.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sparkwing import _log
 from sparkwing.engine import memo
 from sparkwing.engine.prunejournal import Journal, pending_journals
 from sparkwing.engine.retention import Policy, Result, all_runs, select
@@ -25,7 +25,7 @@ from sparkwing.surfaces.logs.base import LogStore
 from sparkwing.surfaces.spec import SurfaceSpec
 from sparkwing.surfaces.state.base import RunRecord, StateStore
 
-log = logging.getLogger("sparkwing.retention")
+log = _log.get("sparkwing.retention")
 
 # Work of this many units or more (runs scanned, runs deleted, objects) reports progress,
 # every this many units and at its end.

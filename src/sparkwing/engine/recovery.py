@@ -5,20 +5,20 @@ this host ended)."""
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import socket
 import time
 from dataclasses import dataclass
 
+from sparkwing import _log
 from sparkwing.engine.clock import now_iso, parse_iso
 from sparkwing.engine.procutil import process_alive
 from sparkwing.status import FINAL_NODE_STATUSES, FINAL_RUN_STATUSES, NodeStatus
 from sparkwing.surfaces.state.base import NewEvent, NodeRecord, RunRecord, StateStore
 
 LIVE_RUN_STATUSES = ("pending", "running")
-log = logging.getLogger(__name__)
+log = _log.get(__name__)
 
 
 def runner_alive(run: RunRecord) -> bool:

@@ -9,13 +9,13 @@ the CLI with it (the supervisor records it instead).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sparkwing import _log
 from sparkwing.engine.runspec import CODE_OF_STATUS, RunResult, RunSpec
 from sparkwing.errors import PlanError, SparkwingError
 from sparkwing.status import FINAL_NODE_STATUSES, NodeStatus
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sparkwing.surfaces.session import Surfaces
     from sparkwing.surfaces.state.base import NodeRecord
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 
 def call_plan(obj: Any, plan: Any, args: Any, rc: Any) -> None:
@@ -483,9 +483,8 @@ def run_in_child(spec: RunSpec) -> RunResult:
 
 def main() -> None:
     """Entry for a runner started as a new interpreter, with the RunSpec as JSON on stdin."""
-    from sparkwing import diagnostics
-
-    diagnostics.install()  # a forked runner has the CLI's; a new interpreter needs its own
+    # A forked runner has the CLI's handler; a new interpreter needs its own.
+    _log.install_diagnostics()
     try:
         spec = RunSpec.from_dict(json.loads(sys.stdin.read()))
     except ValueError as exc:

@@ -7,23 +7,26 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from sparkwing import _log
 from sparkwing.engine.lastwords import read_last_words
 from sparkwing.engine.runspec import RunResult, RunSpec
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 # Third-party packages the CLI itself loaded: a forked runner drops them from sys.modules so
 # the pipeline imports its own versions (a bundle may pin different ones).
 CLI_ONLY_PACKAGES = ("click", "yaml", "_yaml", "rich", "markdown_it", "pygments", "mdurl")
+
+# A new interpreter's runner: the dataclass cache first, as the CLI's own start-up does.
+_SPAWN_RUNNER = (
+    "import sparkwing._gencache as g; g.install(); from sparkwing.engine.runner import main; main()"
+)
 
 # Exit codes a runner gives when it ended the run itself (see runner.run_in_child).
 _OWN_CODES = (0, 1, 2, 130)
@@ -36,7 +39,7 @@ def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
     third-party module the CLI had loaded and keeps user site-packages off ``sys.path``, so
     the bundle's packages (first on ``sys.path``) are the only ones the pipeline imports.
     ``SPARKWING_RUNNER=spawn`` starts a fresh interpreter instead."""
-    with tempfile.TemporaryDirectory(prefix="sparkwing-runner-") as folder:
+    with _private_folder() as folder:
         spec = dataclasses.replace(spec, result_path=os.path.join(folder, "result.json"))
         if hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn":
             code = _supervise_fork(spec, isolated)
@@ -53,6 +56,33 @@ def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
         # (an OOM kill, say) is the runner dying, below.
         return pipeline_ended_runner(spec, f"{last_words} (exit code {code})")
     return runner_died(spec, code, result)
+
+
+@contextlib.contextmanager
+def _private_folder() -> Iterator[str]:
+    """A new folder only this user can enter, for the runner's result and last words,
+    removed afterwards. (tempfile.TemporaryDirectory would do the same, but importing
+    tempfile, shutil and random costs more than a one-job run's whole scheduling.)"""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    folder = os.path.join(base, f"sparkwing-runner-{os.getpid()}-{os.urandom(8).hex()}")
+    try:
+        os.mkdir(folder, 0o700)
+    except OSError:  # TMPDIR missing or read-only: tempfile finds a folder that works
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="sparkwing-runner-")
+    try:
+        yield folder
+    finally:
+        for name in os.listdir(folder):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
+        try:
+            os.rmdir(folder)
+        except OSError:  # something made a subfolder there: remove it all
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -118,6 +148,9 @@ def _supervise_fork(spec: RunSpec, isolated: bool) -> int:
         except BaseException:
             code = 70
         finally:
+            from sparkwing import _gencache
+
+            _gencache.save()  # os._exit skips atexit: the runner's classes are kept here
             os._exit(code)
     with forwarding(lambda signum: os.kill(pid, signum)):
         while True:
@@ -134,10 +167,12 @@ def _supervise_spawn(spec: RunSpec, isolated: bool) -> int:
     with requirements gets the isolation flags."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    import subprocess
+
     flags = isolation_flags() if isolated else []
     # -c rather than -m: runpy costs a few milliseconds of every run's start-up.
     proc = subprocess.Popen(
-        [sys.executable, *flags, "-c", "from sparkwing.engine.runner import main; main()"],
+        [sys.executable, *flags, "-c", _SPAWN_RUNNER],
         stdin=subprocess.PIPE,
         env=env,
     )

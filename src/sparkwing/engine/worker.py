@@ -12,7 +12,6 @@ run is failed instead of being retried forever.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sparkwing import _log
 from sparkwing.engine.queuespec import SPEC_VERSION, QueuedSpec, read_spec
 from sparkwing.engine.workerbeat import DEFAULT_HEARTBEAT_SECONDS, Beat
 from sparkwing.surfaces.state.base import require_queue
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SPEC_VERSION", "Worker", "WorkerEvent", "submit"]
 
-log = logging.getLogger("sparkwing.engine")
+log = _log.get("sparkwing.engine")
 
 DEFAULT_LEASE_SECONDS = 30.0
 MAX_ATTEMPTS = 3

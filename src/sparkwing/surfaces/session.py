@@ -3,11 +3,11 @@ through the factory in :mod:`sparkwing.surfaces.open` and all closed together, o
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from sparkwing import _log
 from sparkwing.errors import ConfigError
 from sparkwing.surfaces.spec import SurfaceSpec
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sparkwing.surfaces.secrets.base import SecretStore
     from sparkwing.surfaces.state.base import StateStore
 
-log = logging.getLogger("sparkwing.surfaces")
+log = _log.get("sparkwing.surfaces")
 
 
 class Surfaces:

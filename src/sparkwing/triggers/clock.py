@@ -4,16 +4,16 @@ processes run). The variable's name says it is not for production."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sparkwing import _log
 from sparkwing.errors import ConfigError
 
 TEST_CLOCK_ENV = "SPARKWING_TEST_CLOCK_FILE"
 Clock = Callable[[], datetime]
-log = logging.getLogger("sparkwing.triggers")
+log = _log.get("sparkwing.triggers")
 
 
 def system_clock() -> datetime:

@@ -4,17 +4,17 @@ from an injectable clock."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sparkwing import _log
 from sparkwing.errors import SparkwingError
 from sparkwing.surfaces.state.base import ScheduleTicks
 from sparkwing.triggers.clock import Clock
 from sparkwing.triggers.firing import Fired, Scheduled, fire_due, grace_for
 
-log = logging.getLogger("sparkwing.triggers")
+log = _log.get("sparkwing.triggers")
 
 
 @dataclass

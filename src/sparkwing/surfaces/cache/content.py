@@ -6,7 +6,6 @@ A blob whose bytes do not hash to its name is a miss plus a warning, never used.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import secrets
@@ -15,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sparkwing import _log
 from sparkwing.errors import InvalidKeyError, StorageError, UsageError
 from sparkwing.surfaces.cache.base import (
     BLOB_PREFIX,
@@ -24,7 +24,7 @@ from sparkwing.surfaces.cache.base import (
     sha256_file,
 )
 
-log = logging.getLogger("sparkwing.cache")
+log = _log.get("sparkwing.cache")
 
 _DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 _MANIFEST_VERSION = 1

@@ -7,18 +7,18 @@ The answer is kept per store handle for the life of the process.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import weakref
 from collections.abc import Callable
 
+from sparkwing import _log
 from sparkwing.errors import NotSupportedError, PreconditionFailedError
 from sparkwing.surfaces.objectstore.base import ObjectStore
 
 PROBE_PREFIX = "coord/probe/"
 
-log = logging.getLogger(__name__)
+log = _log.get(__name__)
 
 _lock = threading.Lock()
 _answers: weakref.WeakKeyDictionary[ObjectStore, bool] = weakref.WeakKeyDictionary()

@@ -18,7 +18,6 @@ store is down.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -28,6 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from sparkwing import _log
 from sparkwing.errors import (
     NotFoundError,
     NotSupportedError,
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from sparkwing.surfaces.state.jobqueue import JobQueue
 
 T = TypeVar("T")
-log = logging.getLogger("sparkwing.state")
+log = _log.get("sparkwing.state")
 
 _SHADOWS = 16  # runs whose last written state a handle remembers for reads in an outage
 _MAX_RETRY_SECONDS = 10.0
