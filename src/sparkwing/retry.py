@@ -3,7 +3,6 @@ with jitter between attempts, and a predicate saying which failures are worth an
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -60,6 +59,8 @@ class RetryPolicy:
             pause = self.pause(failures)
             if clock() + pause > end:
                 return
+            import random  # only once something is retried
+
             sleep(random.uniform(pause / 2, pause))
 
     def call(

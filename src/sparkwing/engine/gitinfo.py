@@ -7,7 +7,6 @@ for importing ``subprocess``.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,15 +28,13 @@ def start(root: Path) -> GitProbe | None:
         if probe.parent == probe:
             return None
         probe = probe.parent
-    git = shutil.which("git")
-    if git is None:
-        return None
     read_fd, write_fd = os.pipe()
     devnull = os.open(os.devnull, os.O_RDWR)
     argv = ["git", "-C", str(root), "status", "--porcelain=v2", "--branch", "--untracked-files=no"]
     try:
-        pid = os.posix_spawn(
-            git,
+        # posix_spawnp looks git up on PATH itself (shutil.which would import shutil).
+        pid = os.posix_spawnp(
+            "git",
             argv,
             os.environ,
             file_actions=[
@@ -46,7 +43,7 @@ def start(root: Path) -> GitProbe | None:
                 (os.POSIX_SPAWN_DUP2, devnull, 2),
             ],
         )
-    except OSError:
+    except OSError:  # no git on PATH
         os.close(read_fd)
         return None
     finally:

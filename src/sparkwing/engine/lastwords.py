@@ -11,7 +11,7 @@ from sparkwing.engine.runspec import RunSpec
 
 log = _log.get("sparkwing.engine")
 
-_SUFFIX = ".doing"
+LAST_WORDS_SUFFIX = ".doing"
 
 
 def note_last_words(spec: RunSpec, what: str | None) -> None:
@@ -19,7 +19,7 @@ def note_last_words(spec: RunSpec, what: str | None) -> None:
     process (None once it is done)."""
     if not spec.result_path:
         return
-    path = spec.result_path + _SUFFIX
+    path = spec.result_path + LAST_WORDS_SUFFIX
     try:
         if what is None:
             with contextlib.suppress(FileNotFoundError):
@@ -34,7 +34,7 @@ def note_last_words(spec: RunSpec, what: str | None) -> None:
 def read_last_words(result_path: str) -> str | None:
     """In the supervisor: what the runner last noted, or None."""
     try:
-        with open(result_path + _SUFFIX, encoding="utf-8") as fh:
+        with open(result_path + LAST_WORDS_SUFFIX, encoding="utf-8") as fh:
             return fh.read().strip() or None
     except OSError:
         return None

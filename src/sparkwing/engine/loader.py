@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,8 @@ def _where(exc: BaseException, default: Path) -> str:
     """The innermost frame inside the project, so the user sees their own line."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{exc.filename}:{exc.lineno}"
+    import traceback  # only for a failed import
+
     frames = traceback.extract_tb(exc.__traceback__)
     root = str(default.parent)
     for frame in reversed(frames):

@@ -3,7 +3,6 @@ inside GitHub Actions or Buildkite, that CI's log groups (:mod:`sparkwing.engine
 
 from __future__ import annotations
 
-from sparkwing.engine.cidisplay import GroupedDisplay, ci_kind
 from sparkwing.engine.display import Display, JsonDisplay, PlainDisplay, TtyDisplay
 
 
@@ -12,6 +11,8 @@ def make_display(mode: str) -> Display:
         return JsonDisplay()
     if mode == "quiet":
         return Display()
+    from sparkwing.engine.cidisplay import GroupedDisplay, ci_kind
+
     kind = ci_kind()
     if kind is not None:
         return GroupedDisplay(kind)

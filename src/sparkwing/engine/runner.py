@@ -8,6 +8,7 @@ the CLI with it (the supervisor records it instead).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -315,6 +316,12 @@ def _run_with(
             reuse=selection.reuse,
         )
         place.watch(scheduler.sup.interrupt)
+        # Collection is off through the CLI's start-up (see cli.main). From here a run allocates per
+        # job; what start-up made is frozen, never swept again nor copied into job processes
+        # by a sweep that touches it.
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()
         status = scheduler.execute()
         kill_leftovers(spec.run_id)
         reason = scheduler.interrupted if status == "cancelled" else None

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sparkwing import _log
-from sparkwing.engine.lastwords import read_last_words
+from sparkwing.engine.lastwords import LAST_WORDS_SUFFIX, read_last_words
 from sparkwing.engine.runspec import RunResult, RunSpec
 
 log = _log.get("sparkwing.engine")
@@ -39,8 +39,8 @@ def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
     third-party module the CLI had loaded and keeps user site-packages off ``sys.path``, so
     the bundle's packages (first on ``sys.path``) are the only ones the pipeline imports.
     ``SPARKWING_RUNNER=spawn`` starts a fresh interpreter instead."""
-    with _private_folder() as folder:
-        spec = dataclasses.replace(spec, result_path=os.path.join(folder, "result.json"))
+    with _result_path() as path:
+        spec = dataclasses.replace(spec, result_path=path)
         if hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn":
             code = _supervise_fork(spec, isolated)
         else:
@@ -59,30 +59,33 @@ def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
 
 
 @contextlib.contextmanager
-def _private_folder() -> Iterator[str]:
-    """A new folder only this user can enter, for the runner's result and last words,
-    removed afterwards. (tempfile.TemporaryDirectory would do the same, but importing
-    tempfile, shutil and random costs more than a one-job run's whole scheduling.)"""
-    base = os.environ.get("TMPDIR") or "/tmp"
-    folder = os.path.join(base, f"sparkwing-runner-{os.getpid()}-{os.urandom(8).hex()}")
+def _result_path() -> Iterator[str]:
+    """Where the runner leaves its result (and, beside it, its last words): a new name in a
+    folder private to the user under the local sparkwing folder, kept from run to run, and
+    the files removed afterwards. (A temporary folder per run costs an rmdir, which on these
+    machines' disks takes milliseconds, and importing tempfile more.)"""
+    from sparkwing.paths import local_dir, make_private_dirs
+
+    folder = local_dir() / "runner"
     try:
-        os.mkdir(folder, 0o700)
-    except OSError:  # TMPDIR missing or read-only: tempfile finds a folder that works
+        make_private_dirs(folder)
+    except OSError:  # a read-only home: a temporary folder of the system's does
+        import shutil
         import tempfile
 
-        folder = tempfile.mkdtemp(prefix="sparkwing-runner-")
-    try:
-        yield folder
-    finally:
-        for name in os.listdir(folder):
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(folder, name))
+        temporary = tempfile.mkdtemp(prefix="sparkwing-runner-")
         try:
-            os.rmdir(folder)
-        except OSError:  # something made a subfolder there: remove it all
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)
+            yield os.path.join(temporary, "result.json")
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+        return
+    path = str(folder / f"{os.getpid()}-{os.urandom(8).hex()}.json")
+    try:
+        yield path
+    finally:
+        for leftover in (path, f"{path}.tmp", f"{path}{LAST_WORDS_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
 
 
 @contextlib.contextmanager

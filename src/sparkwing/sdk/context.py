@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.errors import SparkwingError
 from sparkwing.sdk.runtime import Sink, ensure_not_planning
-from sparkwing.sdk.shell import ShellResult, run_command
+
+if TYPE_CHECKING:
+    from sparkwing.sdk.shell import ShellResult
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ class Context:
     ) -> ShellResult:
         """Run ``command`` with ``/bin/sh -c``; output streams into this job's log."""
         ensure_not_planning("ctx.sh()")
+        from sparkwing.sdk.shell import run_command  # most jobs never start a command
+
         return run_command(
             self._sink,
             command,
@@ -158,6 +162,8 @@ class Context:
     ) -> ShellResult:
         """Run ``argv`` without a shell; output streams into this job's log."""
         ensure_not_planning("ctx.exec()")
+        from sparkwing.sdk.shell import run_command
+
         return run_command(
             self._sink,
             list(argv),

@@ -11,8 +11,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import secrets
-import shutil
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +39,14 @@ INTERNAL_PREFIX = ".sparkwing-"
 _TMP_PREFIX = INTERNAL_PREFIX + "tmp-"
 _LOCK_PREFIX = INTERNAL_PREFIX + "lock-"
 _CHUNK = 1 << 20
+
+
+def _copy(src: BinaryIO, dest: BinaryIO) -> None:
+    # shutil only here: importing it (with its compression modules) costs every run.
+    import shutil
+
+    shutil.copyfileobj(src, dest, _CHUNK)
+
 
 _Writer = Callable[[BinaryIO], object]
 
@@ -98,9 +104,7 @@ class FilesystemCache(Cache):
         with src:
             # A restored file is the job's, not the cache's: the usual modes (umask applies).
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._write_tmp(
-                dest.parent, lambda fh: shutil.copyfileobj(src, fh, _CHUNK), mode=0o666
-            )
+            tmp = self._write_tmp(dest.parent, lambda fh: _copy(src, fh), mode=0o666)
         os.replace(tmp, dest)
         return True
 
@@ -170,7 +174,7 @@ class FilesystemCache(Cache):
         self._path(key)  # validate before touching the source
         # Opened first so a bad source is the caller's OSError, not a cache write failure.
         with Path(src).open("rb") as fsrc:
-            self._replace(key, lambda fh: shutil.copyfileobj(fsrc, fh, _CHUNK))
+            self._replace(key, lambda fh: _copy(fsrc, fh))
 
     def delete(self, key: str) -> bool:
         path = self._path(key)
@@ -239,7 +243,7 @@ class FilesystemCache(Cache):
 
     def _write_tmp(self, directory: Path, write: _Writer, mode: int = PRIVATE_FILE_MODE) -> Path:
         """Write a fresh temp file in ``directory``; on any failure nothing is left behind."""
-        tmp = directory / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+        tmp = directory / f"{_TMP_PREFIX}{os.urandom(8).hex()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
             with os.fdopen(fd, "wb") as fh:
