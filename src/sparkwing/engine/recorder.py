@@ -1,8 +1,9 @@
 """Buffers a run's records (node changes, events, log lines) and writes them in batches.
 
-The scheduler flushes when it is about to sleep with nothing to do, or once the oldest
-unwritten record is :data:`FLUSH_AFTER_SECONDS` old: a burst of instant jobs costs one
-state transaction (and one log append per job) for many jobs instead of one per job.
+The scheduler flushes before it waits, but writes state no more often than every
+:data:`FLUSH_AFTER_SECONDS`: what follows a quiet spell is written at once, and a burst of
+instant jobs costs one state transaction (and one log append per job) per interval instead
+of one per job.
 Everything passes the masker before it is buffered.
 """
 
@@ -19,8 +20,9 @@ from sparkwing.surfaces.state.base import NewEvent, NodeRecord, StateStore
 
 Listener = Callable[[str, Any], None]
 
-# How long a record may wait in the buffer while the runner is busy: the bound on what a
-# runner killed mid-burst leaves unwritten, and small beside any human's reading of a run.
+# The shortest time between two flushes, so the longest a record waits in the buffer: the
+# bound on what a runner killed mid-burst leaves unwritten, and small beside any human's
+# reading of a run.
 FLUSH_AFTER_SECONDS = 0.02
 
 
@@ -44,8 +46,8 @@ class Recorder:
         self._logs: dict[str, list[LogRecord]] = {}
         self.annotations: dict[str, list[str]] = {}
         self._stamp: str | None = None
-        # When the oldest unwritten record was buffered (monotonic), None when none is.
-        self._since: float | None = None
+        self._buffered_any = False
+        self._last_flush = float("-inf")  # monotonic
 
     def _now(self) -> str:
         """The time of this turn's records: what a turn reads arrives together, and
@@ -55,13 +57,13 @@ class Recorder:
         return self._stamp
 
     def _buffered(self) -> None:
-        if self._since is None:
-            self._since = time.monotonic()
+        self._buffered_any = True
 
     def flush_due(self) -> float | None:
-        """When (monotonic) the buffered records must be written at the latest; None when
-        nothing is buffered."""
-        return None if self._since is None else self._since + FLUSH_AFTER_SECONDS
+        """When (monotonic) the buffered records are to be written: at once after a quiet
+        spell, else one interval after the last state write; None when nothing is
+        buffered."""
+        return self._last_flush + FLUSH_AFTER_SECONDS if self._buffered_any else None
 
     def _emit(self, kind: str, payload: Any) -> None:
         if self._listener is not None:
@@ -110,7 +112,7 @@ class Recorder:
 
     def flush(self) -> None:
         self._stamp = None
-        self._since = None
+        self._buffered_any = False
         # Logs first: a reader that sees a node finished should find its whole log.
         if self._logs:
             pending, self._logs = self._logs, {}
@@ -125,5 +127,8 @@ class Recorder:
             if record.reason:
                 record.reason = self.masker.text(record.reason)
         if nodes or events:
-            # One transaction for the turn's node changes and events where the store can.
+            # One transaction for the batch's node changes and events where the store can.
+            # Only these set the pace: a job's output written meanwhile must not delay the
+            # outcome that follows it.
+            self._last_flush = time.monotonic()
             self.state.write_batch(self.run_id, nodes, events)

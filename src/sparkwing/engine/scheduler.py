@@ -2,9 +2,9 @@
 memo coordination and gate waiting, deciding each job's next step and recording it.
 
 Each loop turn starts what is ready, waits once for process output and exits, and fires
-due timers. Records are written in batches: when the loop would sleep with records
-buffered for longer than a small bound, or once the oldest is that old (see
-:meth:`Scheduler._wait_timeout`), and always before the run ends. A run being cancelled
+due timers. Records are written in batches: before the loop waits, but no more often than
+every few milliseconds (see :meth:`Scheduler._wait_timeout`), and always before the run
+ends. A run being cancelled
 still runs its ``finally_`` jobs, within a bounded grace time.
 """
 
@@ -184,6 +184,9 @@ class Scheduler:
                     if self._closing_at is not None and time.monotonic() >= self._closing_at:
                         self._end_finally()
                         break
+                    # Outcomes go on record before their dependants start, unless a burst of
+                    # short jobs is under way (then with the next batch, see _wait_timeout).
+                    self._flush_if_due()
                     self._start_ready()
                     self.rec.tick()
                     if self.dag.done:
@@ -413,19 +416,26 @@ class Scheduler:
 
     def _wait_timeout(self) -> float:
         """How long the next wait may sleep, after writing out the buffered records when
-        they are due: the records of a burst of short jobs go out together, at most
-        FLUSH_AFTER_SECONDS after the first of them, and a runner that sleeps longer
-        than that has everything on record first (jobs started, with their process
-        groups: a runner killed while it sleeps leaves them findable, doctor ends them)."""
+        they are due. After a quiet spell they go out at once, before the runner waits
+        (jobs started go on record with their process groups: a runner killed while it
+        sleeps leaves them findable, doctor ends them; an outcome is on record as soon as
+        it is known). In a burst of short jobs, flushes are FLUSH_AFTER_SECONDS apart and
+        carry many jobs each; no wait outlasts the next one's due time."""
         timeout = self._next_timeout()
+        left = self._flush_if_due()
+        return timeout if left is None else min(timeout, left)
+
+    def _flush_if_due(self) -> float | None:
+        """Write the buffered records if they are due; else how long until they are (None
+        when nothing waits)."""
         due = self.rec.flush_due()
         if due is None:
-            return timeout
+            return None
         left = due - time.monotonic()
         if left <= 0:
             self.rec.flush()
-            return timeout
-        return min(timeout, left)
+            return None
+        return left
 
     def _next_timeout(self) -> float:
         now = time.monotonic()
