@@ -56,6 +56,19 @@ def become_subreaper() -> bool:
     return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
+def _read(path: str) -> bytes:
+    """A whole /proc file, read without a Python file object (the runner reads a few per
+    job, and ``open`` costs more than the reads)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _children() -> list[int]:
     """This process's direct children (Linux 3.5+; empty where /proc cannot tell)."""
     pids: list[int] = []
@@ -65,19 +78,20 @@ def _children() -> list[int]:
         return pids
     for task in tasks:
         try:
-            with open(f"/proc/self/task/{task}/children", "rb") as fh:
-                pids.extend(int(p) for p in fh.read().split())
+            pids.extend(int(p) for p in _read(f"/proc/self/task/{task}/children").split())
         except (OSError, ValueError):
             continue
     return pids
 
 
-def _environ(pid: int) -> list[bytes]:
+def _environ(pid: int) -> bytes:
+    """The environment ``pid`` was started with, each entry ended by a NUL (empty when it
+    cannot be read)."""
     try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            return fh.read().split(b"\0")
+        data = _read(f"/proc/{pid}/environ")
     except OSError:
-        return []
+        return b""
+    return data if data.endswith(b"\0") else data + b"\0"
 
 
 def kill_children(match: Callable[[int], bool] | None = None, rounds: int = 20) -> int:
@@ -103,10 +117,16 @@ def kill_leftovers(run_id: str, job: str | None = None, rounds: int = 20) -> int
     """SIGKILL (and reap) the orphans re-parented to this subreaper that carry this run's
     id, and ``job``'s name when given, in their environment (set for every job's commands):
     what a job left running after it ended; how many."""
-    wanted = [f"SPARKWING_RUN_ID={run_id}".encode()]
+    # Whole entries: NUL before and after (the first entry gets its NUL prepended).
+    wanted = [f"\0SPARKWING_RUN_ID={run_id}\0".encode()]
     if job is not None:
-        wanted.append(f"SPARKWING_JOB={job}".encode())
-    killed = kill_children(lambda pid: all(w in _environ(pid) for w in wanted), rounds)
+        wanted.append(f"\0SPARKWING_JOB={job}\0".encode())
+
+    def match(pid: int) -> bool:
+        env = b"\0" + _environ(pid)
+        return all(w in env for w in wanted)
+
+    killed = kill_children(match, rounds)
     if killed:
         log.debug("run %s: ended %d process(es) left by %s", run_id, killed, job or "its jobs")
     return killed

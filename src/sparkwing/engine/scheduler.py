@@ -1,9 +1,11 @@
 """The scheduler: one loop that composes the DAG state machine, the process supervisor,
 memo coordination and gate waiting, deciding each job's next step and recording it.
 
-Each loop turn starts what is ready, waits once for process output and exits, fires due
-timers, then flushes the recorder: every record of a turn goes out in one batch. A run
-being cancelled still runs its ``finally_`` jobs, within a bounded grace time.
+Each loop turn starts what is ready, waits once for process output and exits, and fires
+due timers. Records are written in batches: before the loop waits, but no more often than
+every few milliseconds (see :meth:`Scheduler._wait_timeout`), and always before the run
+ends. A run being cancelled
+still runs its ``finally_`` jobs, within a bounded grace time.
 """
 
 from __future__ import annotations
@@ -182,23 +184,19 @@ class Scheduler:
                     if self._closing_at is not None and time.monotonic() >= self._closing_at:
                         self._end_finally()
                         break
+                    # Outcomes go on record before their dependants start, unless a burst of
+                    # short jobs is under way (then with the next batch, see _wait_timeout).
+                    self._flush_if_due()
                     self._start_ready()
-                    # Jobs just started go on record, with their process groups, before the
-                    # runner waits: a runner killed while it sleeps leaves them findable
-                    # (doctor ends them).
-                    self.rec.flush()
                     self.rec.tick()
                     if self.dag.done:
                         break
-                    exits = self.sup.wait(self._next_timeout())
+                    exits = self.sup.wait(self._wait_timeout())
                     self.rec.mark_time()
                     exits += self._poll_remote()
                     for exited in exits:
                         self._attempt_done(self.nodes[exited.key], exited)
                     self._fire_timers()
-                    # And what the turn ended, before the next jobs start (a no-op when
-                    # nothing changed): each outcome is recorded as soon as it is known.
-                    self.rec.flush()
             finally:
                 self.rec.flush()
         if self.interrupted:
@@ -415,6 +413,29 @@ class Scheduler:
         """Ask for ``node`` to be looked at again at ``when``; replaces its earlier wake."""
         node.wake_at, node.wake_kind = when, kind
         heapq.heappush(self._timers, (when, node.job.id))
+
+    def _wait_timeout(self) -> float:
+        """How long the next wait may sleep, after writing out the buffered records when
+        they are due. After a quiet spell they go out at once, before the runner waits
+        (jobs started go on record with their process groups: a runner killed while it
+        sleeps leaves them findable, doctor ends them; an outcome is on record as soon as
+        it is known). In a burst of short jobs, flushes are FLUSH_AFTER_SECONDS apart and
+        carry many jobs each; no wait outlasts the next one's due time."""
+        timeout = self._next_timeout()
+        left = self._flush_if_due()
+        return timeout if left is None else min(timeout, left)
+
+    def _flush_if_due(self) -> float | None:
+        """Write the buffered records if they are due; else how long until they are (None
+        when nothing waits)."""
+        due = self.rec.flush_due()
+        if due is None:
+            return None
+        left = due - time.monotonic()
+        if left <= 0:
+            self.rec.flush()
+            return None
+        return left
 
     def _next_timeout(self) -> float:
         now = time.monotonic()

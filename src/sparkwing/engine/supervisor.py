@@ -9,7 +9,6 @@ import contextlib
 import os
 import selectors
 import signal
-import subprocess
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,7 +16,15 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch, command_result, spawn_shell
+from sparkwing.engine.jobproc import (
+    JobHost,
+    JobLaunch,
+    ProgramCache,
+    ShellLaunch,
+    Spawned,
+    command_result,
+    spawn_shell,
+)
 from sparkwing.engine.masking import Masker
 from sparkwing.engine.pool import Pool, Worker, WorkerGone, read_done
 from sparkwing.engine.protocol import LineSplitter, RawLines
@@ -49,7 +56,7 @@ class _Shell:
     and the last ones of each, for the error of a failed command."""
 
     command: str
-    popen: subprocess.Popen[bytes]
+    spawned: Spawned
     err_fd: int
     lines: dict[int, RawLines] = field(default_factory=dict)
     tails: dict[str, deque[str]] = field(default_factory=dict)
@@ -90,6 +97,7 @@ class Supervisor:
         os.set_blocking(self._wake_w, False)
         self._old: dict[int, Any] = {}
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self._which = ProgramCache()
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> Supervisor:
@@ -104,6 +112,7 @@ class Supervisor:
             self._old[sig] = signal.signal(sig, handler)
         self._old[-1] = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        _no_inherited_descriptors()
         return self
 
     def __exit__(
@@ -167,11 +176,11 @@ class Supervisor:
         stderr lines reach the item handler as ``("log", (stream, text))``."""
         if key in self._procs:
             raise ValueError(f"{key!r} is already running")
-        popen, out_fd, err_fd = spawn_shell(launch, self._devnull)
-        shell = _Shell(launch.command, popen, err_fd)
+        spawned, out_fd, err_fd = spawn_shell(launch, self._devnull, self._which)
+        shell = _Shell(launch.command, spawned, err_fd)
         shell.lines = {out_fd: RawLines(), err_fd: RawLines()}
         shell.tails = {s: deque(maxlen=ERROR_TAIL_LINES) for s in ("stdout", "stderr")}
-        proc = _Proc(key, popen.pid, out_fd, None, _deadline(timeout_s), shell=shell)
+        proc = _Proc(key, spawned.pid, out_fd, None, _deadline(timeout_s), shell=shell)
         os.set_blocking(err_fd, False)
         self._sel.register(err_fd, selectors.EVENT_READ, ("pipe", proc))
         return self._watch(proc)
@@ -327,7 +336,7 @@ class Supervisor:
             for fd, lines in shell.lines.items():
                 self._read(proc, fd)
                 self._lines(proc, fd, lines.finish())
-            shell.popen.returncode = os.waitstatus_to_exitcode(status)
+            shell.spawned.reaped(status)
             tail = shell.tails["stderr"] or shell.tails["stdout"]
             proc.result = command_result(shell.command, status, list(tail))
         with contextlib.suppress(OSError):
@@ -340,8 +349,8 @@ class Supervisor:
 
     def _detach(self, proc: _Proc) -> None:
         proc.done = True
-        if proc.shell is not None and proc.shell.popen.returncode is None:
-            proc.shell.popen.returncode = -signal.SIGKILL  # reaped by __exit__, not Popen
+        if proc.shell is not None:
+            proc.shell.spawned.reaped(signal.SIGKILL)  # reaped by __exit__, not by a Popen
         self._procs.pop(proc.key, None)
         if proc.worker is not None:
             with contextlib.suppress(KeyError, ValueError):
@@ -355,6 +364,21 @@ class Supervisor:
                 os.close(fd)
         if proc.pidfd is None and proc.worker is None:
             self._polled -= 1
+
+
+def _no_inherited_descriptors() -> None:
+    """Make every descriptor this process holds beyond 0-2 close-on-exec, as Python makes
+    its own: commands are started with posix_spawn, which (unlike Popen's close_fds) passes
+    on whatever is inheritable, and one this process inherited (a parent's pipe) must not
+    keep that parent waiting for a job's background process."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):
+        return
+    for fd in fds:
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
 
 
 def _deadline(timeout_s: float | None) -> float | None:

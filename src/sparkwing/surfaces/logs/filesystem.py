@@ -22,15 +22,16 @@ from sparkwing.surfaces.logs.search import line_matcher
 
 SUFFIX = ".ndjson"
 _BLOCK = 64 * 1024
+# One encoder for every record: json.dumps with options builds a new one for each call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 # -- encoding and filtering (backend-independent) -----------------------------------
 def encode_records(records: Iterable[LogRecord]) -> bytes:
     """NDJSON bytes for ``records``: one line each, newline-terminated."""
-    return b"".join(
-        json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        for r in records
-    )
+    return "".join(
+        _encode({"ts": r.ts, "stream": r.stream, "msg": r.msg}) + "\n" for r in records
+    ).encode()
 
 
 def decode_line(line: bytes) -> LogRecord | None:
@@ -179,7 +180,7 @@ class FilesystemLogs(LogStore):
         self.root = Path(root).expanduser()
         # Run folders this handle made or found: a run's thousands of appends stat its
         # folder once, not every time (a folder removed meanwhile is made again).
-        self._made: set[Path] = set()
+        self._made: set[str] = set()
 
     def _path(self, run_id: str, node_id: str) -> Path:
         check_segment(run_id, "run id")
@@ -187,19 +188,24 @@ class FilesystemLogs(LogStore):
         return self.root / run_id / (node_id + SUFFIX)
 
     def append(self, run_id: str, node_id: str, records: list[LogRecord]) -> None:
-        path = self._path(run_id, node_id)
+        # Paths as strings: a run appends once per job, and Path objects cost more than the
+        # write itself.
+        check_segment(run_id, "run id")
+        check_segment(node_id, "node id")
+        folder = os.path.join(self.root, run_id)
+        path = os.path.join(folder, node_id + SUFFIX)
         data = encode_records(records)
         if not data:
             return
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         try:
-            if path.parent not in self._made:
-                make_private_dirs(path.parent)
-                self._made.add(path.parent)
+            if folder not in self._made:
+                make_private_dirs(Path(folder))
+                self._made.add(folder)
             try:
                 fd = os.open(path, flags, PRIVATE_FILE_MODE)
             except FileNotFoundError:
-                make_private_dirs(path.parent)
+                make_private_dirs(Path(folder))
                 fd = os.open(path, flags, PRIVATE_FILE_MODE)
         except OSError as exc:
             raise self._error("open", path, exc) from exc
@@ -214,8 +220,9 @@ class FilesystemLogs(LogStore):
         finally:
             os.close(fd)
 
-    def _error(self, action: str, path: Path, exc: OSError) -> StorageError:
-        return StorageError(f"logs {self.root}: cannot {action} {path.name}: {exc.strerror}")
+    def _error(self, action: str, path: str, exc: OSError) -> StorageError:
+        name = os.path.basename(path)
+        return StorageError(f"logs {self.root}: cannot {action} {name}: {exc.strerror}")
 
     def read(self, run_id: str, node_id: str, query: LogQuery | None = None) -> list[LogRecord]:
         path = self._path(run_id, node_id)
@@ -271,7 +278,7 @@ class FilesystemLogs(LogStore):
 
     def delete_run(self, run_id: str) -> None:
         check_segment(run_id, "run id")
-        self._made.discard(self.root / run_id)
+        self._made.discard(os.path.join(self.root, run_id))
         shutil.rmtree(self.root / run_id, ignore_errors=True)
 
     def describe(self) -> str:
