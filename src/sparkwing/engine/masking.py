@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import urllib.parse
@@ -24,6 +22,8 @@ def _base64_inner(raw: bytes, offset: int, alphabet: bytes | None) -> str:
     """The part of the base64 encoding of ``raw`` that stays the same wherever ``raw`` starts
     at byte ``offset`` (mod 3) of a longer stream: the characters whose six bits all come from
     ``raw`` (the first and last one or two depend on the neighbouring bytes)."""
+    import base64  # only once a value is masked
+
     encoded = base64.b64encode(bytes(offset) + raw, altchars=alphabet).decode()
     first = -(-offset * 8 // 6)  # ceil
     last = (offset + len(raw)) * 8 // 6
@@ -32,6 +32,8 @@ def _base64_inner(raw: bytes, offset: int, alphabet: bytes | None) -> str:
 
 def encoded_forms(value: str) -> set[str]:
     """The forms of ``value`` other than itself that are masked too."""
+    import binascii
+
     raw = value.encode()
     forms = {
         json.dumps(value)[1:-1],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, datetime
@@ -279,6 +278,8 @@ class FilesystemLogs(LogStore):
     def delete_run(self, run_id: str) -> None:
         check_segment(run_id, "run id")
         self._made.discard(os.path.join(self.root, run_id))
+        import shutil  # deleting a run's logs only
+
         shutil.rmtree(self.root / run_id, ignore_errors=True)
 
     def describe(self) -> str:

@@ -35,12 +35,12 @@ from sparkwing.surfaces.state.base import (
     check_gate,
     check_run_update,
 )
-from sparkwing.surfaces.state.fleet import Fleet
-from sparkwing.surfaces.state.jobqueue import JobQueue
 from sparkwing.surfaces.state.sql_schema import GATE_INSERT, GATE_RESOLVE, GATE_SELECT
 
 if TYPE_CHECKING:
+    from sparkwing.surfaces.state.fleet import Fleet
     from sparkwing.surfaces.state.groups import ConcurrencyGroups
+    from sparkwing.surfaces.state.jobqueue import JobQueue
 
 T = TypeVar("T")
 

@@ -7,6 +7,7 @@ schema) can fail busy without SQLite ever calling its busy handler.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sparkwing.errors import (
     StorageError,
@@ -31,10 +32,12 @@ from sparkwing.surfaces.state.base import (
     RunClaim,
     RunRecord,
 )
-from sparkwing.surfaces.state.sql_fleet import SqlFleet
-from sparkwing.surfaces.state.sql_groups import SqlGroups
-from sparkwing.surfaces.state.sql_jobs import SQLITE_NOW, SqlJobQueue
-from sparkwing.surfaces.state.sql_ticks import SqlTicks
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.base import ScheduleTicks
+    from sparkwing.surfaces.state.fleet import Fleet
+    from sparkwing.surfaces.state.groups import ConcurrencyGroups
+    from sparkwing.surfaces.state.jobqueue import JobQueue
 
 T = TypeVar("T")
 
@@ -95,14 +98,36 @@ def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T],
 class SqliteState(sq.SqlStateStore):
     """State in one SQLite file; one connection per handle, shared by its threads under a lock."""
 
+    # The fleet, job queue, ticks and groups are built on first use: a plain run needs none
+    # of them, and importing their modules costs more than its scheduling.
+    @functools.cached_property
+    def fleet(self) -> Fleet:  # type: ignore[override]
+        from sparkwing.surfaces.state.sql_fleet import SqlFleet
+
+        return SqlFleet(self)
+
+    @functools.cached_property
+    def jobs(self) -> JobQueue:  # type: ignore[override]
+        from sparkwing.surfaces.state.sql_jobs import SQLITE_NOW, SqlJobQueue
+
+        return SqlJobQueue(self, SQLITE_NOW)
+
+    @functools.cached_property
+    def ticks(self) -> ScheduleTicks:  # type: ignore[override]
+        from sparkwing.surfaces.state.sql_ticks import SqlTicks
+
+        return SqlTicks(self)
+
+    @functools.cached_property
+    def groups(self) -> ConcurrencyGroups:  # type: ignore[override]
+        from sparkwing.surfaces.state.sql_groups import SqlGroups
+
+        return SqlGroups(self)
+
     def __init__(self, path: Path) -> None:
         self.memo = _SqliteMemo(self)
         self.gates = sq.SqlGates(self)
         self.queue = _SqliteQueue(self)
-        self.fleet = SqlFleet(self)
-        self.jobs = SqlJobQueue(self, SQLITE_NOW)
-        self.ticks = SqlTicks(self)
-        self.groups = SqlGroups(self)
         self.path = Path(path)
         self._lock = threading.Lock()
         self._pid = os.getpid()
