@@ -1,15 +1,14 @@
 """Run and node statuses: the one definition every backend, the engine and the CLI use.
 
-They are ``StrEnum`` members, so they compare equal to, and are stored as, their plain
-string values (``RunStatus.SUCCESS == "success"``).
+They are plain string constants grouped in a namespace (``RunStatus.SUCCESS == "success"``),
+stored and compared as the strings they are. (``StrEnum`` classes cost more to create than
+the rest of this module: every command pays for them at start-up.)
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 
-
-class RunStatus(StrEnum):
+class RunStatus:
     # QUEUED: submitted to a state store's queue and not yet started by a worker.
     QUEUED = "queued"
     PENDING = "pending"
@@ -19,7 +18,7 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class NodeStatus(StrEnum):
+class NodeStatus:
     PENDING = "pending"
     RUNNING = "running"
     APPROVAL_PENDING = "approval_pending"  # waiting at an approval gate
@@ -34,8 +33,12 @@ class NodeStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-RUN_STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus)
-NODE_STATUSES: tuple[str, ...] = tuple(s.value for s in NodeStatus)
+RUN_STATUSES: tuple[str, ...] = tuple(
+    v for k, v in vars(RunStatus).items() if k.isupper() and isinstance(v, str)
+)
+NODE_STATUSES: tuple[str, ...] = tuple(
+    v for k, v in vars(NodeStatus).items() if k.isupper() and isinstance(v, str)
+)
 FINAL_RUN_STATUSES: frozenset[str] = frozenset(
     {RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELLED}
 )

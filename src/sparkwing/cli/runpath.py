@@ -18,6 +18,7 @@ from sparkwing.cli.outcome import echo_err, guarded
 if TYPE_CHECKING:
     from sparkwing.conf.project import Project
     from sparkwing.conf.resolved import ResolvedProfile
+    from sparkwing.engine.supervise import WarmRunner
 
 Echo = Callable[[str], None]
 
@@ -49,11 +50,21 @@ def run_fast(args: list[str]) -> int | None:
 
     def command() -> int:
         from sparkwing import _log
+        from sparkwing.engine.supervise import WarmRunner
 
         _log.install_diagnostics()
-        project = required_project(Path.cwd())
-        resolved = resolve_for(project, options["profile"], pipeline, echo_err)
-        return launch_and_report(project, resolved, pipeline, rest, options, echo_err)
+        # The runner process starts now and imports the engine while this one resolves the
+        # project, profile and bundle (see WarmRunner); discarded if no run comes of it.
+        warm = WarmRunner.start()
+        try:
+            project = required_project(Path.cwd())
+            resolved = resolve_for(project, options["profile"], pipeline, echo_err)
+            return launch_and_report(
+                project, resolved, pipeline, rest, options, echo_err, warm=warm
+            )
+        finally:
+            if warm is not None:
+                warm.discard()
 
     return guarded(args, command)
 
@@ -91,6 +102,7 @@ def launch_and_report(
     inputs: list[str],
     options: dict[str, Any],
     echo: Echo,
+    warm: WarmRunner | None = None,
 ) -> int:
     """Launch the run as ``options`` (the run command's, engine flags included) say; its
     errors go to ``echo`` (stderr), as one JSON object under ``-o json``. The exit code."""
@@ -121,7 +133,7 @@ def launch_and_report(
         retry_of=options.get("retry_of"),
         retry_failed=bool(options.get("retry_failed")),
     )
-    result = launch(project, resolved, pipeline, inputs, how, say=say, warn=echo)
+    result = launch(project, resolved, pipeline, inputs, how, say=say, warn=echo, warm=warm)
     sys.stdout.flush()
     if result.preview is not None and not result.errors:
         from sparkwing.cli.preview import show_preview  # a dry run only: click is fine here

@@ -11,14 +11,16 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing import _log
 from sparkwing.engine.jobspec import JobSpec
 from sparkwing.engine.supervisor import Exited
 from sparkwing.errors import StorageError
 from sparkwing.surfaces.state.base import NodeRecord
-from sparkwing.surfaces.state.jobqueue import JobEntry, JobQueue, JobRef, QueuedJob, labels_fit
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.jobqueue import JobEntry, JobQueue, JobRef
 
 log = _log.get("sparkwing.engine")
 
@@ -36,7 +38,15 @@ def local_labels(flag_labels: list[str] | tuple[str, ...], env: Mapping[str, str
 
 
 def needs_dispatch(job: JobSpec, labels: list[str], dispatch_all: bool) -> bool:
-    return job.approval is None and (dispatch_all or not labels_fit(list(job.labels), labels))
+    if job.approval is not None:
+        return False
+    if dispatch_all:
+        return True
+    if not job.labels:  # runs anywhere: no need to load the job queue's module to say so
+        return False
+    from sparkwing.surfaces.state.jobqueue import labels_fit
+
+    return not labels_fit(list(job.labels), labels)
 
 
 @dataclass
@@ -86,6 +96,8 @@ class Dispatcher:
         env: dict[str, str],
     ) -> str:
         """Queue the record's current attempt; returns the reason its node shows meanwhile."""
+        from sparkwing.surfaces.state.jobqueue import JobRef, QueuedJob
+
         ref = JobRef(self.run_id, job.id, record.attempt)
         spec = {
             **self.base,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from sparkwing.conf.project import Project
     from sparkwing.conf.resolved import ResolvedProfile
+    from sparkwing.engine.supervise import WarmRunner
 
 log = _log.get("sparkwing.engine")
 
@@ -58,9 +59,11 @@ def launch(
     *,
     say: Say,
     warn: Say,
+    warm: WarmRunner | None = None,
 ) -> RunResult:
     """Run ``pipeline`` of ``project`` with ``resolved``'s surfaces in a supervised runner
-    process; ``say`` / ``warn`` receive the bundle's progress and warnings."""
+    process (``warm``, when one was forked beforehand); ``say`` / ``warn`` receive the
+    bundle's progress and warnings."""
     from sparkwing.bundle.resolve import open_bundle
     from sparkwing.conf.interpolate import interpolate_spec
     from sparkwing.conf.resolved import SURFACES
@@ -111,7 +114,7 @@ def launch(
         if bundle.sources_dir is not None:
             spec.sparkwing_dir = str(bundle.sources_dir)
             spec.sys_path = bundle.sys_path
-        result = supervise(spec, isolated=bundle.isolated)
+        result = supervise(spec, isolated=bundle.isolated, warm=warm)
     if resolved.notify:
         from sparkwing.engine.notify import announce
 

@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.engine import artifacts
 from sparkwing.engine.clock import now_iso
 from sparkwing.engine.dag import FINALLY, JOB, ON_FAILURE, Dag, DagNode
-from sparkwing.engine.dispatch import Dispatcher
 from sparkwing.engine.gatewait import GATE_POLL_SECONDS, GateWaiter
 from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch
 from sparkwing.engine.jobspec import JobSpec, freeze
@@ -37,6 +36,9 @@ from sparkwing.sdk.runtime import Runtime, running
 from sparkwing.status import FINAL_NODE_STATUSES
 from sparkwing.surfaces.cache.base import Cache
 from sparkwing.surfaces.state.base import Gate, NodeRecord
+
+if TYPE_CHECKING:
+    from sparkwing.engine.dispatch import Dispatcher
 
 HEARTBEAT_SECONDS = 5.0
 MEMO_POLL_SECONDS = 0.25

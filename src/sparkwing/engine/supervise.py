@@ -32,16 +32,19 @@ _SPAWN_RUNNER = (
 _OWN_CODES = (0, 1, 2, 130)
 
 
-def supervise(spec: RunSpec, isolated: bool = False) -> RunResult:
+def supervise(spec: RunSpec, isolated: bool = False, warm: WarmRunner | None = None) -> RunResult:
     """Start the runner and wait for it; if it dies without finishing the run, record that.
 
     ``isolated``: the pipeline has its own requirements; the forked runner then drops every
     third-party module the CLI had loaded and keeps user site-packages off ``sys.path``, so
     the bundle's packages (first on ``sys.path``) are the only ones the pipeline imports.
+    ``warm``: a runner forked earlier (see :class:`WarmRunner`) takes the run.
     ``SPARKWING_RUNNER=spawn`` starts a fresh interpreter instead."""
     with _result_path() as path:
         spec = dataclasses.replace(spec, result_path=path)
-        if hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn":
+        if warm is not None:
+            code = warm.run(spec, isolated)
+        elif _forking():
             code = _supervise_fork(spec, isolated)
         else:
             code = _supervise_spawn(spec, isolated)
@@ -132,6 +135,134 @@ def drop_cli_imports(isolated: bool) -> None:
             sys.path[:] = [p for p in sys.path if p != user_site]
 
 
+def _forking() -> bool:
+    return hasattr(os, "fork") and os.environ.get("SPARKWING_RUNNER") != "spawn"
+
+
+def _runner_child_setup() -> None:
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _wait(pid: int) -> int:
+    """Wait for the runner, passing on the signals meant for it; its exit code."""
+    with forwarding(lambda signum: os.kill(pid, signum)):
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    return os.waitstatus_to_exitcode(status)
+
+
+class WarmRunner:
+    """A runner process forked as ``sparkwing run`` starts, before the project, the profile
+    and the bundle are resolved: it imports the engine on the machine's other core meanwhile,
+    then waits for its RunSpec on a pipe. That overlap is a good part of a short run's
+    start-up. A CLI that ends up running nothing (a usage error, a failed build) discards
+    it: the pipe closes unread and the process exits quietly."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid = pid
+        self._fd: int | None = fd
+
+    @classmethod
+    def start(cls) -> WarmRunner | None:
+        """A warm runner, or None where runners are not forked (SPARKWING_RUNNER=spawn)."""
+        if not _forking():
+            return None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; measured through the CLI tests
+            os.close(write_fd)
+            _warm_child(read_fd)
+        os.close(read_fd)
+        return cls(pid, write_fd)
+
+    def run(self, spec: RunSpec, isolated: bool) -> int:
+        """Hand it the run and wait for it to end; its exit code."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            raise RuntimeError("this warm runner was given a run already")
+        data = json.dumps({"spec": spec.to_dict(), "isolated": isolated}).encode()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BrokenPipeError:
+            pass  # it died before reading: its exit status says how, below
+        finally:
+            os.close(fd)
+        return _wait(self.pid)
+
+    def discard(self) -> None:
+        """No run for it (idempotent; a no-op once it was given one)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        os.close(fd)
+        while True:
+            try:
+                os.waitpid(self.pid, 0)
+                return
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                return
+
+
+def _warm_child(read_fd: int) -> None:  # pragma: no cover - the child
+    code = 70
+    try:
+        _runner_child_setup()
+        _warm_imports()
+        chunks = []
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+        os.close(read_fd)
+        if not chunks:
+            code = 0  # the CLI ran nothing
+            return
+        doc = json.loads(b"".join(chunks))
+        spec = RunSpec.from_dict(doc["spec"])
+        drop_cli_imports(bool(doc["isolated"]))
+        from sparkwing.engine.runner import run_in_child
+
+        code = run_in_child(spec).code
+    except BaseException:
+        code = 70
+    finally:
+        from sparkwing import _gencache
+
+        _gencache.save()  # os._exit skips atexit: the runner's classes are kept here
+        os._exit(code)
+
+
+def _warm_imports() -> None:  # pragma: no cover - the child
+    """What a run's runner imports whatever the run, with the built-in local defaults'
+    stores (the commonest): loaded while the CLI is still resolving the run."""
+    import sparkwing.engine.concurrency
+    import sparkwing.engine.dispatch
+    import sparkwing.engine.gitinfo
+    import sparkwing.engine.loader
+    import sparkwing.engine.progress
+    import sparkwing.engine.recorder
+    import sparkwing.engine.runner
+    import sparkwing.engine.scheduler
+    import sparkwing.engine.selection
+    import sparkwing.sdk.inputs
+    import sparkwing.sdk.plan
+    import sparkwing.surfaces.cache.filesystem
+    import sparkwing.surfaces.logs.filesystem
+    import sparkwing.surfaces.open
+    import sparkwing.surfaces.session
+    import sparkwing.surfaces.state.sqlite  # noqa: F401
+
+
 def _supervise_fork(spec: RunSpec, isolated: bool) -> int:
     """Fork the runner: a separate process (its imports and crashes stay its own) that skips
     a second interpreter start and the imports the CLI already paid for."""
@@ -141,9 +272,7 @@ def _supervise_fork(spec: RunSpec, isolated: bool) -> int:
     if pid == 0:  # pragma: no cover - the child; measured through the CLI tests
         code = 70
         try:
-            for s in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(s, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            _runner_child_setup()
             drop_cli_imports(isolated)
             from sparkwing.engine.runner import run_in_child
 
@@ -155,14 +284,7 @@ def _supervise_fork(spec: RunSpec, isolated: bool) -> int:
 
             _gencache.save()  # os._exit skips atexit: the runner's classes are kept here
             os._exit(code)
-    with forwarding(lambda signum: os.kill(pid, signum)):
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-    return os.waitstatus_to_exitcode(status)
+    return _wait(pid)
 
 
 def _supervise_spawn(spec: RunSpec, isolated: bool) -> int:
