@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any
@@ -14,6 +13,8 @@ from sparkwing.surfaces.cache.base import Cache
 def full_key(pipeline: str, job_id: str, user_key: Any) -> str:
     """Scope a user's key to its pipeline and job, so two jobs never share a result."""
     raw = json.dumps([pipeline, job_id, user_key], sort_keys=True, default=str)
+    import hashlib  # loads OpenSSL: only once something is hashed
+
     return hashlib.sha256(raw.encode()).hexdigest()
 
 

@@ -205,6 +205,9 @@ class WarmRunner:
         if fd is None:
             return
         os.close(fd)
+        # It holds nothing yet (imports only): ended at once, not after its imports.
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
         while True:
             try:
                 os.waitpid(self.pid, 0)

@@ -6,7 +6,6 @@ key function); ``plan()`` runs with the purity flag set so side effects refuse c
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,4 +120,6 @@ def config(name: str, default: Any = _MISSING) -> Any:
 def key(*parts: Any) -> str:
     """A stable cache key from JSON-serialisable parts (for ``memoize``)."""
     blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    import hashlib  # loads OpenSSL: only once something is hashed
+
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -10,7 +10,6 @@ deletes inside these prefixes, so a logs folder nested under its root is never t
 from __future__ import annotations
 
 import abc
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,10 +132,14 @@ class Cache(abc.ABC):
 
 
 def sha256_bytes(data: bytes) -> str:
+    import hashlib  # loads OpenSSL: only once something is hashed
+
     return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path) -> str:
+    import hashlib  # loads OpenSSL: only once something is hashed
+
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

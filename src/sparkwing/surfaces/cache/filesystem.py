@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -293,6 +292,8 @@ class FilesystemCache(Cache):
         path = self._path(key)
         # Lock files are never deleted: unlinking one while a peer waits on it would let
         # two holders lock different inodes.
+        import hashlib  # loads OpenSSL: only once something is hashed
+
         digest = hashlib.sha256(path.name.encode()).hexdigest()[:32]
         lock = path.parent / f"{_LOCK_PREFIX}{digest}"
         try:

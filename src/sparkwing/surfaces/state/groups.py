@@ -9,7 +9,6 @@ import builtins
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sparkwing.conf.model import ON_BUSY
 from sparkwing.errors import UsageError
 from sparkwing.ids import check_segment
 
@@ -82,6 +81,8 @@ def check_group(name: str) -> str:
 
 
 def check_on_busy(on_busy: str) -> str:
+    from sparkwing.conf.model import ON_BUSY
+
     if on_busy not in ON_BUSY:
         raise UsageError(f"on_busy must be one of {', '.join(ON_BUSY)}, not {on_busy!r}")
     return on_busy
