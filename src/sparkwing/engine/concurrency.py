@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing import _log
 from sparkwing.engine.clock import now_iso
@@ -19,7 +19,9 @@ from sparkwing.engine.runspec import RunSpec
 from sparkwing.errors import SparkwingError
 from sparkwing.status import FINAL_RUN_STATUSES
 from sparkwing.surfaces.state.base import NewEvent, RunRecord, StateStore, require_groups
-from sparkwing.surfaces.state.groups import ConcurrencyGroups, GroupTurn
+
+if TYPE_CHECKING:
+    from sparkwing.surfaces.state.groups import ConcurrencyGroups, GroupTurn
 
 log = _log.get("sparkwing.engine")
 

@@ -7,10 +7,12 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sparkwing.conf.resolved import SURFACES, ResolvedProfile
 from sparkwing.surfaces.spec import SurfaceSpec
+
+if TYPE_CHECKING:
+    from sparkwing.conf.resolved import ResolvedProfile
 
 
 def spec_to_dict(spec: SurfaceSpec) -> dict[str, Any]:
@@ -78,6 +80,8 @@ class RunSpec:
 
     @staticmethod
     def surfaces_of(profile: ResolvedProfile) -> dict[str, dict[str, Any]]:
+        from sparkwing.conf.resolved import SURFACES  # the runner never needs the profile model
+
         return {s: spec_to_dict(profile.spec(s)) for s in SURFACES}
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sparkwing.errors import NotSupportedError
 from sparkwing.status import NodeStatus, RunStatus
-from sparkwing.surfaces.state.groups import ConcurrencyGroups
 
 if TYPE_CHECKING:
     from sparkwing.surfaces.state.fleet import Fleet
+    from sparkwing.surfaces.state.groups import ConcurrencyGroups
     from sparkwing.surfaces.state.jobqueue import JobQueue
 
 
