@@ -304,10 +304,10 @@ class GroupPlace:
 def place_of(spec: RunSpec, inputs: dict[str, Any]) -> GroupPlace:
     """The place of a run of ``spec`` given its input values: no group when its pipeline
     entry names none."""
-    from sparkwing.conf.concurrency import group_name
-
     conf = spec.concurrency
     if not conf:
         return GroupPlace(None)
+    from sparkwing.conf.concurrency import group_name
+
     name = group_name(str(conf["group"]), spec.pipeline, inputs, str(conf.get("where") or ""))
     return GroupPlace(name, str(conf.get("on_busy") or "queue"))
