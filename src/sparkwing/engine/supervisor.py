@@ -77,6 +77,9 @@ class _Proc:
     done: bool = False
     shell: _Shell | None = None
     worker: Worker | None = None  # the pool's job process running it
+    # (run id, job id) in its environment, which its processes inherit: how what it left
+    # running is recognised among this process's orphans.
+    tag: tuple[str, str] | None = None
 
 
 class Supervisor:
@@ -98,6 +101,9 @@ class Supervisor:
         self._old: dict[int, Any] = {}
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._which = ProgramCache()
+        from sparkwing.engine.procutil import ChildList
+
+        self._children = ChildList()
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> Supervisor:
@@ -139,6 +145,7 @@ class Supervisor:
             signal.signal(sig, prev)
         self._old = {}
         self._sel.close()
+        self._children.close()
         for fd in (self._wake_r, self._wake_w, self._devnull):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -165,6 +172,7 @@ class Supervisor:
             raise ValueError("this supervisor was given no job host to run Python jobs")
         worker, fd = self._pool.start(launch)
         proc = _Proc(key, worker.pid, fd, None, _deadline(timeout_s), worker=worker)
+        proc.tag = _tag_of(launch.env)
         os.set_blocking(fd, False)
         self._procs[key] = proc
         self._sel.register(fd, selectors.EVENT_READ, ("pipe", proc))
@@ -181,6 +189,7 @@ class Supervisor:
         shell.lines = {out_fd: RawLines(), err_fd: RawLines()}
         shell.tails = {s: deque(maxlen=ERROR_TAIL_LINES) for s in ("stdout", "stderr")}
         proc = _Proc(key, spawned.pid, out_fd, None, _deadline(timeout_s), shell=shell)
+        proc.tag = _tag_of(launch.env)
         os.set_blocking(err_fd, False)
         self._sel.register(err_fd, selectors.EVENT_READ, ("pipe", proc))
         return self._watch(proc)
@@ -315,7 +324,9 @@ class Supervisor:
         self._detach(proc)
         if done.retire or proc.timed_out:
             pool.end(worker)  # killed for its timeout meanwhile, or left threads running
+            self._end_leftovers(proc, True)  # what it had running is this process's now
         else:
+            # Its job's leftovers were its own orphans (it is a subreaper), ended already.
             pool.release(worker)
         exited.append(Exited(proc.key, done.code << 8, proc.result, proc.timed_out))
 
@@ -339,13 +350,36 @@ class Supervisor:
             shell.spawned.reaped(status)
             tail = shell.tails["stderr"] or shell.tails["stdout"]
             proc.result = command_result(shell.command, status, list(tail))
-        with contextlib.suppress(OSError):
+        try:
             os.killpg(proc.pid, signal.SIGKILL)
+            group_left = True
+        except OSError:
+            group_left = False
         worker = proc.worker
         self._detach(proc)
         if worker is not None and self._pool is not None:
             self._pool.reaped(worker)
+        self._end_leftovers(proc, group_left)
         exited.append(Exited(proc.key, status, proc.result, proc.timed_out))
+
+    def _end_leftovers(self, proc: _Proc, group_left: bool) -> None:
+        """End what the attempt left running outside its process group (``setsid cmd &``):
+        such a process was adopted by this subreaper when its parent ended. The orphans are
+        looked for only when there may be some: a member of its group was still there to
+        kill (its orphans are adopted as it dies), or this process has a child it did not
+        start itself; a fan-out of short commands otherwise pays one read a job."""
+        if proc.tag is None:
+            return
+        running = {p.pid for p in self._procs.values()}
+        pool = self._pool
+
+        def known(pid: int) -> bool:
+            return pid in running or (pool is not None and pool.owns(pid))
+
+        if group_left or self._children.others(known):
+            from sparkwing.engine.procutil import kill_leftovers
+
+            kill_leftovers(*proc.tag)
 
     def _detach(self, proc: _Proc) -> None:
         proc.done = True
@@ -379,6 +413,11 @@ def _no_inherited_descriptors() -> None:
         if fd > 2:
             with contextlib.suppress(OSError):
                 os.set_inheritable(fd, False)
+
+
+def _tag_of(env: dict[str, str]) -> tuple[str, str] | None:
+    run_id, job = env.get("SPARKWING_RUN_ID"), env.get("SPARKWING_JOB")
+    return (run_id, job) if run_id and job else None
 
 
 def _deadline(timeout_s: float | None) -> float | None:
