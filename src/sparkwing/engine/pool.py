@@ -66,6 +66,9 @@ class Pool:
         self._masker = masker
         self._idle: list[Worker] = []
         self._all: dict[int, Worker] = {}
+        # A callable told of a process about to be forgotten, before its socket is closed
+        # (the supervisor keeps the socket in its selector between jobs).
+        self.on_gone: Any = None
 
     def start(self, launch: JobLaunch) -> tuple[Worker, int]:
         """Hand ``launch`` to an idle job process (or a new one); returns it and the read
@@ -94,6 +97,8 @@ class Pool:
     def reaped(self, worker: Worker) -> None:
         """The process is gone (the caller reaped it): forget it."""
         if self._all.pop(worker.pid, None) is not None:
+            if self.on_gone is not None:
+                self.on_gone(worker)
             worker.sock.close()
         with contextlib.suppress(ValueError):
             self._idle.remove(worker)
