@@ -82,7 +82,10 @@ class PlainDisplay(Display):
         elif kind == "annotation":
             node, text = payload
             self.out.write(f"{node:<{self._width}} * {safe_text(text)}\n")
-        self.out.flush()
+        elif kind == "tick":
+            # Once a scheduler turn, before it waits: what the turn wrote appears together,
+            # with one write instead of one per line (two or more a job).
+            self.out.flush()
 
     def _node(self, rec: NodeRecord) -> None:
         key = (rec.status, rec.reason)

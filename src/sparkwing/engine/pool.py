@@ -66,6 +66,9 @@ class Pool:
         self._masker = masker
         self._idle: list[Worker] = []
         self._all: dict[int, Worker] = {}
+        # A callable told of a process about to be forgotten, before its socket is closed
+        # (the supervisor keeps the socket in its selector between jobs).
+        self.on_gone: Any = None
 
     def start(self, launch: JobLaunch) -> tuple[Worker, int]:
         """Hand ``launch`` to an idle job process (or a new one); returns it and the read
@@ -94,9 +97,15 @@ class Pool:
     def reaped(self, worker: Worker) -> None:
         """The process is gone (the caller reaped it): forget it."""
         if self._all.pop(worker.pid, None) is not None:
+            if self.on_gone is not None:
+                self.on_gone(worker)
             worker.sock.close()
         with contextlib.suppress(ValueError):
             self._idle.remove(worker)
+
+    def owns(self, pid: int) -> bool:
+        """Whether ``pid`` is one of its job processes (busy or idle)."""
+        return pid in self._all
 
     def close(self) -> None:
         """End every job process still alive."""
@@ -210,6 +219,9 @@ def serve(sock: socket.socket, host: JobHost, masker: Masker) -> None:
     outputs: MutableMapping[str, Any] = dict(host.outputs)
     view = MappingProxyType(outputs)  # a job reads the outputs, it cannot change the next's
     base = _Baseline.take()
+    from sparkwing.engine.procutil import ChildList
+
+    children = ChildList()
     for doc, pipe in _requests(sock):
         if doc["env"] is not None:
             base.env = doc["env"]
@@ -222,7 +234,10 @@ def serve(sock: socket.socket, host: JobHost, masker: Masker) -> None:
         os.close(pipe)
         sys.stdout, sys.stderr = out, err
         code = run_job(JobLaunch.from_dict(doc["launch"]), host, masker, view)
-        kill_children()
+        # Nothing here is another job's: whatever is still a child (started by the job,
+        # or adopted when its parent ended) is ended. Most jobs leave none: one read.
+        if children.others(lambda _pid: False):
+            kill_children()
         for stream in (out, err):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()

@@ -84,6 +84,42 @@ def _children() -> list[int]:
     return pids
 
 
+class ChildList:
+    """This process's direct children, read cheaply and often: one ``pread`` of its main
+    thread's /proc list, kept open (a full scan lists the task folder and opens a file per
+    thread). Orphans a subreaper adopts go to the thread that started their ancestor: the
+    main thread, for everything a single-threaded supervisor starts."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._broken = False
+
+    def others(self, known: Callable[[int], bool]) -> bool:
+        """Whether it has a child ``known`` does not accept; True when it cannot tell."""
+        if self._fd is None:
+            if self._broken:
+                return True
+            pid = os.getpid()
+            try:
+                self._fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self._broken = True
+                return True
+        try:
+            data = os.pread(self._fd, 65536, 0)
+        except OSError:
+            return True
+        if len(data) >= 65536:
+            return True  # a list too long to read whole: let the full scan tell
+        return not all(known(int(pid)) for pid in data.split())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
 def _environ(pid: int) -> bytes:
     """The environment ``pid`` was started with, each entry ended by a NUL (empty when it
     cannot be read)."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sparkwing import _log
 from sparkwing.engine.runspec import CODE_OF_STATUS, RunResult, RunSpec
 from sparkwing.errors import PlanError, SparkwingError
-from sparkwing.status import FINAL_NODE_STATUSES, NodeStatus
+from sparkwing.status import FINAL_NODE_STATUSES
 
 if TYPE_CHECKING:
     from sparkwing.engine.concurrency import GroupPlace
@@ -290,7 +290,8 @@ def _run_with(
     place.create_run(state, run)  # with a concurrency group: returns once the run holds it
     if spec.retry_of:
         _link_retry(state, spec.retry_of, spec.run_id)
-    recorder = Recorder(spec.run_id, state, logs, masker, listener=_reaping(spec, display.notify))
+    # What a job leaves running is ended by the supervisor as the job ends.
+    recorder = Recorder(spec.run_id, state, logs, masker, listener=display.notify)
     scheduler: Scheduler | None = None
     try:
         # A shell command may spell a secret input out: the snapshot is masked as logs are.
@@ -358,23 +359,6 @@ def _failed_reason(scheduler: Scheduler) -> str:
     if handlers:
         reason += f" (failure handlers that failed too: {', '.join(handlers)})"
     return reason
-
-
-def _reaping(spec: RunSpec, listener: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
-    """``listener``, and when a job has run to its end, the processes it left behind (found
-    as this subreaper's orphans) are ended. Cancelled and timed-out jobs have their process
-    group ended by the supervisor; what escaped it is ended when the run ends."""
-    from sparkwing.engine.procutil import kill_leftovers
-
-    def notify(kind: str, payload: Any) -> None:
-        listener(kind, payload)
-        if kind == "node" and payload.status in _RAN_TO_END:
-            kill_leftovers(spec.run_id, payload.node_id)
-
-    return notify
-
-
-_RAN_TO_END = frozenset({NodeStatus.SUCCESS, NodeStatus.FAILED})
 
 
 def _finish_after_engine_error(
@@ -459,7 +443,7 @@ def run_in_child(spec: RunSpec) -> RunResult:
     # ends every job's process group and writes every status.
     die_with_parent(signal.SIGTERM)
     # What a job starts in a new session becomes this process's child when orphaned, so it
-    # can be ended when the job ends (see _reaping).
+    # can be ended when the job ends (see Supervisor._end_leftovers).
     become_subreaper()
     try:
         result = execute(spec)

@@ -77,6 +77,10 @@ class _Proc:
     done: bool = False
     shell: _Shell | None = None
     worker: Worker | None = None  # the pool's job process running it
+    # (run id, job id) in its environment, which its processes inherit: how what it left
+    # running is recognised among this process's orphans.
+    tag: tuple[str, str] | None = None
+    watched: set[int] = field(default_factory=set)  # its descriptors in the selector
 
 
 class Supervisor:
@@ -87,6 +91,12 @@ class Supervisor:
         self._masker = masker
         # Python attempts run in the pool's processes; without a host only commands can.
         self._pool = Pool(host, masker) if host is not None else None
+        if self._pool is not None:
+            self._pool.on_gone = self._unwatch_worker
+        # A job process's socket stays in the selector between its jobs (readable while it
+        # is idle: it died); this says which attempt, if any, it runs.
+        self._on_worker: dict[int, _Proc] = {}
+        self._worker_socks: set[int] = set()
         self._sel = selectors.DefaultSelector()
         self._procs: dict[str, _Proc] = {}
         self._polled = 0  # running processes without a pidfd
@@ -98,6 +108,9 @@ class Supervisor:
         self._old: dict[int, Any] = {}
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._which = ProgramCache()
+        from sparkwing.engine.procutil import ChildList
+
+        self._children = ChildList()
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> Supervisor:
@@ -139,6 +152,7 @@ class Supervisor:
             signal.signal(sig, prev)
         self._old = {}
         self._sel.close()
+        self._children.close()
         for fd in (self._wake_r, self._wake_w, self._devnull):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -165,11 +179,33 @@ class Supervisor:
             raise ValueError("this supervisor was given no job host to run Python jobs")
         worker, fd = self._pool.start(launch)
         proc = _Proc(key, worker.pid, fd, None, _deadline(timeout_s), worker=worker)
+        proc.tag = _tag_of(launch.env)
         os.set_blocking(fd, False)
         self._procs[key] = proc
-        self._sel.register(fd, selectors.EVENT_READ, ("pipe", proc))
-        self._sel.register(worker.sock, selectors.EVENT_READ, ("done", proc))
+        self._on_worker[worker.pid] = proc
+        self._add(proc, fd, "pipe")
+        sock = worker.sock.fileno()
+        if sock not in self._worker_socks:
+            self._sel.register(sock, selectors.EVENT_READ, ("done", worker))
+            self._worker_socks.add(sock)
         return worker.pid
+
+    def _unwatch_worker(self, worker: Worker) -> None:
+        """The pool is about to close a job process's socket: out of the selector first."""
+        sock = worker.sock.fileno()
+        if sock in self._worker_socks:
+            self._worker_socks.discard(sock)
+            with contextlib.suppress(KeyError, ValueError, RuntimeError):
+                self._sel.unregister(sock)
+
+    def _add(self, proc: _Proc, fd: int, kind: str) -> None:
+        self._sel.register(fd, selectors.EVENT_READ, (kind, proc))
+        proc.watched.add(fd)
+
+    def _remove(self, proc: _Proc, fd: int) -> None:
+        if fd in proc.watched:
+            proc.watched.discard(fd)
+            self._sel.unregister(fd)
 
     def start_shell(self, key: str, launch: ShellLaunch, timeout_s: float | None) -> int:
         """Start a command job directly (no Python job process around it); its stdout and
@@ -181,8 +217,9 @@ class Supervisor:
         shell.lines = {out_fd: RawLines(), err_fd: RawLines()}
         shell.tails = {s: deque(maxlen=ERROR_TAIL_LINES) for s in ("stdout", "stderr")}
         proc = _Proc(key, spawned.pid, out_fd, None, _deadline(timeout_s), shell=shell)
+        proc.tag = _tag_of(launch.env)
         os.set_blocking(err_fd, False)
-        self._sel.register(err_fd, selectors.EVENT_READ, ("pipe", proc))
+        self._add(proc, err_fd, "pipe")
         return self._watch(proc)
 
     def _watch(self, proc: _Proc) -> int:
@@ -192,9 +229,9 @@ class Supervisor:
         except (AttributeError, OSError):
             proc.pidfd = None
         self._procs[proc.key] = proc
-        self._sel.register(proc.fd, selectors.EVENT_READ, ("pipe", proc))
+        self._add(proc, proc.fd, "pipe")
         if proc.pidfd is not None:
-            self._sel.register(proc.pidfd, selectors.EVENT_READ, ("exit", proc))
+            self._add(proc, proc.pidfd, "exit")
         else:
             self._polled += 1
         return proc.pid
@@ -216,13 +253,19 @@ class Supervisor:
                     while os.read(self._wake_r, 512):
                         pass
                 continue
-            kind, proc = key.data
+            kind, what = key.data
+            if kind == "done":
+                running = self._on_worker.get(what.pid)
+                if running is None:
+                    self._idle_gone(what)
+                else:
+                    self._done(running, exited)
+                continue
+            proc = what
             if proc.done:
                 continue  # reaped earlier in this same batch of events
             if kind == "pipe":
                 self._read(proc, key.fd)
-            elif kind == "done":
-                self._done(proc, exited)
             else:
                 self._reap(proc, exited, block=True)
         if self._polled:
@@ -257,7 +300,15 @@ class Supervisor:
                 with contextlib.suppress(OSError):
                     os.killpg(proc.pid, signal.SIGKILL)
 
+    def _idle_gone(self, worker: Worker) -> None:
+        """An idle job process's socket turned readable: it ended (or broke the protocol);
+        either way it takes no more jobs."""
+        assert self._pool is not None
+        self._pool.end(worker)
+
     def _read(self, proc: _Proc, fd: int) -> None:
+        if fd not in proc.watched:
+            return  # at its end already
         while True:
             try:
                 chunk = os.read(fd, 65536)
@@ -268,8 +319,7 @@ class Supervisor:
             if not chunk:
                 # At its end a pipe stays readable: watched on, a command that closed its
                 # output but runs on would spin this loop until it exits.
-                with contextlib.suppress(KeyError, ValueError):
-                    self._sel.unregister(fd)
+                self._remove(proc, fd)
                 return
             if proc.shell is None:
                 self._deliver(proc, proc.splitter.feed(chunk))
@@ -315,7 +365,9 @@ class Supervisor:
         self._detach(proc)
         if done.retire or proc.timed_out:
             pool.end(worker)  # killed for its timeout meanwhile, or left threads running
+            self._end_leftovers(proc, True)  # what it had running is this process's now
         else:
+            # Its job's leftovers were its own orphans (it is a subreaper), ended already.
             pool.release(worker)
         exited.append(Exited(proc.key, done.code << 8, proc.result, proc.timed_out))
 
@@ -339,13 +391,36 @@ class Supervisor:
             shell.spawned.reaped(status)
             tail = shell.tails["stderr"] or shell.tails["stdout"]
             proc.result = command_result(shell.command, status, list(tail))
-        with contextlib.suppress(OSError):
+        try:
             os.killpg(proc.pid, signal.SIGKILL)
+            group_left = True
+        except OSError:
+            group_left = False
         worker = proc.worker
         self._detach(proc)
         if worker is not None and self._pool is not None:
             self._pool.reaped(worker)
+        self._end_leftovers(proc, group_left)
         exited.append(Exited(proc.key, status, proc.result, proc.timed_out))
+
+    def _end_leftovers(self, proc: _Proc, group_left: bool) -> None:
+        """End what the attempt left running outside its process group (``setsid cmd &``):
+        such a process was adopted by this subreaper when its parent ended. The orphans are
+        looked for only when there may be some: a member of its group was still there to
+        kill (its orphans are adopted as it dies), or this process has a child it did not
+        start itself; a fan-out of short commands otherwise pays one read a job."""
+        if proc.tag is None:
+            return
+        running = {p.pid for p in self._procs.values()}
+        pool = self._pool
+
+        def known(pid: int) -> bool:
+            return pid in running or (pool is not None and pool.owns(pid))
+
+        if group_left or self._children.others(known):
+            from sparkwing.engine.procutil import kill_leftovers
+
+            kill_leftovers(*proc.tag)
 
     def _detach(self, proc: _Proc) -> None:
         proc.done = True
@@ -353,13 +428,11 @@ class Supervisor:
             proc.shell.spawned.reaped(signal.SIGKILL)  # reaped by __exit__, not by a Popen
         self._procs.pop(proc.key, None)
         if proc.worker is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._sel.unregister(proc.worker.sock)
+            self._on_worker.pop(proc.worker.pid, None)
         for fd in (proc.fd, proc.pidfd, proc.shell.err_fd if proc.shell else None):
             if fd is None:
                 continue
-            with contextlib.suppress(KeyError, ValueError):
-                self._sel.unregister(fd)
+            self._remove(proc, fd)
             with contextlib.suppress(OSError):
                 os.close(fd)
         if proc.pidfd is None and proc.worker is None:
@@ -379,6 +452,11 @@ def _no_inherited_descriptors() -> None:
         if fd > 2:
             with contextlib.suppress(OSError):
                 os.set_inheritable(fd, False)
+
+
+def _tag_of(env: dict[str, str]) -> tuple[str, str] | None:
+    run_id, job = env.get("SPARKWING_RUN_ID"), env.get("SPARKWING_JOB")
+    return (run_id, job) if run_id and job else None
 
 
 def _deadline(timeout_s: float | None) -> float | None:

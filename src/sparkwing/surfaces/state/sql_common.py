@@ -115,10 +115,34 @@ def utc_now() -> str:
 
 
 # One encoder for every value: json.dumps with options builds a new one for each call.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_encode = _encoder.encode
+
+
+def _chunks() -> Callable[[Any, int], Any] | None:
+    """The C encoder behind ``_encode``, made once: ``encode`` sets one up for every call
+    (a few microseconds, several times a job). Without the circular-reference check, which
+    a failure falls back to for its error."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    quote = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or quote is None:
+        return None
+    e = _encoder
+    chunks: Callable[[Any, int], Any] = make(
+        None, e.default, quote, None, e.key_separator, e.item_separator, False, False, True
+    )
+    return chunks
+
+
+_fast = _chunks()
 
 
 def dumps(value: Any, what: str) -> str:
+    if _fast is not None:
+        try:
+            return "".join(_fast(value, 0))
+        except (TypeError, ValueError, RecursionError):
+            pass  # the checked encoder says what is wrong
     try:
         return _encode(value)
     except (TypeError, ValueError) as err:
