@@ -22,8 +22,8 @@ from sparkwing.engine.masking import Masker
 from sparkwing.engine.procutil import become_subreaper, die_with_parent, kill_children, libc
 
 if TYPE_CHECKING:
-    # Imported where used: a run of commands only never starts a job process.
-    import socket
+    # fdpass is imported where used: a run of commands only never starts a job process.
+    from sparkwing.engine.fdpass import Socket
 
 # A request is its length, then JSON; the job's output pipe travels with it (SCM_RIGHTS).
 _HEADER = struct.Struct("!I")
@@ -42,7 +42,7 @@ class Worker:
     """The engine's side of one job process (its pid is also its process group id)."""
 
     pid: int
-    sock: socket.socket
+    sock: Socket
     env: dict[Any, Any]  # the engine's environment the process last took (_environ_key)
     outputs_sent: int  # how many of the host's outputs it holds
     masks_sent: set[str] = field(default_factory=set)
@@ -117,12 +117,12 @@ class Pool:
 
     # ---------------------------------------------------------------- engine side
     def _fork(self) -> Worker:
-        import socket
+        from sparkwing.engine import fdpass
 
         libc()  # loaded here once, not in every child
         sys.stdout.flush()
         sys.stderr.flush()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours, theirs = fdpass.socketpair()
         env = _environ_key()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the job process; measured by the engine tests
@@ -145,7 +145,7 @@ class Pool:
         return worker
 
     def _send(self, worker: Worker, launch: JobLaunch) -> int:
-        import socket
+        from sparkwing.engine import fdpass
 
         outputs = self._host.outputs
         count = len(outputs)
@@ -161,7 +161,7 @@ class Pool:
         data = _HEADER.pack(len(body)) + body
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         try:
-            sent = socket.send_fds(worker.sock, [data], [write_fd])
+            sent = fdpass.send_fds(worker.sock, data, [write_fd])
             if sent < len(data):
                 worker.sock.sendall(data[sent:])
         except OSError as exc:
@@ -195,7 +195,7 @@ def read_done(worker: Worker) -> Done | None:
 
 
 # -------------------------------------------------------------------- job-process side
-def serve(sock: socket.socket, host: JobHost, masker: Masker) -> None:
+def serve(sock: Socket, host: JobHost, masker: Masker) -> None:
     """The job process's life: take a job, run it with stdout and stderr on its pipe, put
     the process back as it was, report; until the engine closes the socket."""
     # The engine's objects are shared copy-on-write; a collection would write to every one
@@ -252,12 +252,12 @@ def serve(sock: socket.socket, host: JobHost, masker: Masker) -> None:
             return
 
 
-def _requests(sock: socket.socket) -> Iterator[tuple[dict[str, Any], int]]:
+def _requests(sock: Socket) -> Iterator[tuple[dict[str, Any], int]]:
     """Each request with the job pipe's write end, until the engine closes the socket."""
-    import socket
+    from sparkwing.engine import fdpass
 
     while True:
-        data, fds, _flags, _addr = socket.recv_fds(sock, _RECV_CHUNK, 1)
+        data, fds = fdpass.recv_fds(sock, _RECV_CHUNK, 1)
         if not data:
             return
         while len(data) < _HEADER.size:
@@ -270,7 +270,7 @@ def _requests(sock: socket.socket) -> Iterator[tuple[dict[str, Any], int]]:
         yield json.loads(data[_HEADER.size :]), fds[0]
 
 
-def _recv_some(sock: socket.socket) -> bytes:
+def _recv_some(sock: Socket) -> bytes:
     chunk = sock.recv(_RECV_CHUNK)
     if not chunk:
         raise EOFError("the engine closed the job socket mid-request")
