@@ -25,19 +25,25 @@ from sparkwing.surfaces.cache.base import Cache
 
 
 class PipeSink:
-    """The job-side Sink: control messages down the pipe, masking applied locally too."""
+    """The job-side Sink: control messages down the pipe, masking applied locally too; the
+    result is kept for the job process to report with its job's end."""
 
     def __init__(self, fd: int, masker: Masker) -> None:
         self._fd = fd
         self._masker = masker
+        self.reported: dict[str, Any] | None = None
 
-    def _send(self, message: dict[str, Any]) -> None:
-        # Flush Python-level buffers first so already-printed text stays before the message.
+    @staticmethod
+    def _flush() -> None:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except (OSError, ValueError):
                 pass
+
+    def _send(self, message: dict[str, Any]) -> None:
+        # Flush Python-level buffers first so already-printed text stays before the message.
+        self._flush()
         protocol.write_all(self._fd, protocol.encode(message))
 
     def log(self, stream: str, msg: str) -> None:
@@ -54,7 +60,11 @@ class PipeSink:
         return self._masker.text(text)
 
     def result(self, message: dict[str, Any]) -> None:
-        self._send({"t": "result", **message})
+        # Not down the pipe: it travels with the job's end on the job process's socket (one
+        # message for the engine to wake for, not two). Printed text still comes first:
+        # flushed now, and the engine drains the pipe before it takes the result.
+        self._flush()
+        self.reported = {"t": "result", **message}
 
 
 @dataclass(frozen=True)
@@ -267,10 +277,13 @@ def command_result(command: str, status: int, tail: list[str]) -> dict[str, Any]
     return {"ok": False, "error": f"command failed with exit code {code}: {command}{excerpt}"}
 
 
-def run_job(launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[str, Any]) -> int:
+def run_job(
+    launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[str, Any]
+) -> tuple[int, dict[str, Any] | None]:
     """Run one attempt in this (job) process, its stdout and stderr already on the job's
-    pipe; the result goes down that pipe. Returns the exit code a one-job process would
-    give (0 ok, 1 failed). The caller restores the environment and folder afterwards."""
+    pipe. Returns the exit code a one-job process would give (0 ok, 1 failed) and the
+    result for the engine (the caller sends it). The caller restores the environment and
+    folder afterwards."""
     os.environ.update(launch.env)
     os.chdir(launch.workdir)
     sink = PipeSink(1, masker)
@@ -302,7 +315,7 @@ def run_job(launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[s
                 f"({type(output).__name__}); return plain data (dict, list, str, numbers)"
             ) from None
         sink.result({"ok": True, "output": masker.data(output), "artifacts": digest})
-        return 0
+        return 0, sink.reported
     except BaseException as exc:  # the job's failure is data for the engine, never a crash
         if isinstance(exc, SparkwingError):
             error = str(exc)
@@ -311,7 +324,7 @@ def run_job(launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[s
             for line in _user_traceback(exc):
                 sink.log("error", masker.text(line))
         sink.result({"ok": False, "error": masker.text(error)})
-        return 1
+        return 1, sink.reported
 
 
 def _user_traceback(exc: BaseException) -> list[str]:
