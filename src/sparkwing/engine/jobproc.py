@@ -177,6 +177,18 @@ class ProgramCache:
 
     def __init__(self) -> None:
         self._found: dict[tuple[str, str], str | None] = {}
+        self._argvs: dict[tuple[str, str], tuple[str, ...] | None] = {}
+
+    def argv(self, command: str, env: Mapping[str, str]) -> list[str] | None:
+        """:func:`direct_argv` of the command, remembered per (command, PATH) as the
+        programs are: a fan-out of one command decides once how to start it."""
+        key = (command, env.get("PATH", os.defpath))
+        try:
+            found = self._argvs[key]
+        except KeyError:
+            argv = direct_argv(command, env, self)
+            found = self._argvs[key] = None if argv is None else tuple(argv)
+        return None if found is None else list(found)
 
     def __call__(self, program: str, path: str) -> str | None:
         key = (program, path)
@@ -221,7 +233,10 @@ def spawn_shell(
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     shell = ["/bin/sh", "-c", launch.command]
-    argv = direct_argv(launch.command, launch.env, which) or shell
+    if isinstance(which, ProgramCache):
+        argv = which.argv(launch.command, launch.env) or shell
+    else:
+        argv = direct_argv(launch.command, launch.env, which) or shell
     try:
         try:
             proc = _start(argv, launch, stdin_fd, out_w, err_w)
