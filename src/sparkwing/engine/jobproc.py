@@ -26,19 +26,25 @@ if TYPE_CHECKING:
 
 
 class PipeSink:
-    """The job-side Sink: control messages down the pipe, masking applied locally too."""
+    """The job-side Sink: control messages down the pipe, masking applied locally too; the
+    result is kept for the job process to report with its job's end."""
 
     def __init__(self, fd: int, masker: Masker) -> None:
         self._fd = fd
         self._masker = masker
+        self.reported: dict[str, Any] | None = None
 
-    def _send(self, message: dict[str, Any]) -> None:
-        # Flush Python-level buffers first so already-printed text stays before the message.
+    @staticmethod
+    def _flush() -> None:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except (OSError, ValueError):
                 pass
+
+    def _send(self, message: dict[str, Any]) -> None:
+        # Flush Python-level buffers first so already-printed text stays before the message.
+        self._flush()
         protocol.write_all(self._fd, protocol.encode(message))
 
     def log(self, stream: str, msg: str) -> None:
@@ -55,7 +61,11 @@ class PipeSink:
         return self._masker.text(text)
 
     def result(self, message: dict[str, Any]) -> None:
-        self._send({"t": "result", **message})
+        # Not down the pipe: it travels with the job's end on the job process's socket (one
+        # message for the engine to wake for, not two). Printed text still comes first:
+        # flushed now, and the engine drains the pipe before it takes the result.
+        self._flush()
+        self.reported = {"t": "result", **message}
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,18 @@ class ProgramCache:
 
     def __init__(self) -> None:
         self._found: dict[tuple[str, str], str | None] = {}
+        self._argvs: dict[tuple[str, str], tuple[str, ...] | None] = {}
+
+    def argv(self, command: str, env: Mapping[str, str]) -> list[str] | None:
+        """:func:`direct_argv` of the command, remembered per (command, PATH) as the
+        programs are: a fan-out of one command decides once how to start it."""
+        key = (command, env.get("PATH", os.defpath))
+        try:
+            found = self._argvs[key]
+        except KeyError:
+            argv = direct_argv(command, env, self)
+            found = self._argvs[key] = None if argv is None else tuple(argv)
+        return None if found is None else list(found)
 
     def __call__(self, program: str, path: str) -> str | None:
         key = (program, path)
@@ -221,7 +243,10 @@ def spawn_shell(
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     shell = ["/bin/sh", "-c", launch.command]
-    argv = direct_argv(launch.command, launch.env, which) or shell
+    if isinstance(which, ProgramCache):
+        argv = which.argv(launch.command, launch.env) or shell
+    else:
+        argv = direct_argv(launch.command, launch.env, which) or shell
     try:
         try:
             proc = _start(argv, launch, stdin_fd, out_w, err_w)
@@ -279,10 +304,13 @@ def command_result(command: str, status: int, tail: list[str]) -> dict[str, Any]
     return {"ok": False, "error": f"command failed with exit code {code}: {command}{excerpt}"}
 
 
-def run_job(launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[str, Any]) -> int:
+def run_job(
+    launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[str, Any]
+) -> tuple[int, dict[str, Any] | None]:
     """Run one attempt in this (job) process, its stdout and stderr already on the job's
-    pipe; the result goes down that pipe. Returns the exit code a one-job process would
-    give (0 ok, 1 failed). The caller restores the environment and folder afterwards."""
+    pipe. Returns the exit code a one-job process would give (0 ok, 1 failed) and the
+    result for the engine (the caller sends it). The caller restores the environment and
+    folder afterwards."""
     os.environ.update(launch.env)
     os.chdir(launch.workdir)
     sink = PipeSink(1, masker)
@@ -314,7 +342,7 @@ def run_job(launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[s
                 f"({type(output).__name__}); return plain data (dict, list, str, numbers)"
             ) from None
         sink.result({"ok": True, "output": masker.data(output), "artifacts": digest})
-        return 0
+        return 0, sink.reported
     except BaseException as exc:  # the job's failure is data for the engine, never a crash
         if isinstance(exc, SparkwingError):
             error = str(exc)
@@ -323,7 +351,7 @@ def run_job(launch: JobLaunch, host: JobHost, masker: Masker, outputs: Mapping[s
             for line in _user_traceback(exc):
                 sink.log("error", masker.text(line))
         sink.result({"ok": False, "error": masker.text(error)})
-        return 1
+        return 1, sink.reported
 
 
 def _user_traceback(exc: BaseException) -> list[str]:

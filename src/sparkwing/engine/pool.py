@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 # A request is its length, then JSON; the job's output pipe travels with it (SCM_RIGHTS).
 _HEADER = struct.Struct("!I")
 _RECV_CHUNK = 65536
+# Requests and replies, one encoder made once (json.dumps with options makes one a call).
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 # What a job may have changed in its process and that a job process puts back before the
 # next one: these handlers (the engine ends a job with SIGTERM / SIGKILL).
 _RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE)
@@ -56,6 +58,7 @@ class Done:
 
     code: int
     retire: bool
+    result: dict[str, Any] | None = None  # what the job reported (run_job's result)
 
 
 class Pool:
@@ -157,7 +160,7 @@ class Pool:
         # engine): comparing is cheap, copying os.environ is not.
         env = None if key == worker.env else dict(os.environ)
         doc = {"launch": launch.to_dict(), "outputs": fresh, "masks": masks, "env": env}
-        body = json.dumps(doc, separators=(",", ":"), default=str).encode()
+        body = _encode(doc).encode()
         data = _HEADER.pack(len(body)) + body
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         try:
@@ -180,7 +183,7 @@ def read_done(worker: Worker) -> Done | None:
     """After its socket turned readable: the job's end, if it has arrived whole; raises
     WorkerGone when the process closed the socket (it died, or its job closed it)."""
     try:
-        chunk = worker.sock.recv(4096)
+        chunk = worker.sock.recv(_RECV_CHUNK)
     except OSError as exc:
         raise WorkerGone(str(exc)) from None
     if not chunk:
@@ -191,7 +194,7 @@ def read_done(worker: Worker) -> Done | None:
         return None
     worker.reply = rest
     doc = json.loads(line)
-    return Done(int(doc["code"]), bool(doc["retire"]))
+    return Done(int(doc["code"]), bool(doc["retire"]), doc.get("result"))
 
 
 # -------------------------------------------------------------------- job-process side
@@ -233,7 +236,7 @@ def serve(sock: Socket, host: JobHost, masker: Masker) -> None:
         os.dup2(pipe, 2)
         os.close(pipe)
         sys.stdout, sys.stderr = out, err
-        code = run_job(JobLaunch.from_dict(doc["launch"]), host, masker, view)
+        code, result = run_job(JobLaunch.from_dict(doc["launch"]), host, masker, view)
         # Nothing here is another job's: whatever is still a child (started by the job,
         # or adopted when its parent ended) is ended. Most jobs leave none: one read.
         if children.others(lambda _pid: False):
@@ -247,7 +250,8 @@ def serve(sock: Socket, host: JobHost, masker: Masker) -> None:
         base.restore()
         threading = sys.modules.get("threading")
         retire = threading is not None and threading.active_count() > 1
-        sock.sendall(json.dumps({"code": code, "retire": retire}).encode() + b"\n")
+        reply = {"code": code, "retire": retire, "result": result}
+        sock.sendall(_encode(reply).encode() + b"\n")
         if retire:
             return
 

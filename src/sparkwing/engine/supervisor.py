@@ -360,6 +360,8 @@ class Supervisor:
             return
         self._read(proc, proc.fd)
         self._deliver(proc, proc.splitter.finish())
+        if done.result is not None:
+            proc.result = done.result
         worker, pool = proc.worker, self._pool
         assert pool is not None
         self._detach(proc)
