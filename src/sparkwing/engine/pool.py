@@ -11,7 +11,7 @@ import os
 import signal
 import struct
 import sys
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from itertools import islice
 from types import MappingProxyType
@@ -71,7 +71,7 @@ class Pool:
         self._all: dict[int, Worker] = {}
         # A callable told of a process about to be forgotten, before its socket is closed
         # (the supervisor keeps the socket in its selector between jobs).
-        self.on_gone: Any = None
+        self.on_gone: Callable[[Worker], None] | None = None
 
     def start(self, launch: JobLaunch) -> tuple[Worker, int]:
         """Hand ``launch`` to an idle job process (or a new one); returns it and the read
