@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import select
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,19 @@ def test_a_program_without_a_shebang_still_runs_through_the_shell(
     assert os.read(out_fd, 1000) == b"from the script\n"
     os.close(out_fd)
     os.close(err_fd)
+
+
+def test_the_path_lookup_finds_what_shutil_which_finds(tmp_path: Path) -> None:
+    from sparkwing.engine.jobproc import _on_path
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+    (first / "tool").write_text("#!/bin/sh\n")  # not executable: skipped
+    (second / "tool").write_text("#!/bin/sh\n")
+    (second / "tool").chmod(0o755)
+    (first / "dir-tool").mkdir(mode=0o755)  # a folder is no program
+    path = os.pathsep.join([str(first), str(second), os.environ.get("PATH", "")])
+    for name in ("tool", "dir-tool", "sh", "true", "no-such-program-here"):
+        assert _on_path(name, path) == shutil.which(name, path=path), name
+    assert _on_path("tool", path) == str(second / "tool")

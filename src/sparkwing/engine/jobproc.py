@@ -151,7 +151,7 @@ def direct_argv(
     """The command as an argv to execute directly, as make does for a simple command (one
     exec, not ``/bin/sh`` and then the program); None when it needs a shell, or when its
     program is not on ``PATH`` (the shell then says so, with exit code 127). ``which``
-    finds a program on a PATH (``shutil.which`` unless given; a run passes a cached one)."""
+    finds a program on a PATH (:func:`_on_path` unless given; a run passes a cached one)."""
     if not command.strip() or any(c in _SHELL_CHARS for c in command):
         return None
     argv = command.split()
@@ -159,19 +159,14 @@ def direct_argv(
     # a ``#!`` line only runs through a shell: the shell takes both.
     if argv[0] in _SHELL_WORDS or "/" in argv[0]:
         return None
-    if which is None:
-        import shutil
-
-        program = shutil.which(argv[0], path=env.get("PATH", os.defpath))
-    else:
-        program = which(argv[0], env.get("PATH", os.defpath))
+    program = (which or _on_path)(argv[0], env.get("PATH", os.defpath))
     if program is None:
         return None
     return [program, *argv[1:]]
 
 
 class ProgramCache:
-    """``shutil.which`` remembered per (program, PATH) for one run: a fan-out of the same
+    """:func:`_on_path` remembered per (program, PATH) for one run: a fan-out of the same
     command would otherwise stat every PATH folder for every job. A program installed or
     removed during the run is seen by the next run (or through the shell's own lookup,
     which a command that needs one gets anyway)."""
