@@ -145,6 +145,14 @@ def _runner_child_setup() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def _end_child(code: int) -> None:  # pragma: no cover - in the runner child
+    """End a forked runner: os._exit skips atexit, so the dataclass cache is saved here."""
+    from sparkwing import _gencache
+
+    _gencache.save()
+    os._exit(code)
+
+
 def _wait(pid: int) -> int:
     """Wait for the runner, passing on the signals meant for it; its exit code."""
     with forwarding(lambda signum: os.kill(pid, signum)):
@@ -239,10 +247,7 @@ def _warm_child(read_fd: int) -> None:  # pragma: no cover - the child
     except BaseException:
         code = 70
     finally:
-        from sparkwing import _gencache
-
-        _gencache.save()  # os._exit skips atexit: the runner's classes are kept here
-        os._exit(code)
+        _end_child(code)
 
 
 def _warm_imports() -> None:  # pragma: no cover - the child
@@ -283,10 +288,7 @@ def _supervise_fork(spec: RunSpec, isolated: bool) -> int:
         except BaseException:
             code = 70
         finally:
-            from sparkwing import _gencache
-
-            _gencache.save()  # os._exit skips atexit: the runner's classes are kept here
-            os._exit(code)
+            _end_child(code)
     return _wait(pid)
 
 
