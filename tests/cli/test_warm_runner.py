@@ -52,3 +52,30 @@ def test_a_run_outside_a_project_leaves_no_runner_behind(tmp_path: Path, cli: Cl
     result = cli("run", marker, cwd=elsewhere)
     assert result.code == 2 and "no .sparkwing/ folder found" in result.stderr
     assert _processes_naming(marker) == []
+
+
+def test_hand_over_files_of_a_cli_killed_outright_are_removed_by_the_next_run(
+    project: ProjectFiles, cli: Cli
+) -> None:
+    project.write("pids.py", PIPE)
+    folder = cli.sparkwing_home / "runner"
+    folder.mkdir(parents=True)
+    dead = _a_dead_pid()
+    stale = [folder / f"{dead}-0011223344556677.json", folder / f"{dead}-0011.json.doing"]
+    for path in stale:
+        path.write_text("{}")
+    mine = folder / "notes.txt"  # not named after a process: left alone
+    mine.write_text("keep")
+    result = cli("run", "pids")
+    assert result.code == 0, result.stderr
+    assert not any(path.exists() for path in stale)
+    assert mine.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def _a_dead_pid() -> int:
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

@@ -82,6 +82,7 @@ def _result_path() -> Iterator[str]:
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
         return
+    _remove_orphans(str(folder))
     path = str(folder / f"{os.getpid()}-{os.urandom(8).hex()}.json")
     try:
         yield path
@@ -89,6 +90,29 @@ def _result_path() -> Iterator[str]:
         for leftover in (path, f"{path}.tmp", f"{path}{LAST_WORDS_SUFFIX}"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
+
+
+def _remove_orphans(folder: str) -> None:
+    """What a CLI killed outright (SIGKILL) left in the hand-over folder: files named after
+    a process that is gone. The folder is empty but for runs going on, so this is one
+    listdir per run."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        pid = name.split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running (or a recycled pid: its file waits for the next run)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
 
 
 @contextlib.contextmanager
