@@ -11,7 +11,7 @@ import selectors
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -447,9 +447,10 @@ def _no_inherited_descriptors() -> None:
     on whatever is inheritable, and one this process inherited (a parent's pipe) must not
     keep that parent waiting for a job's background process."""
     try:
-        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+        fds: Iterable[int] = [int(name) for name in os.listdir("/proc/self/fd")]
     except (OSError, ValueError):
-        return
+        # No /proc (not Linux): every possible descriptor, once a run (the same guarantee).
+        fds = range(3, min(os.sysconf("SC_OPEN_MAX"), 65536))
     for fd in fds:
         if fd > 2:
             with contextlib.suppress(OSError):
