@@ -15,6 +15,12 @@ processes too. `--scale` adds one run each of a 10,000-job wide DAG and a 10,000
 chain, printing per-job cost and the peak RSS of the largest process next to the 200-job
 figures.
 
+The cost of creating a file is probed in the bench's folder before and after the runs:
+sparkwing creates one log file per job, make and doit none. On ext4 without a journal (these
+VMs' root filesystem) a file made within about half a minute of a mass deletion (a test
+suite's, an earlier bench's clean-up) costs up to a millisecond instead of ~25 us, because
+the kernel skips each recently freed inode one by one; the report says so when it sees it.
+
 A report, not a test: exits 0 whether or not a target is met (2 if a command fails).
 doit is not a dependency of sparkwing: `pip install doit` to include it.
 
@@ -46,6 +52,9 @@ ONE_JOB_TARGET = 8.0  # one-job run <= 8x the interpreter floor
 CPU_PER_JOB_TARGET_S = 0.002
 SCALE_PER_JOB_TARGET = 1.5  # per-job cost at 10,000 <= 1.5x the cost at 200
 SCALE_RSS_TARGET_MB = 300.0
+# Creating a small file costs ~25 us on these machines; beyond this the disk is recovering
+# from a mass deletion and every sparkwing figure carries that cost once per job.
+SLOW_CREATE_S = 150e-6
 
 PIPELINES = '''
 """Benchmark pipelines: every DAG the peers run too."""
@@ -213,6 +222,21 @@ def write_projects(base: Path, jobs: int, scale: int) -> tuple[Path, dict[str, s
     return project, env
 
 
+def create_cost(folder: Path, label: str, n: int = 100) -> float:
+    """Seconds to create, write and close one small file in ``folder`` (the median of
+    ``n``); the files stay (deleting them would slow the next creations down)."""
+    probe = folder / f"create-probe-{label}"
+    probe.mkdir()
+    times = []
+    for i in range(n):
+        start = time.perf_counter()
+        fd = os.open(probe / f"{i}.ndjson", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.write(fd, b"{}\n")
+        os.close(fd)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def doit_available() -> bool:
     return importlib.util.find_spec("doit") is not None
 
@@ -248,17 +272,21 @@ def measure(
                 Measure("doit shell", doit, base / "doit-sh"),
                 Measure("doit python", doit, base / "doit-py"),
             ]
+        creates = {"before": create_cost(base, "before")}
         for m in measures:  # warm-up: creates the database, fills the OS page cache
             run_tree(m.argv, m.cwd, m.env or env)
         for rep in range(reps):
             shift = rep % len(measures)
             for m in measures[shift:] + measures[:shift]:
                 m.samples.append(run_tree(m.argv, m.cwd, m.env or env))
+        creates["after"] = create_cost(base, "after")
         scaled: dict[str, Sample] = {}
         if scale:
             for name in ("scale-wide", "scale-chain"):
                 scaled[name] = run_tree([*sw, "run", name, *engine], project, env)
-    return report(measures, scaled, jobs, parallel, scale, reps)
+    doc = report(measures, scaled, jobs, parallel, scale, reps)
+    doc["file_create_s"] = creates
+    return doc
 
 
 def report(
@@ -383,6 +411,19 @@ def render(doc: dict[str, Any]) -> str:
         lines += ["", "this installation / the one given with --against (below 1: faster):"]
         for kind, r in doc["against"].items():
             lines.append(f"  {kind:<8} wall {r['wall_ratio']:>6.2f}x   cpu {r['cpu_ratio']:>6.2f}x")
+    creates = doc.get("file_create_s") or {}
+    if creates:
+        lines += [
+            "",
+            "file creation in the bench's folder: "
+            + ", ".join(f"{when} {seconds * 1e6:.0f} us" for when, seconds in creates.items()),
+        ]
+        if max(creates.values()) > SLOW_CREATE_S:
+            lines += [
+                "  slow: this disk is still recovering from a mass deletion (ext4 without a",
+                "  journal skips recently freed inodes one by one); sparkwing pays it once per",
+                "  job (its log file), make nothing. Re-run after half a minute of quiet.",
+            ]
     lines += ["", f"{'check':<34}{'ratio':>10}{'target':>12}  result"]
     for c in doc["checks"]:
         lines.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 
 from tests.engine.swtest import Proj
@@ -119,6 +120,27 @@ def test_skip_if_skips_and_dependants_still_run(proj: Proj) -> None:
     assert code == 0
     assert nodes["maybe"]["status"] == "skipped"
     assert nodes["next"]["status"] == "success"
+
+
+def test_a_skip_if_that_changes_folder_does_not_move_the_commands(proj: Proj) -> None:
+    # The engine starts commands in its own folder; user code it calls must not move it.
+    proj.pipeline("""
+        import os
+
+        def wander(ctx):
+            os.chdir("/")
+            return False
+
+        @sw.pipeline("p")
+        def plan(plan, args, rc):
+            w = plan.job("wander", "pwd > wandered.txt").skip_if(wander)
+            plan.job("after", "pwd > after.txt").needs(w)
+    """)
+    code, doc = proj.run_json("p")
+    assert code == 0, doc
+    workdir = os.path.realpath(proj.root)
+    for name in ("wandered.txt", "after.txt"):
+        assert os.path.realpath((proj.root / name).read_text().strip()) == workdir
 
 
 def test_outputs_flow_downstream_and_env_is_applied(proj: Proj) -> None:

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from sparkwing.engine.jobproc import JobHost, JobLaunch
+from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch
 from sparkwing.engine.masking import Masker
 from sparkwing.engine.supervisor import Exited, Supervisor
 from sparkwing.sdk.context import Context, RunContext
@@ -93,8 +93,59 @@ def test_terminate_all_ends_every_running_attempt(tmp_path: Path) -> None:
 
 def test_a_signal_becomes_an_interruption_and_handlers_are_restored(tmp_path: Path) -> None:
     before = signal.getsignal(signal.SIGHUP)
+    child_before = signal.getsignal(signal.SIGCHLD)
     with Supervisor(Collected(), Masker()) as sup:
+        assert signal.getsignal(signal.SIGCHLD) is not child_before  # exits wake it
         os.kill(os.getpid(), signal.SIGHUP)
         sup.wait(0.5)
         assert sup.interrupted == "interrupted by SIGHUP"
     assert signal.getsignal(signal.SIGHUP) is before
+    assert signal.getsignal(signal.SIGCHLD) is child_before
+
+
+def command(tmp_path: Path, key: str, text: str) -> ShellLaunch:
+    env = {**os.environ, "SPARKWING_RUN_ID": "run-test", "SPARKWING_JOB": key}
+    return ShellLaunch(key, text, env, str(tmp_path))
+
+
+def ended_within(sup: Supervisor, count: int, turns: int = 60) -> list[Exited]:
+    """What ended in at most ``turns`` waits of 0.5 s: an exit never noticed fails the
+    test instead of hanging it."""
+    exited: list[Exited] = []
+    for _ in range(turns):
+        if len(exited) >= count:
+            break
+        exited += sup.wait(0.5)
+    return exited
+
+
+def test_a_burst_of_commands_is_reaped_each_with_its_own_status(tmp_path: Path) -> None:
+    # Exits close together share SIGCHLDs: every running command is asked on each one.
+    seen = Collected()
+    codes = {f"c{i}": i % 3 for i in range(40)}
+    with Supervisor(seen, Masker()) as sup:
+        pending = list(codes)
+        exited: list[Exited] = []
+        while pending or len(sup):
+            while pending and len(sup) < 4:
+                key = pending.pop()
+                sup.start_shell(key, command(tmp_path, key, f"echo {key}; exit {codes[key]}"), None)
+            got = ended_within(sup, 1)
+            assert got, f"no exit noticed among {len(sup)} running commands"
+            exited += got
+    assert {e.key: os.waitstatus_to_exitcode(e.status) for e in exited} == codes
+    assert {(k, item) for k, kind, item in seen.items} == {(k, ("stdout", k)) for k in codes}
+
+
+def test_an_exit_is_noticed_even_when_its_sigchld_is_lost(tmp_path: Path) -> None:
+    with Supervisor(Collected(), Masker()) as sup:
+        ours = signal.getsignal(signal.SIGCHLD)
+        # Someone replaced the handler: no SIGCHLD reaches the selector any more.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        try:
+            sup.start_shell("quiet", command(tmp_path, "quiet", "exit 7"), None)
+            [exited] = ended_within(sup, 1)
+        finally:
+            signal.signal(signal.SIGCHLD, ours)
+    assert os.waitstatus_to_exitcode(exited.status) == 7
+    assert exited.result is not None and "exit code 7" in exited.result["error"]

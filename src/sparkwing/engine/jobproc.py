@@ -230,11 +230,13 @@ def spawn_shell(
     launch: ShellLaunch,
     stdin_fd: int,
     which: Callable[[str, str], str | None] | None = None,
+    cwd: str | None = None,
 ) -> tuple[Spawned, int, int]:
     """Start the command as the leader of a new session and process group (a timeout or
     cancel kills it and everything it started); returns it and the read ends of its stdout
     and stderr pipes. One vfork/exec: no Python process runs in between, and no shell
-    either for a simple command (see :func:`direct_argv`)."""
+    either for a simple command (see :func:`direct_argv`). ``cwd`` is this process's
+    folder when the caller knows it (else it is asked)."""
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     shell = ["/bin/sh", "-c", launch.command]
@@ -242,15 +244,16 @@ def spawn_shell(
         argv = which.argv(launch.command, launch.env) or shell
     else:
         argv = direct_argv(launch.command, launch.env, which) or shell
+    here = os.getcwd() if cwd is None else cwd
     try:
         try:
-            proc = _start(argv, launch, stdin_fd, out_w, err_w)
+            proc = _start(argv, launch, stdin_fd, out_w, err_w, here)
         except OSError:
             if argv is shell:
                 raise
             # A program on PATH that cannot be executed itself (a script with no "#!"):
             # the shell runs it, or says why not, as it would have anyway.
-            proc = _start(shell, launch, stdin_fd, out_w, err_w)
+            proc = _start(shell, launch, stdin_fd, out_w, err_w, here)
     except BaseException:
         for fd in (out_r, err_r):
             os.close(fd)
@@ -261,13 +264,15 @@ def spawn_shell(
     return proc, out_r, err_r
 
 
-def _start(argv: list[str], launch: ShellLaunch, stdin_fd: int, out_w: int, err_w: int) -> Spawned:
+def _start(
+    argv: list[str], launch: ShellLaunch, stdin_fd: int, out_w: int, err_w: int, cwd: str
+) -> Spawned:
     # posix_spawn is a vfork and exec without the Python-side work of subprocess (about
     # half the runner's CPU per command). It cannot change folder (Python 3.11 has no
     # chdir action), so a command for another folder than this process's goes through
     # Popen. Nothing else leaks into the command: every descriptor of this process is
     # close-on-exec (Python's default; the supervisor marks what it inherited).
-    if os.getcwd() != launch.workdir:
+    if cwd != launch.workdir:
         import subprocess
 
         popen = subprocess.Popen(

@@ -49,7 +49,7 @@ class Recorder:
         self._buffered_any = False
         self._last_flush = float("-inf")  # monotonic
 
-    def _now(self) -> str:
+    def now(self) -> str:
         """The time of this turn's records: what a turn reads arrives together, and
         formatting the clock for every line cost more than writing the line."""
         if self._stamp is None:
@@ -81,13 +81,13 @@ class Recorder:
 
     def event(self, kind: str, node_id: str | None, data: dict[str, Any] | None = None) -> None:
         self._events.append(
-            NewEvent(kind=kind, ts=self._now(), node_id=node_id, data=self.masker.data(data or {}))
+            NewEvent(kind=kind, ts=self.now(), node_id=node_id, data=self.masker.data(data or {}))
         )
         self._buffered()
 
     def log(self, node_id: str, stream: str, msg: str) -> None:
         """``msg`` must already be masked (callers mask at the boundary where text enters)."""
-        self._logs.setdefault(node_id, []).append(LogRecord(ts=self._now(), msg=msg, stream=stream))
+        self._logs.setdefault(node_id, []).append(LogRecord(ts=self.now(), msg=msg, stream=stream))
         self._buffered()
         self._emit("log", (node_id, stream, msg))
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparkwing.engine import artifacts
-from sparkwing.engine.clock import now_iso
 from sparkwing.engine.dag import FINALLY, JOB, ON_FAILURE, Dag, DagNode
 from sparkwing.engine.gatewait import GATE_POLL_SECONDS, GateWaiter
 from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch
@@ -253,11 +252,16 @@ class Scheduler:
     def _in_engine(self, node: NodeRun, fn: Callable[[Context], Any]) -> Any:
         """Call user code (skip_if, key_fn) in this process with a sink into the node's log."""
         sink = RunnerSink(self.rec, node.job.id)
+        cwd = os.getcwd()
         try:
             with running(Runtime(sink, self.open_secrets)):
                 return fn(self._context(node, sink))
         finally:
             self._base_env = dict(os.environ)
+            # Commands start in the engine's folder (the supervisor knows it): user code
+            # that moved elsewhere must not move them too.
+            if os.getcwd() != cwd:
+                os.chdir(cwd)
 
     def _prepare(self, node: NodeRun) -> None:
         """Decide an active node's next step: a gate, a skip, a memoized result, a wait
@@ -345,7 +349,7 @@ class Scheduler:
             consumed = {dep: self.artifacts.get(dep) for dep in job.consumed}
             outputs = {dep: self.outputs[dep] for dep in job.deps if dep in self.outputs}
             reason = self.remote.start(job, node.record, outputs, consumed, env)
-            node.record.started_at = node.record.started_at or now_iso()
+            node.record.started_at = node.record.started_at or self.rec.now()
             self._set_status(node, "running", reason)
             self.rec.event("node_started", job.id, {"attempt": node.record.attempt, "queued": True})
             return
@@ -357,7 +361,7 @@ class Scheduler:
             pid = self.sup.start_shell(job.id, shell, job.timeout_s)
         else:
             pid = self.sup.start(job.id, self._job_launch(node, env), job.timeout_s)
-        node.record.started_at = node.record.started_at or now_iso()
+        node.record.started_at = node.record.started_at or self.rec.now()
         # The job's process group id, so `doctor` can end what a dead runner left behind.
         node.record.extra["pgid"] = pid
         self._set_status(node, "running", None)
@@ -523,7 +527,7 @@ class Scheduler:
         self.rec.node_changed(node.record)
 
     def _record_final(self, node: NodeRun, status: str, reason: str | None) -> None:
-        node.record.finished_at = now_iso()
+        node.record.finished_at = self.rec.now()
         node.wake_at = node.wake_kind = None
         self._set_status(node, status, reason)
         self.rec.event("node_finished", node.job.id, {"status": status, "reason": reason})
