@@ -23,6 +23,8 @@ a = NodeRecord(run_id="r", node_id="n", needs=["x"])
 b = dataclasses.replace(a, status="success")
 assert a != b and b.status == "success" and a.status == "pending", (a, b)
 assert dataclasses.asdict(b)["needs"] == ["x"]
+# The generated __init__ is annotated with the fields' own annotations, as without the cache.
+assert NodeRecord.__init__.__annotations__["run_id"] == "str", NodeRecord.__init__.__annotations__
 print(repr(a).split("(")[0], len(_gencache._codes), _gencache._dirty)
 """
 
@@ -75,3 +77,36 @@ def test_other_packages_dataclasses_are_compiled_as_usual(
     assert callable(namespace["f"]) and _gencache._codes == {}
     _gencache._exec(source, {"__name__": "sparkwing.x"}, namespace)
     assert source in _gencache._codes
+
+
+OTHERS = """
+import sys
+from sparkwing import _gencache
+_gencache.install()
+import dataclasses, typing
+assert "inspect" not in sys.modules, "dataclasses alone must not import inspect yet"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: "list[str]"
+
+
+# A user's class without a docstring: its signature comes from the real inspect, imported now.
+assert Point.__doc__ == "Point(x: int, y: 'list[str]')", Point.__doc__
+assert typing.get_type_hints(Point.__init__) == {"x": int, "y": list[str], "return": type(None)}
+import inspect
+assert type(inspect) is type(sys), "every other importer gets the real module"
+assert dataclasses.inspect is inspect
+print("ok")
+"""
+
+
+def test_other_packages_dataclasses_keep_real_annotations_and_docstrings(tmp_path: Path) -> None:
+    env = {**os.environ, "SPARKWING_TEST_GENCACHE_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", OTHERS], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

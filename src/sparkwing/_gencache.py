@@ -9,6 +9,11 @@ dataclasses module an ``exec`` that looks the text up in a marshal file beside s
 ``.pyc`` files and compiles only what it has not seen; the code objects are the ones
 ``compile()`` returns for that same text, so the classes are exactly what they were.
 
+The dataclasses module imports ``inspect`` (with ``ast``, ``dis`` and ``tokenize``: some 6 ms
+of start-up) for one call, a signature for the docstring of a class that has none. Every
+class of sparkwing's has one, so :func:`install` hands dataclasses a stand-in that imports
+the real module on first use; every other importer of ``inspect`` gets the real one.
+
 It keeps the ``.pyc`` rules: nothing is written under ``PYTHONDONTWRITEBYTECODE`` or where
 the folder is not writable, a file is written whole (a temporary file renamed over it) or
 not at all, and a file that does not read back (another interpreter's, truncated, foreign)
@@ -22,6 +27,7 @@ import builtins
 import marshal
 import os
 import sys
+import types
 from typing import Any
 
 # Past this many entries a save keeps only what this process used (edits to a dataclass
@@ -43,10 +49,21 @@ def _path() -> str:
     return os.path.join(folder, f"dataclasses.{sys.implementation.cache_tag}.marshal")
 
 
+# Bumped when what is cached changes meaning (2: compiled without this module's
+# ``from __future__`` flags, which ``compile`` and ``exec`` would otherwise inherit).
+_FORMAT = b"sw2\n"
+
+
 def _magic() -> bytes:
     import importlib._bootstrap_external as external  # frozen: already loaded, no cost
 
-    return bytes(external.MAGIC_NUMBER)
+    return bytes(external.MAGIC_NUMBER) + _FORMAT
+
+
+def _compile(source: str) -> Any:
+    # dont_inherit: this module's ``from __future__ import annotations`` must not reach the
+    # generated methods (their annotations would turn into the text "_type_x").
+    return compile(source, "<string>", "exec", dont_inherit=True)
 
 
 def _read() -> dict[str, Any]:
@@ -77,12 +94,45 @@ def _exec(source: Any, globals_: Any = None, locals_: Any = None) -> None:
             _codes.update(_read())
         code = _codes.get(source)
         if code is None:
-            code = compile(source, "<string>", "exec")
+            code = _compile(source)
             _codes[source] = code
             _dirty = True
         _used.add(source)
         source = code
+    elif isinstance(source, str):
+        source = _compile(source)  # as the dataclasses module's own exec would compile it
     builtins.exec(source, globals_, locals_)
+
+
+class _DeferredInspect(types.ModuleType):
+    """What the dataclasses module gets for ``inspect`` when it is first imported here: the
+    real module is imported, and put in its place, on the first attribute asked for."""
+
+    def __getattr__(self, name: str) -> Any:
+        import importlib
+
+        real = importlib.import_module("inspect")
+        dataclasses = sys.modules.get("dataclasses")
+        if dataclasses is not None and getattr(dataclasses, "inspect", None) is self:
+            dataclasses.inspect = real  # type: ignore[attr-defined]
+        return getattr(real, name)
+
+
+def _import_dataclasses() -> Any:
+    """``import dataclasses``, without importing ``inspect`` yet if neither is loaded."""
+    if "dataclasses" in sys.modules or "inspect" in sys.modules:
+        import dataclasses
+
+        return dataclasses
+    stand_in = _DeferredInspect("inspect")
+    sys.modules["inspect"] = stand_in
+    try:
+        import dataclasses
+    finally:
+        # Only dataclasses holds the stand-in: the next ``import inspect`` is the real one.
+        if sys.modules.get("inspect") is stand_in:
+            del sys.modules["inspect"]
+    return dataclasses
 
 
 def install() -> None:
@@ -93,7 +143,8 @@ def install() -> None:
         return
     _installed = True
     import atexit
-    import dataclasses
+
+    dataclasses = _import_dataclasses()
 
     # dataclasses calls the name ``exec`` from its own globals (3.11 to 3.13): shadowing it
     # there changes nothing else, for no other module.
