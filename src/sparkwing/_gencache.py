@@ -148,7 +148,7 @@ def install() -> None:
 
     # dataclasses calls the name ``exec`` from its own globals (3.11 to 3.13): shadowing it
     # there changes nothing else, for no other module.
-    dataclasses.exec = _exec  # type: ignore[attr-defined]
+    dataclasses.exec = _exec
     atexit.register(save)
 
 

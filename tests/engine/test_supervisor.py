@@ -4,10 +4,13 @@ results, timeouts that end the whole process group, terminate_all, signals."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sparkwing.engine.jobproc import JobHost, JobLaunch, ShellLaunch
 from sparkwing.engine.masking import Masker
@@ -149,3 +152,18 @@ def test_an_exit_is_noticed_even_when_its_sigchld_is_lost(tmp_path: Path) -> Non
             signal.signal(signal.SIGCHLD, ours)
     assert os.waitstatus_to_exitcode(exited.status) == 7
     assert exited.result is not None and "exit code 7" in exited.result["error"]
+
+
+def test_without_epoll_the_selectors_module_watches_the_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not Linux: no epoll, the portable selector instead; the same output and exit.
+    monkeypatch.delattr(select, "epoll", raising=False)
+    seen = Collected()
+    with Supervisor(seen, Masker()) as sup:
+        sup.start_shell("hi", command(tmp_path, "hi", "echo hi; echo oops >&2; exit 2"), None)
+        [exited] = ended_within(sup, 1)
+    assert os.waitstatus_to_exitcode(exited.status) == 2
+    assert ("hi", "log", ("stdout", "hi")) in seen.items
+    assert ("hi", "log", ("stderr", "oops")) in seen.items
+    assert exited.result is not None and "oops" in exited.result["error"]

@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import selectors
 import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.engine.jobproc import (
     JobHost,
@@ -32,8 +31,10 @@ from sparkwing.engine.jobproc import (
     spawn_shell,
 )
 from sparkwing.engine.masking import Masker
-from sparkwing.engine.pool import Pool, Worker, WorkerGone, read_done
 from sparkwing.engine.protocol import LineSplitter, RawLines
+
+if TYPE_CHECKING:
+    from sparkwing.engine.pool import Pool, Worker
 
 KILL_GRACE_SECONDS = 2.0
 # Lines of a failed command's output quoted in its error, as ``ctx.sh`` quotes them.
@@ -99,14 +100,18 @@ class _Poller:
         self._data: dict[int, Any] = {}
         epoll = getattr(select, "epoll", None)
         self._epoll: Any = epoll() if epoll is not None else None
-        self._sel = selectors.DefaultSelector() if epoll is None else None
+        self._sel: Any = None
+        if epoll is None:
+            import selectors  # not on Linux: its import costs a run's start-up ~1 ms
+
+            self._sel = selectors.DefaultSelector()
+            self._read_event = selectors.EVENT_READ
 
     def register(self, fd: int, data: Any) -> None:
         if self._epoll is not None:
             self._epoll.register(fd, select.EPOLLIN)
         else:
-            assert self._sel is not None
-            self._sel.register(fd, selectors.EVENT_READ)
+            self._sel.register(fd, self._read_event)
         self._data[fd] = data
 
     def unregister(self, fd: int) -> None:
@@ -115,7 +120,6 @@ class _Poller:
         if self._epoll is not None:
             self._epoll.unregister(fd)
         else:
-            assert self._sel is not None
             self._sel.unregister(fd)
 
     def poll(self, timeout: float) -> list[tuple[int, Any]]:
@@ -123,7 +127,6 @@ class _Poller:
         if self._epoll is not None:
             ready = [fd for fd, _ in self._epoll.poll(timeout)]
         else:
-            assert self._sel is not None
             ready = [key.fd for key, _ in self._sel.select(timeout)]
         data = self._data
         return [(fd, data[fd]) for fd in ready if fd in data]
@@ -142,9 +145,9 @@ class Supervisor:
         self._on_items = on_items
         self._masker = masker
         # Python attempts run in the pool's processes; without a host only commands can.
-        self._pool = Pool(host, masker) if host is not None else None
-        if self._pool is not None:
-            self._pool.on_gone = self._unwatch_worker
+        # Made with the first Python attempt: a run of commands never imports it.
+        self._host = host
+        self._pool: Pool | None = None
         # A job process's socket stays in the selector between its jobs (readable while it
         # is idle: it died); this says which attempt, if any, it runs.
         self._on_worker: dict[int, _Proc] = {}
@@ -238,7 +241,12 @@ class Supervisor:
         if key in self._procs:
             raise ValueError(f"{key!r} is already running")
         if self._pool is None:
-            raise ValueError("this supervisor was given no job host to run Python jobs")
+            if self._host is None:
+                raise ValueError("this supervisor was given no job host to run Python jobs")
+            from sparkwing.engine.pool import Pool
+
+            self._pool = Pool(self._host, self._masker)
+            self._pool.on_gone = self._unwatch_worker
         worker, fd = self._pool.start(launch)
         proc = _Proc(key, worker.pid, fd, _deadline(timeout_s), worker=worker)
         proc.tag = _tag_of(launch.env)
@@ -406,6 +414,8 @@ class Supervisor:
         """The job process's socket is readable: its job ended (it goes back to the pool),
         or the process itself did."""
         assert proc.worker is not None
+        from sparkwing.engine.pool import WorkerGone, read_done
+
         try:
             done = read_done(proc.worker)
         except WorkerGone:
