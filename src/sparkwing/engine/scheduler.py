@@ -259,8 +259,12 @@ class Scheduler:
         finally:
             self._base_env = dict(os.environ)
             # Commands start in the engine's folder (the supervisor knows it): user code
-            # that moved elsewhere must not move them too.
-            if os.getcwd() != cwd:
+            # that moved elsewhere (or removed the folder it moved to) must not move them.
+            try:
+                moved = os.getcwd() != cwd
+            except OSError:
+                moved = True
+            if moved:
                 os.chdir(cwd)
 
     def _prepare(self, node: NodeRun) -> None:
